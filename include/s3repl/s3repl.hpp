@@ -1,0 +1,9 @@
+#pragma once
+
+// Umbrella header: everything s3repl offers.
+#include "s3repl/clock.hpp"
+#include "s3repl/error.hpp"
+#include "s3repl/manager.hpp"
+#include "s3repl/rules.hpp"
+#include "s3repl/status.hpp"
+#include "s3repl/version.hpp"

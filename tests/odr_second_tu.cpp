@@ -1,0 +1,3 @@
+// A second translation unit including every header again: with the test
+// files it makes the link fail if any header defines a non-inline entity.
+#include <s3repl/s3repl.hpp>

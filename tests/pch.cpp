@@ -1,0 +1,1 @@
+// Hosts the precompiled header the test programs share.
