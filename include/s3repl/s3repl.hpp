@@ -6,4 +6,5 @@
 #include "s3repl/manager.hpp"
 #include "s3repl/rules.hpp"
 #include "s3repl/status.hpp"
+#include "s3repl/timestamp.hpp"
 #include "s3repl/version.hpp"
