@@ -3,6 +3,9 @@
 #include "s3repl/clock.hpp"
 #include "s3repl/detail/entry_table.hpp"
 #include "s3repl/detail/lock.hpp"
+#include "s3repl/detail/snapshot_file.hpp"
+#include "s3repl/detail/snapshot_reader.hpp"
+#include "s3repl/detail/snapshot_writer.hpp"
 #include "s3repl/detail/time_math.hpp"
 #include "s3repl/detail/utf8.hpp"
 #include "s3repl/error.hpp"
@@ -13,6 +16,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <limits>
 #include <map>
@@ -312,6 +316,67 @@ class BasicReplicationManager {
         return s;
     }
 
+    // ---- snapshot (format: README, "Snapshot format") -----------------------
+
+    /// The whole state as compact JSON in the Rust server's format. Safe
+    /// while other threads stamp: each entry is one whole accepted stamp and
+    /// next_generation is above every generation written. Holds one shard's
+    /// read lock at a time, so stamps elsewhere go on while it runs.
+    std::string to_json() const {
+        detail::SnapshotWriter writer;
+        {
+            detail::ReadLock<Mutex> lock(state_->config_mutex);
+            writer.configs(state_->configs);
+        }
+        std::uint64_t highest = 0;
+        for (const Shard& shard : state_->shards) {
+            detail::ReadLock<Mutex> lock(shard.mutex);
+            shard.table.for_each([&](std::string_view bucket, std::string_view key, const detail::StoredEntry& e) {
+                writer.status(bucket, key, e.status_value(), e.generation, e.to_entry().recorded_at);
+                if (e.generation > highest) highest = e.generation;
+            });
+        }
+        // Read after the entries: every generation minted before them is below it.
+        const std::uint64_t issued = state_->last_issued.load(std::memory_order_relaxed);
+        const std::uint64_t last = issued > highest ? issued : highest;
+        // Exhausted counters are written as 2^64-1, the largest the format holds.
+        return std::move(writer).finish(last == std::numeric_limits<std::uint64_t>::max() ? last : last + 1);
+    }
+
+    /// Replaces the whole state (configurations, statuses, generation
+    /// counter) with the snapshot's, all-or-nothing: on any error it throws
+    /// SnapshotError and the manager is exactly as before. Entries without a
+    /// recorded_at get the clock's now. The counter becomes
+    /// max(next_generation, highest stored generation + 1, 1).
+    void restore_json(std::string_view json) {
+        detail::RestoredState staged;
+        detail::read_snapshot(json, staged, state_->seed, now());
+        install(staged);
+    }
+
+    /// A new manager holding the snapshot's state (see restore_json).
+    static BasicReplicationManager from_json(std::string_view json, Clock clock = Clock{}) {
+        BasicReplicationManager manager(std::move(clock));
+        manager.restore_json(json);
+        return manager;
+    }
+
+    /// Writes to_json() to `path` durably: a temporary file in the same
+    /// directory, fsync, rename over `path`, fsync of the directory. A crash
+    /// at any instant leaves the old file or the new one. Throws
+    /// SnapshotError naming the path and the OS reason; the old file stays.
+    void save_snapshot(const std::filesystem::path& path) const { detail::write_file_durably(path, to_json()); }
+
+    /// A new manager from a snapshot file, streamed (no DOM, no copy of the
+    /// whole file in memory). Throws SnapshotError naming the path.
+    static BasicReplicationManager load_snapshot(const std::filesystem::path& path, Clock clock = Clock{}) {
+        BasicReplicationManager manager(std::move(clock));
+        detail::RestoredState staged;
+        detail::read_snapshot_file(path, staged, manager.state_->seed, manager.now());
+        manager.install(staged);
+        return manager;
+    }
+
   private:
     struct alignas(64) Shard {
         mutable Mutex mutex;
@@ -324,12 +389,27 @@ class BasicReplicationManager {
     struct State {
         std::array<Shard, detail::shard_count> shards;
         mutable Mutex config_mutex;
-        std::map<std::string, ReplicationConfig, std::less<>> configs; // guarded by config_mutex
+        detail::ConfigMap configs;                  // guarded by config_mutex
         std::atomic<std::uint64_t> last_issued{0}; // the highest generation handed out
         std::uint64_t mint_base = 0;                // last_issued when counting began; written under all shard locks
         std::atomic<std::uint64_t> dropped{0};
         const std::uint64_t seed = random_seed();
     };
+
+    // Swaps a parsed snapshot in under every lock (shards in order, then the
+    // configurations); the old state leaves in `staged`, freed by the caller
+    // after the locks are released.
+    void install(detail::RestoredState& staged) {
+        std::array<detail::WriteLock<Mutex>, detail::shard_count> locks;
+        for (std::size_t i = 0; i < detail::shard_count; ++i)
+            locks[i] = detail::WriteLock<Mutex>(state_->shards[i].mutex);
+        detail::WriteLock<Mutex> config_lock(state_->config_mutex);
+        for (std::size_t i = 0; i < detail::shard_count; ++i) state_->shards[i].table.swap(staged.tables[i]);
+        state_->configs.swap(staged.configs);
+        // generations_minted counts on across the restore.
+        const std::uint64_t old_issued = state_->last_issued.exchange(staged.last_issued);
+        state_->mint_base = staged.last_issued - (old_issued - state_->mint_base);
+    }
 
     static std::uint64_t random_seed() {
         std::random_device device;

@@ -2,9 +2,11 @@
 
 // Umbrella header: everything s3repl offers.
 #include "s3repl/clock.hpp"
+#include "s3repl/dispatch.hpp"
 #include "s3repl/error.hpp"
 #include "s3repl/manager.hpp"
 #include "s3repl/rules.hpp"
 #include "s3repl/status.hpp"
+#include "s3repl/sweeper.hpp"
 #include "s3repl/timestamp.hpp"
 #include "s3repl/version.hpp"

@@ -19,10 +19,12 @@ inline namespace v0 {
 // date::format/date::parse: those go through iostreams and cost about a
 // microsecond each, which would dominate snapshot and restore.
 
-/// "YYYY-MM-DDTHH:MM:SS[.fff|.ffffff|.fffffffff]Z": a fraction only when
-/// non-zero, with the shortest of 3, 6 or 9 digits that is exact. Works for
-/// the whole Timestamp range, before 1970 included.
-inline std::string format_rfc3339(Timestamp t) {
+namespace detail {
+// Longest text format_rfc3339 writes: "YYYY-MM-DDTHH:MM:SS.fffffffffZ".
+inline constexpr std::size_t rfc3339_max_size = 30;
+
+// Writes the text of t at out (room for rfc3339_max_size chars); returns the end.
+inline char* write_rfc3339(Timestamp t, char* out) noexcept {
     // Split into days and time of day with integer division: going through
     // date::floor would convert the day back to nanoseconds, which overflows
     // for the earliest Timestamps.
@@ -37,8 +39,7 @@ inline std::string format_rfc3339(Timestamp t) {
     const auto seconds = in_day / 1'000'000'000;
     auto nanos = static_cast<std::uint32_t>(in_day % 1'000'000'000);
 
-    char buf[32];
-    char* p = buf;
+    char* p = out;
     auto put = [&p](std::uint32_t value, int digits) {
         for (int i = digits - 1; i >= 0; --i, value /= 10) p[i] = static_cast<char>('0' + value % 10);
         p += digits;
@@ -61,7 +62,16 @@ inline std::string format_rfc3339(Timestamp t) {
         put(nanos, digits);
     }
     *p++ = 'Z';
-    return std::string(buf, p);
+    return p;
+}
+} // namespace detail
+
+/// "YYYY-MM-DDTHH:MM:SS[.fff|.ffffff|.fffffffff]Z": a fraction only when
+/// non-zero, with the shortest of 3, 6 or 9 digits that is exact. Works for
+/// the whole Timestamp range, before 1970 included.
+inline std::string format_rfc3339(Timestamp t) {
+    char buf[detail::rfc3339_max_size];
+    return std::string(buf, detail::write_rfc3339(t, buf));
 }
 
 /// Parses RFC 3339: 'T', 't' or ' ' between date and time; 'Z', 'z' or

@@ -1,0 +1,432 @@
+#pragma once
+
+#include "s3repl/detail/entry_table.hpp"
+#include "s3repl/detail/snapshot_writer.hpp"
+#include "s3repl/error.hpp"
+#include "s3repl/rules.hpp"
+#include "s3repl/status.hpp"
+#include "s3repl/timestamp.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace s3repl {
+inline namespace v0 {
+namespace detail {
+
+// Everything a snapshot holds, staged outside the manager so that a restore
+// is all-or-nothing: the manager swaps it in only once the whole input parsed.
+struct RestoredState {
+    std::array<EntryTable, shard_count> tables;
+    ConfigMap configs;
+    std::uint64_t last_issued = 0; // the counter rule applied: the highest generation never to reissue
+};
+
+// Reads the snapshot format through nlohmann's SAX interface, straight into
+// RestoredState: no DOM, so a 133 MB file needs little beyond the tables it
+// fills. Strict where the Rust reader is strict (types, required fields,
+// duplicate known fields, number ranges), lenient where it is lenient
+// (unknown fields, nested to any depth, are skipped). Errors name the JSON
+// pointer of the offending value.
+class SnapshotReader {
+  public:
+    SnapshotReader(RestoredState& out, std::uint64_t seed, Timestamp now) : out_(out), seed_(seed), now_(now) {}
+
+    // The result of the parse; throws SnapshotError when it failed.
+    void finish(bool parsed) {
+        if (!error_.empty()) throw SnapshotError(error_);
+        if (!parsed || !root_done_) throw SnapshotError("(root): the document ended early");
+        // Never reissue a stored generation: max(next_generation, highest stored + 1, 1).
+        constexpr std::uint64_t exhausted = std::numeric_limits<std::uint64_t>::max();
+        const std::uint64_t from_counter = next_generation_ == 0 ? 0 : next_generation_ - 1;
+        out_.last_issued = highest_generation_ > from_counter ? highest_generation_ : from_counter;
+        if (highest_generation_ == exhausted) out_.last_issued = exhausted;
+    }
+
+    // ---- nlohmann SAX events ---------------------------------------------
+    bool null() {
+        if (skipping()) return true;
+        if (slot() == Slot::Skip) return value_done();
+        switch (slot()) {
+        case Slot::Prefix: rule_.filter.prefix.reset(); return value_done();
+        case Slot::StorageClass: rule_.destination_storage_class.reset(); return value_done();
+        default: return unexpected("null");
+        }
+    }
+    bool boolean(bool value) {
+        if (skipping()) return true;
+        if (slot() == Slot::Skip) return value_done();
+        if (slot() != Slot::Enabled) return unexpected(value ? "true" : "false");
+        rule_.status_enabled = value;
+        return value_done();
+    }
+    bool number_integer(std::int64_t) {
+        // nlohmann reports only numbers written with a minus sign here ("-0" too).
+        if (skipping()) return true;
+        if (slot() == Slot::Skip) return value_done();
+        return is_number_slot(slot()) ? fail(expected_number() + ", found a negative number")
+                                      : unexpected("a number");
+    }
+    bool number_float(double, const std::string&) {
+        if (skipping()) return true;
+        if (slot() == Slot::Skip) return value_done();
+        return is_number_slot(slot())
+                   ? fail(expected_number() + ", found a fraction, an exponent or a value over 2^64-1")
+                   : unexpected("a number");
+    }
+    bool number_unsigned(std::uint64_t value) {
+        if (skipping()) return true;
+        if (slot() == Slot::Skip) return value_done();
+        switch (slot()) {
+        case Slot::Priority:
+            if (value > std::numeric_limits<std::uint32_t>::max()) return fail(expected_number() + ", found " + std::to_string(value));
+            rule_.priority = static_cast<std::uint32_t>(value);
+            return value_done();
+        case Slot::NextGeneration: next_generation_ = value; return value_done();
+        case Slot::EntryGeneration: entry_.generation = value; return value_done();
+        default: return unexpected("a number");
+        }
+    }
+    bool string(std::string& value) {
+        if (skipping()) return true;
+        if (slot() == Slot::Skip) return value_done();
+        switch (slot()) {
+        case Slot::Role: config_.role.assign(value); break;
+        case Slot::RuleId: rule_.id.assign(value); break;
+        case Slot::Destination: rule_.destination_bucket.assign(value); break;
+        case Slot::StorageClass: rule_.destination_storage_class = value; break;
+        case Slot::Prefix: rule_.filter.prefix = value; break;
+        case Slot::TagKey: tag_.first.assign(value); break;
+        case Slot::TagValue: tag_.second.assign(value); break;
+        case Slot::KeyBucket: bucket_.assign(value); break;
+        case Slot::KeyName: key_.assign(value); break;
+        case Slot::EntryStatus:
+            if (!parse_status(value, entry_.status)) return bad_status(value);
+            break;
+        case Slot::EntryValue: // the oldest format: a bare status word
+            if (!parse_status(value, entry_.status)) return bad_status(value);
+            entry_.generation = 0;
+            entry_.recorded_at = now_;
+            break;
+        case Slot::RecordedAt: {
+            const std::optional<Timestamp> parsed = parse_rfc3339(value);
+            if (!parsed)
+                return fail("expected an RFC 3339 date-time with an offset, between 1677-09-21 and 2262-04-11, found \"" +
+                            value + "\"");
+            entry_.recorded_at = *parsed;
+            break;
+        }
+        default: return unexpected("a string");
+        }
+        return value_done();
+    }
+    bool binary(nlohmann::json::binary_t&) { return unexpected("binary data"); } // not produced by JSON text
+
+    bool start_object(std::size_t) {
+        if (skipping()) return skip_more();
+        switch (slot()) {
+        case Slot::Root: return push(Frame::Root);
+        case Slot::ByBucket: return push(Frame::ByBucket);
+        case Slot::Config: config_ = ReplicationConfig{}; return push(Frame::Config);
+        case Slot::Rule: rule_ = ReplicationRule{}; return push(Frame::Rule);
+        case Slot::Filter: return push(Frame::Filter);
+        case Slot::EntryValue:
+            entry_ = ReplicationStatusEntry{ReplicationStatus::Pending, 0, now_};
+            return push(Frame::Entry);
+        case Slot::Skip: return skip_more();
+        default: return unexpected("an object");
+        }
+    }
+    bool start_array(std::size_t) {
+        if (skipping()) return skip_more();
+        switch (slot()) {
+        case Slot::Rules: return push(Frame::Rules);
+        case Slot::Tags: return push(Frame::Tags);
+        case Slot::TagPair: return push(Frame::TagPair);
+        case Slot::Statuses: return push(Frame::Statuses);
+        case Slot::StatusPair: return push(Frame::StatusPair);
+        case Slot::StatusKey: return push(Frame::StatusKey);
+        case Slot::Skip: return skip_more();
+        default: return unexpected("an array");
+        }
+    }
+    bool key(std::string& name) {
+        if (skipping()) return true;
+        FrameState& top = frames_.back();
+        if (top.kind == Frame::ByBucket) {
+            bucket_name_.assign(name); // a bucket listed twice: the later wins
+            return true;
+        }
+        const Shape& shape = shape_of(top.kind);
+        top.field = 0;
+        for (std::uint8_t i = 0; i < shape.fields.size() && !shape.fields[i].empty(); ++i)
+            if (shape.fields[i] == name) top.field = static_cast<std::uint8_t>(i + 1);
+        if (top.field == 0) {
+            unknown_key_.assign(name);
+            return true;
+        }
+        const auto bit = static_cast<std::uint8_t>(1u << (top.field - 1));
+        if (top.seen & bit) return fail("the field is given twice");
+        top.seen |= bit;
+        return true;
+    }
+    bool end_object() {
+        if (skipping()) return skip_less();
+        const FrameState top = frames_.back();
+        const Shape& shape = shape_of(top.kind);
+        if ((top.seen & shape.required) != shape.required) {
+            for (std::uint8_t i = 0; i < shape.fields.size(); ++i)
+                if ((shape.required & (1u << i)) && !(top.seen & (1u << i)))
+                    return fail_in_container("missing required field \"" + std::string(shape.fields[i]) + "\"");
+        }
+        switch (top.kind) {
+        case Frame::Root: root_done_ = true; break;
+        case Frame::Config: out_.configs.insert_or_assign(bucket_name_, std::move(config_)); break;
+        case Frame::Rule: config_.rules.push_back(std::move(rule_)); break;
+        default: break;
+        }
+        return pop();
+    }
+    bool end_array() {
+        if (skipping()) return skip_less();
+        const FrameState& top = frames_.back();
+        const bool is_pair = top.kind == Frame::TagPair || top.kind == Frame::StatusPair || top.kind == Frame::StatusKey;
+        if (is_pair && top.index != 2) return fail_in_container("expected an array of exactly 2 elements");
+        if (top.kind == Frame::TagPair) rule_.filter.tags.push_back(tag_);
+        if (top.kind == Frame::StatusPair && !store_entry()) return false;
+        return pop();
+    }
+    bool parse_error(std::size_t byte, const std::string&, const nlohmann::json::exception& error) {
+        std::string what = error.what();
+        const std::size_t bracket = what.find("] ");
+        if (bracket != std::string::npos) what.erase(0, bracket + 2);
+        return fail("invalid JSON at byte " + std::to_string(byte) + ": " + what);
+    }
+
+  private:
+    enum class Frame : std::uint8_t { Root, ByBucket, Config, Rules, Rule, Filter, Tags, TagPair, Statuses, StatusPair, StatusKey, Entry };
+    // What the next value is, from the innermost container and its field or position.
+    enum class Slot : std::uint8_t {
+        Root, Skip, TooMany, Wrong,
+        ByBucket, Statuses, NextGeneration,
+        Config, Role, Rules, Rule, RuleId, Priority, Enabled, Filter, Destination, StorageClass, Prefix, Tags,
+        TagPair, TagKey, TagValue,
+        StatusPair, StatusKey, EntryValue, KeyBucket, KeyName, EntryStatus, EntryGeneration, RecordedAt,
+    };
+    struct Shape {
+        std::array<std::string_view, 6> fields; // field id = index + 1; 0 = unknown
+        std::uint8_t required;                  // bit i: fields[i] must be given
+    };
+    struct FrameState {
+        Frame kind;
+        std::uint8_t field = 0;  // objects: the field whose value comes next
+        std::uint8_t seen = 0;   // objects: fields given so far
+        std::size_t index = 0;   // arrays: elements completed so far
+    };
+
+    static const Shape& shape_of(Frame kind) noexcept {
+        static const Shape root{{"by_bucket", "statuses", "next_generation"}, 0b011};
+        static const Shape config{{"role", "rules"}, 0b11};
+        static const Shape rule{{"id", "priority", "status_enabled", "filter", "destination_bucket", "destination_storage_class"}, 0b011111};
+        static const Shape filter{{"prefix", "tags"}, 0b10};
+        static const Shape entry{{"status", "generation", "recorded_at"}, 0b011};
+        static const Shape none{{}, 0};
+        switch (kind) {
+        case Frame::Root: return root;
+        case Frame::Config: return config;
+        case Frame::Rule: return rule;
+        case Frame::Filter: return filter;
+        case Frame::Entry: return entry;
+        default: return none;
+        }
+    }
+
+    Slot slot() const noexcept {
+        if (frames_.empty()) return root_done_ ? Slot::Wrong : Slot::Root;
+        const FrameState& top = frames_.back();
+        auto field = [&](std::initializer_list<Slot> by_field) {
+            return top.field == 0 ? Slot::Skip : by_field.begin()[top.field - 1];
+        };
+        auto pair = [&](Slot first, Slot second) {
+            return top.index == 0 ? first : top.index == 1 ? second : Slot::TooMany;
+        };
+        switch (top.kind) {
+        case Frame::Root: return field({Slot::ByBucket, Slot::Statuses, Slot::NextGeneration});
+        case Frame::ByBucket: return Slot::Config;
+        case Frame::Config: return field({Slot::Role, Slot::Rules});
+        case Frame::Rules: return Slot::Rule;
+        case Frame::Rule:
+            return field({Slot::RuleId, Slot::Priority, Slot::Enabled, Slot::Filter, Slot::Destination, Slot::StorageClass});
+        case Frame::Filter: return field({Slot::Prefix, Slot::Tags});
+        case Frame::Tags: return Slot::TagPair;
+        case Frame::TagPair: return pair(Slot::TagKey, Slot::TagValue);
+        case Frame::Statuses: return Slot::StatusPair;
+        case Frame::StatusPair: return pair(Slot::StatusKey, Slot::EntryValue);
+        case Frame::StatusKey: return pair(Slot::KeyBucket, Slot::KeyName);
+        case Frame::Entry: return field({Slot::EntryStatus, Slot::EntryGeneration, Slot::RecordedAt});
+        }
+        return Slot::Wrong;
+    }
+
+    static bool is_number_slot(Slot s) noexcept {
+        return s == Slot::Priority || s == Slot::NextGeneration || s == Slot::EntryGeneration;
+    }
+    std::string expected_number() const {
+        return slot() == Slot::Priority ? "expected an unsigned 32-bit integer" : "expected an unsigned 64-bit integer";
+    }
+
+    static bool parse_status(std::string_view word, ReplicationStatus& status) noexcept {
+        for (std::size_t i = 0; i < replication_status_count; ++i) {
+            if (snapshot_status_words[i] == word) {
+                status = static_cast<ReplicationStatus>(i);
+                return true;
+            }
+        }
+        return false;
+    }
+    bool bad_status(const std::string& word) {
+        return fail("expected one of \"Pending\", \"Completed\", \"Failed\", \"Replica\", found \"" + word + "\"");
+    }
+
+    // Describes what the slot wanted when the input holds something else.
+    bool unexpected(const char* found) {
+        static constexpr const char* wanted[] = {
+            "an object (the snapshot)", "", "nothing (the array has 2 elements)", "the end of the document",
+            "an object of bucket configurations", "an array of statuses", "an unsigned 64-bit integer",
+            "a configuration object", "a string", "an array of rules", "a rule object", "a string",
+            "an unsigned 32-bit integer", "true or false", "a filter object", "a string", "a string or null",
+            "a string or null", "an array of tags", "a [key, value] array", "a string", "a string",
+            "a [[bucket, key], entry] array", "a [bucket, key] array", "an entry object or a status string",
+            "a string", "a string", "a status string", "an unsigned 64-bit integer", "an RFC 3339 date-time string",
+        };
+        static_assert(sizeof wanted / sizeof wanted[0] == static_cast<std::size_t>(Slot::RecordedAt) + 1,
+                      "one description per Slot");
+        return fail(std::string("expected ") + wanted[static_cast<std::size_t>(slot())] + ", found " + found);
+    }
+
+    bool push(Frame kind) {
+        frames_.push_back(FrameState{kind});
+        return true;
+    }
+    bool pop() {
+        frames_.pop_back();
+        return value_done();
+    }
+    bool value_done() {
+        if (!frames_.empty()) ++frames_.back().index;
+        return true;
+    }
+
+    bool skipping() const noexcept { return skip_depth_ != 0; }
+    bool skip_more() {
+        ++skip_depth_;
+        return true;
+    }
+    bool skip_less() {
+        if (--skip_depth_ == 0) return value_done();
+        return true;
+    }
+
+    bool store_entry() {
+        const KeyHashes h = hash_key(bucket_, key_, seed_);
+        EntryTable& table = out_.tables[shard_of(h)];
+        if (StoredEntry* existing = table.find(bucket_, key_, h)) {
+            table.assign(*existing, entry_); // a key listed twice: the later wins
+        } else {
+            try {
+                table.insert(bucket_, key_, h, entry_);
+            } catch (const InvalidArgument& error) {
+                return fail(error.what());
+            }
+        }
+        if (entry_.generation > highest_generation_) highest_generation_ = entry_.generation;
+        return true;
+    }
+
+    // Returns false (which stops the parse) after recording the message with
+    // the JSON pointer of the current value.
+    bool fail(const std::string& what) { return fail_at(frames_.size(), what); }
+    // For a fault of the innermost container as a whole (a missing field).
+    bool fail_in_container(const std::string& what) { return fail_at(frames_.size() - 1, what); }
+    bool fail_at(std::size_t depth, const std::string& what) {
+        if (error_.empty()) error_ = pointer(depth) + ": " + what;
+        return false;
+    }
+    // The JSON pointer of the value being read, through `depth` containers.
+    std::string pointer(std::size_t depth) const {
+        std::string path;
+        for (std::size_t d = 0; d < depth; ++d) {
+            const FrameState& frame = frames_[d];
+            path += '/';
+            const Shape& shape = shape_of(frame.kind);
+            if (frame.kind == Frame::ByBucket) {
+                path += escape_pointer(bucket_name_);
+            } else if (!shape.fields[0].empty()) {
+                path += frame.field == 0 ? escape_pointer(unknown_key_) : std::string(shape.fields[frame.field - 1]);
+            } else {
+                path += std::to_string(frame.index);
+            }
+        }
+        return path.empty() ? "(root)" : path;
+    }
+    static std::string escape_pointer(const std::string& token) { // RFC 6901
+        std::string out;
+        for (const char c : token) {
+            if (c == '~') out += "~0";
+            else if (c == '/') out += "~1";
+            else out += c;
+        }
+        return out;
+    }
+
+    RestoredState& out_;
+    const std::uint64_t seed_;
+    const Timestamp now_;
+    std::vector<FrameState> frames_;
+    std::size_t skip_depth_ = 0; // > 0 while inside an unknown field's value
+    bool root_done_ = false;
+    std::string error_;
+    std::string unknown_key_, bucket_name_;
+    ReplicationConfig config_;
+    ReplicationRule rule_;
+    std::pair<std::string, std::string> tag_;
+    std::string bucket_, key_;
+    ReplicationStatusEntry entry_;
+    std::uint64_t next_generation_ = 1; // absent: 1
+    std::uint64_t highest_generation_ = 0;
+};
+
+// Parses `json` (or any range of chars) into `out`; throws SnapshotError.
+template <class Iterator>
+void read_snapshot(Iterator first, Iterator last, RestoredState& out, std::uint64_t seed, Timestamp now) {
+    SnapshotReader reader(out, seed, now);
+    bool parsed = false;
+    try {
+        parsed = nlohmann::json::sax_parse(std::move(first), std::move(last), &reader,
+                                           nlohmann::json::input_format_t::json, /*strict=*/true);
+    } catch (const nlohmann::json::exception& error) { // never let a dependency's type escape
+        throw SnapshotError(std::string("(root): ") + error.what());
+    }
+    reader.finish(parsed);
+}
+
+// nlohmann skips a UTF-8 byte-order mark; the Rust reader (and RFC 8259) do not.
+inline void reject_byte_order_mark(std::string_view start) {
+    if (start.substr(0, 3) == "\xEF\xBB\xBF") throw SnapshotError("(root): a byte-order mark is not allowed");
+}
+
+inline void read_snapshot(std::string_view json, RestoredState& out, std::uint64_t seed, Timestamp now) {
+    reject_byte_order_mark(json);
+    read_snapshot(json.data(), json.data() + json.size(), out, seed, now);
+}
+
+} // namespace detail
+} // namespace v0
+} // namespace s3repl
