@@ -1,0 +1,475 @@
+// s3repl-bench: the workloads of ../shared/bench-spec.md, on s3repl's manager
+// (--impl s3repl, the default) or on the obvious design (--impl naive), so one
+// run shows the gain over the baseline side by side.
+//
+//     s3repl-bench [--n N] [--only NAME[,NAME...]] [--threads T] [--impl s3repl|naive]
+//
+// Results go to stdout, one `bench ...` line each; progress and errors go to
+// stderr. Every timed loop's results are checked afterwards (and land in a
+// volatile sink), so a broken or optimised-away loop fails the run instead of
+// printing a flattering figure.
+
+#include "naive_manager.hpp"
+
+#include <s3repl/manager.hpp>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <fstream>
+#include <numeric>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <unistd.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+namespace s3repl_bench {
+namespace {
+
+using s3repl::ReplicationStatus;
+using s3repl::Timestamp;
+
+constexpr std::uint64_t order_multiplier = 2654435761u;
+constexpr std::uint64_t order_increment = 12345;
+// Keys carry i in eight digits, so i stays below 10^8.
+constexpr std::uint64_t max_n = 100000000;
+constexpr std::size_t bucket_count = 16;
+constexpr int runs = 3;
+
+// Workloads in the order the spec lists them; the last two are the size lines.
+constexpr std::array<std::string_view, 12> known_names = {
+    "mint",  "stamp_insert", "stamp_update", "stamp_stale", "lookup_hit",     "lookup_miss",
+    "sweep", "snapshot",     "restore",      "mixed",       "snapshot_bytes", "rss_per_entry"};
+
+// Where each timed loop's result ends up: the optimiser must compute what a
+// volatile store reads.
+volatile std::uint64_t sink;
+
+class UsageError : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+void expect(bool ok, const std::string& what) {
+    if (!ok) throw std::runtime_error("check failed: " + what);
+}
+
+struct Options {
+    std::uint64_t n = 1000000;
+    std::uint64_t threads = 2;
+    std::string impl = "s3repl";
+    std::set<std::string, std::less<>> only; // empty: everything
+
+    bool wants(std::string_view name) const { return only.empty() || only.count(name) != 0; }
+};
+
+const char* const usage =
+    "usage: s3repl-bench [--n N] [--only NAME[,NAME...]] [--threads T] [--impl s3repl|naive]\n"
+    "  --n        entries, default 1000000; must be coprime with 2654435761 and at most 100000000\n"
+    "  --only     mint, stamp_insert, stamp_update, stamp_stale, lookup_hit, lookup_miss, sweep,\n"
+    "             snapshot, restore, mixed, snapshot_bytes, rss_per_entry (default: all)\n"
+    "  --threads  threads for mixed, default 2\n"
+    "  --impl     s3repl (default) or naive (one shared_mutex around an unordered_map)\n";
+
+std::uint64_t parse_count(std::string_view flag, std::string_view text) {
+    std::uint64_t value = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || error != std::errc() || end != text.data() + text.size() || value == 0)
+        throw UsageError(std::string(flag) + " expects a positive integer, got '" + std::string(text) + "'");
+    return value;
+}
+
+Options parse_options(int argc, char** argv) {
+    Options o;
+    for (int i = 1; i < argc; ++i) {
+        std::string_view flag = argv[i];
+        std::optional<std::string_view> value;
+        if (const auto eq = flag.find('='); eq != std::string_view::npos) {
+            value = flag.substr(eq + 1);
+            flag = flag.substr(0, eq);
+        }
+        if (flag == "--help" || flag == "-h") {
+            std::fputs(usage, stdout);
+            std::exit(0);
+        }
+        if (flag != "--n" && flag != "--only" && flag != "--threads" && flag != "--impl")
+            throw UsageError("unknown argument '" + std::string(argv[i]) + "'");
+        if (!value) {
+            if (i + 1 == argc) throw UsageError(std::string(flag) + " needs a value");
+            value = argv[++i];
+        }
+        if (flag == "--n") {
+            o.n = parse_count(flag, *value);
+        } else if (flag == "--threads") {
+            o.threads = parse_count(flag, *value);
+        } else if (flag == "--impl") {
+            if (*value != "s3repl" && *value != "naive")
+                throw UsageError("--impl is s3repl or naive, not '" + std::string(*value) + "'");
+            o.impl = std::string(*value);
+        } else {
+            for (std::string_view rest = *value; !rest.empty();) {
+                const std::size_t comma = std::min(rest.find(','), rest.size());
+                const std::string_view name = rest.substr(0, comma);
+                if (std::find(known_names.begin(), known_names.end(), name) == known_names.end())
+                    throw UsageError("--only: unknown workload '" + std::string(name) + "'");
+                o.only.emplace(name);
+                rest = rest.substr(std::min(comma + 1, rest.size()));
+            }
+        }
+    }
+    // order(j) is a permutation of [0, N) only when N shares no factor with the multiplier.
+    if (std::gcd(o.n, order_multiplier) != 1)
+        throw UsageError("--n " + std::to_string(o.n) + " is not coprime with 2654435761, so the visiting order " +
+                         "(j * 2654435761 + 12345) mod N would repeat entries; choose another N (1000000 is fine)");
+    if (o.n > max_n) throw UsageError("--n is at most 100000000 (keys carry i in eight digits)");
+    if (o.threads > 1024) throw UsageError("--threads is at most 1024");
+    return o;
+}
+
+// Fixed-width strings packed in one buffer. The timed loops read them
+// front to back, so input access is sequential and the misses measured
+// are the table's own.
+class TextColumn {
+  public:
+    TextColumn(std::size_t width, std::size_t count) : width_(width), text_(width * count, '\0') {}
+    std::string_view operator[](std::size_t i) const noexcept { return {text_.data() + i * width_, width_}; }
+    void set(std::size_t i, std::string_view value) {
+        expect(value.size() == width_, "fixed-width input");
+        std::memcpy(&text_[i * width_], value.data(), width_);
+    }
+
+  private:
+    std::size_t width_;
+    std::string text_;
+};
+
+std::string numbered(const char* format, std::uint64_t i) {
+    char text[64];
+    const int length = std::snprintf(text, sizeof text, format, static_cast<unsigned long long>(i));
+    return std::string(text, static_cast<std::size_t>(length));
+}
+
+// The spec's data, built once before any timing.
+struct Data {
+    explicit Data(std::uint64_t count) : n(count), keys(24, count), visited_keys(24, count), missing_keys(16, count) {
+        for (std::size_t b = 0; b < bucket_count; ++b) buckets[b] = numbered("bucket-%02llu", b);
+        order.resize(n);
+        for (std::uint64_t i = 0; i < n; ++i) {
+            keys.set(i, numbered("data/%08llu/object.bin", i));
+            missing_keys.set(i, numbered("missing/%08llu", i));
+        }
+        for (std::uint64_t j = 0; j < n; ++j) {
+            order[j] = static_cast<std::uint32_t>((j * order_multiplier + order_increment) % n);
+            visited_keys.set(j, keys[order[j]]);
+        }
+    }
+
+    std::string_view bucket(std::uint64_t i) const noexcept { return buckets[i % bucket_count]; }
+    static std::uint64_t generation(std::uint64_t i) noexcept { return i + 1; }
+
+    std::uint64_t n;
+    std::array<std::string, bucket_count> buckets;
+    std::vector<std::uint32_t> order;
+    TextColumn keys;         // key(i)
+    TextColumn visited_keys; // key(order(j))
+    TextColumn missing_keys; // "missing/" + eight-digit i
+};
+
+template <class Body>
+double elapsed_ns(Body&& body) {
+    const auto start = std::chrono::steady_clock::now();
+    body();
+    const auto stop = std::chrono::steady_clock::now();
+    return std::chrono::duration<double, std::nano>(stop - start).count();
+}
+
+double median(std::vector<double> samples) {
+    std::sort(samples.begin(), samples.end());
+    return samples[samples.size() / 2];
+}
+
+void print_result(std::string_view name, std::uint64_t ops, const std::vector<double>& ns_per_op) {
+    std::printf("bench %.*s n=%llu ns_per_op=%.1f\n", static_cast<int>(name.size()), name.data(),
+                static_cast<unsigned long long>(ops), median(ns_per_op));
+    std::fflush(stdout);
+}
+
+void progress(std::string_view what, int run) {
+    std::fprintf(stderr, "  %.*s run %d/%d\n", static_cast<int>(what.size()), what.data(), run + 1, runs);
+}
+
+std::size_t resident_bytes() {
+    std::ifstream statm("/proc/self/statm");
+    std::size_t total_pages = 0, resident_pages = 0;
+    expect(static_cast<bool>(statm >> total_pages >> resident_pages), "reading /proc/self/statm");
+    return resident_pages * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+}
+
+// Hands freed heap pages back to the kernel, so that a later allocation has
+// to grow the resident set instead of reusing them unseen.
+void trim_heap() {
+#if defined(__GLIBC__)
+    ::malloc_trim(0);
+#endif
+}
+
+s3repl::ReplicationConfig snapshot_config() {
+    s3repl::ReplicationRule rule;
+    rule.id = "replicate-data";
+    rule.priority = 1;
+    rule.filter.prefix = "data/";
+    rule.destination_bucket = "bucket-00-replica";
+    return s3repl::ReplicationConfig{"arn:aws:iam::123456789012:role/replication", {rule}};
+}
+
+struct S3replImpl {
+    template <class Clock>
+    using Manager = s3repl::BasicReplicationManager<Clock>;
+};
+struct NaiveImpl {
+    template <class Clock>
+    using Manager = NaiveManager<Clock>;
+};
+
+// Runs the selected workloads on one implementation.
+template <class Impl>
+class Bench {
+    using Manager = typename Impl::template Manager<s3repl::SystemClock>;
+    using ManualManager = typename Impl::template Manager<s3repl::ManualClock>;
+
+  public:
+    Bench(const Options& options, const Data& data) : o_(options), d_(data), n_(data.n) {}
+
+    void run() {
+        // First, while the heap has nothing freed in it to hide growth.
+        std::optional<double> rss_per_entry;
+        if (o_.wants("rss_per_entry")) rss_per_entry = measure_rss_per_entry();
+        if (o_.wants("mint")) mint();
+        if (o_.wants("stamp_insert") || o_.wants("stamp_update") || o_.wants("stamp_stale") ||
+            o_.wants("lookup_hit") || o_.wants("lookup_miss"))
+            stamps_and_lookups();
+        if (o_.wants("sweep")) sweep();
+        if (o_.wants("snapshot") || o_.wants("restore") || o_.wants("snapshot_bytes")) snapshot_and_restore();
+        if (o_.wants("mixed")) mixed();
+        if (rss_per_entry)
+            std::printf("bench rss_per_entry n=%llu bytes_per_entry=%.1f\n", static_cast<unsigned long long>(n_),
+                        *rss_per_entry);
+    }
+
+  private:
+    // Stamps (bucket(i), key(i)) for every i at gen(i) - behind; returns how many were accepted.
+    template <class AnyManager>
+    std::uint64_t stamp_all(AnyManager& manager, std::uint64_t behind, ReplicationStatus status) const {
+        std::uint64_t accepted = 0;
+        for (std::uint64_t i = 0; i < n_; ++i)
+            accepted += manager.record_status_if_newer(d_.bucket(i), d_.keys[i], Data::generation(i) - behind, status);
+        sink = accepted;
+        return accepted;
+    }
+
+    double measure_rss_per_entry() const {
+        std::fprintf(stderr, "  rss_per_entry\n");
+        trim_heap();
+        const double before = static_cast<double>(resident_bytes());
+        Manager manager;
+        expect(stamp_all(manager, 0, ReplicationStatus::Pending) == n_, "rss_per_entry: every insert accepted");
+        return (static_cast<double>(resident_bytes()) - before) / static_cast<double>(n_);
+    }
+
+    void mint() const {
+        const std::uint64_t calls = 10 * n_;
+        std::vector<double> samples;
+        for (int r = 0; r < runs; ++r) {
+            progress("mint", r);
+            Manager manager;
+            std::uint64_t last = 0;
+            samples.push_back(elapsed_ns([&] {
+                                  for (std::uint64_t c = 0; c < calls; ++c) last = manager.next_generation();
+                              }) /
+                              static_cast<double>(calls));
+            sink = last;
+            expect(last == calls, "mint: generations 1 to 10*N");
+        }
+        print_result("mint", calls, samples);
+    }
+
+    void stamps_and_lookups() const {
+        std::vector<double> insert, update, stale, hit, miss;
+        for (int r = 0; r < runs; ++r) {
+            progress("stamp_insert, stamp_update, stamp_stale, lookup_hit, lookup_miss", r);
+            Manager manager;
+            std::uint64_t accepted = 0;
+            insert.push_back(per_op([&] { accepted = stamp_all(manager, 0, ReplicationStatus::Pending); }));
+            expect(accepted == n_, "stamp_insert: every stamp accepted");
+            if (o_.wants("stamp_update")) {
+                update.push_back(per_op([&] { accepted = stamp_all(manager, 0, ReplicationStatus::Completed); }));
+                expect(accepted == n_, "stamp_update: every equal-generation stamp accepted");
+            }
+            if (o_.wants("stamp_stale")) {
+                stale.push_back(per_op([&] { accepted = stamp_all(manager, 1, ReplicationStatus::Failed); }));
+                expect(accepted == 0, "stamp_stale: every older-generation stamp rejected");
+            }
+            if (o_.wants("lookup_hit")) {
+                std::uint64_t found = 0;
+                hit.push_back(per_op([&] {
+                    for (std::uint64_t j = 0; j < n_; ++j)
+                        found += manager.lookup_status(d_.bucket(d_.order[j]), d_.visited_keys[j]).has_value();
+                }));
+                sink = found;
+                expect(found == n_, "lookup_hit: every key found");
+            }
+            if (o_.wants("lookup_miss")) {
+                std::uint64_t found = 0;
+                miss.push_back(per_op([&] {
+                    for (std::uint64_t i = 0; i < n_; ++i)
+                        found += manager.lookup_status(d_.bucket(i), d_.missing_keys[i]).has_value();
+                }));
+                sink = found;
+                expect(found == 0, "lookup_miss: no key found");
+            }
+        }
+        if (o_.wants("stamp_insert")) print_result("stamp_insert", n_, insert);
+        if (o_.wants("stamp_update")) print_result("stamp_update", n_, update);
+        if (o_.wants("stamp_stale")) print_result("stamp_stale", n_, stale);
+        if (o_.wants("lookup_hit")) print_result("lookup_hit", n_, hit);
+        if (o_.wants("lookup_miss")) print_result("lookup_miss", n_, miss);
+    }
+
+    void sweep() const {
+        std::vector<double> samples;
+        for (int r = 0; r < runs; ++r) {
+            progress("sweep", r);
+            const s3repl::ManualClock clock(Timestamp{std::chrono::seconds{1700000000}});
+            ManualManager manager(clock);
+            for (std::uint64_t i = 0; i < n_; ++i)
+                manager.record_status_if_newer(d_.bucket(i), d_.keys[i], Data::generation(i),
+                                               i % 2 == 0 ? ReplicationStatus::Completed : ReplicationStatus::Pending);
+            const Timestamp now = clock.now() + std::chrono::hours{2};
+            std::size_t removed = 0;
+            samples.push_back(per_op([&] { removed = manager.sweep_stale(now, std::chrono::hours{1}); }));
+            sink = removed;
+            // The spec's N/2, counted exactly: the even i in [0, N).
+            expect(removed == (n_ + 1) / 2, "sweep: exactly the Completed half removed");
+            expect(manager.size() == n_ / 2, "sweep: the Pending half kept");
+        }
+        print_result("sweep", n_, samples);
+    }
+
+    void snapshot_and_restore() const {
+        std::vector<double> snapshot, restore;
+        std::string json;
+        for (int r = 0; r < runs; ++r) {
+            progress("snapshot", r);
+            Manager manager;
+            manager.put_config(d_.bucket(0), snapshot_config());
+            expect(stamp_all(manager, 0, ReplicationStatus::Completed) == n_, "snapshot: every entry stamped");
+            std::string text;
+            snapshot.push_back(per_op([&] { text = manager.to_json(); }));
+            json = std::move(text);
+        }
+        if (o_.wants("restore")) {
+            for (int r = 0; r < runs; ++r) {
+                progress("restore", r);
+                std::optional<Manager> restored;
+                restore.push_back(per_op([&] { restored.emplace(Manager::from_json(json)); }));
+                expect(restored->size() == n_, "restore: every entry back");
+                expect(restored->lookup_status(d_.bucket(n_ - 1), d_.keys[n_ - 1]) == ReplicationStatus::Completed,
+                       "restore: the last entry Completed");
+            }
+        }
+        if (o_.wants("snapshot")) print_result("snapshot", n_, snapshot);
+        if (o_.wants("restore")) print_result("restore", n_, restore);
+        if (o_.wants("snapshot_bytes"))
+            std::printf("bench snapshot_bytes n=%llu bytes=%zu\n", static_cast<unsigned long long>(n_), json.size());
+    }
+
+    void mixed() const {
+        const std::uint64_t threads = o_.threads;
+        const std::uint64_t per_thread = n_ / threads;
+        std::vector<double> samples;
+        for (int r = 0; r < runs; ++r) {
+            progress("mixed", r);
+            Manager manager;
+            expect(stamp_all(manager, 0, ReplicationStatus::Pending) == n_, "mixed: every entry stamped");
+            std::atomic<std::uint64_t> ready{0};
+            std::atomic<bool> go{false};
+            std::vector<std::uint64_t> succeeded(threads, 0);
+            std::vector<std::thread> workers;
+            for (std::uint64_t t = 0; t < threads; ++t) {
+                workers.emplace_back([&, t] {
+                    ready.fetch_add(1);
+                    while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+                    std::uint64_t ok = 0;
+                    for (std::uint64_t j = 0; j < per_thread; ++j) {
+                        // (j*T + t) < N, so "mod N" never wraps: entry order(j*T + t).
+                        const std::uint64_t k = j * threads + t;
+                        const std::uint64_t entry = d_.order[k];
+                        if (j % 10 == 0)
+                            ok += manager.record_status_if_newer(d_.bucket(entry), d_.visited_keys[k],
+                                                                 Data::generation(entry), ReplicationStatus::Completed);
+                        else
+                            ok += manager.lookup_status(d_.bucket(entry), d_.visited_keys[k]).has_value();
+                    }
+                    succeeded[t] = ok;
+                });
+            }
+            while (ready.load() != threads) std::this_thread::yield();
+            samples.push_back(per_op([&] {
+                go.store(true, std::memory_order_release);
+                for (std::thread& worker : workers) worker.join();
+            }));
+            const std::uint64_t total = std::accumulate(succeeded.begin(), succeeded.end(), std::uint64_t{0});
+            sink = total;
+            expect(total == per_thread * threads, "mixed: every stamp accepted and every lookup found");
+        }
+        print_result("mixed", n_, samples);
+    }
+
+    template <class Body>
+    double per_op(Body&& body) const {
+        return elapsed_ns(std::forward<Body>(body)) / static_cast<double>(n_);
+    }
+
+    const Options& o_;
+    const Data& d_;
+    std::uint64_t n_;
+};
+
+} // namespace
+} // namespace s3repl_bench
+
+int main(int argc, char** argv) {
+    using namespace s3repl_bench;
+    try {
+        const Options options = parse_options(argc, argv);
+        std::fprintf(stderr, "s3repl-bench: impl=%s n=%llu threads=%llu; building inputs\n", options.impl.c_str(),
+                     static_cast<unsigned long long>(options.n), static_cast<unsigned long long>(options.threads));
+        const Data data(options.n);
+        if (options.impl == "naive")
+            Bench<NaiveImpl>(options, data).run();
+        else
+            Bench<S3replImpl>(options, data).run();
+        return 0;
+    } catch (const UsageError& e) {
+        std::fprintf(stderr, "s3repl-bench: %s\n%s", e.what(), usage);
+        return 2;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "s3repl-bench: %s\n", e.what());
+        return 1;
+    }
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Builds s3repl-bench in Release and runs it on s3repl and on the naive
+# baseline with the same arguments, then prints one markdown table:
+# ns per op of each and the ratio naive/s3repl (above 1: s3repl is faster),
+# plus the snapshot size and resident bytes per entry.
+#
+#   scripts/bench-compare.sh [bench arguments...]     (default: --n 1000000)
+#
+#   BUILD_DIR  build directory, default build/bench under the repository
+#   JOBS       parallel compile jobs, default 2
+#
+# Installs nothing: the dependencies come from scripts/setup-deps.sh (see the
+# README's setup). A full run at N = 1,000,000 takes a few minutes; for
+# figures worth quoting, run it on a quiet machine (check `uptime`).
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build_dir="${BUILD_DIR:-$repo/build/bench}"
+jobs="${JOBS:-2}"
+if [ "$#" -eq 0 ]; then set -- --n 1000000; fi
+
+generator=()
+if command -v ninja >/dev/null 2>&1; then generator=(-G Ninja); fi
+cmake -S "$repo" -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
+    -DS3REPL_BUILD_BENCHMARKS=ON -DS3REPL_BUILD_TESTS=OFF -DS3REPL_BUILD_EXAMPLES=OFF -DS3REPL_INSTALL=OFF >&2
+cmake --build "$build_dir" --target s3repl-bench -j "$jobs" >&2
+
+bench="$build_dir/bench/s3repl-bench"
+load_before="$(uptime)"
+for impl in s3repl naive; do
+    echo "== $impl: $bench $* --impl $impl" >&2
+    "$bench" "$@" --impl "$impl" | tee "$build_dir/bench-$impl.txt" >&2
+done
+
+echo "load before: $load_before" >&2
+echo "load after:  $(uptime)" >&2
+awk '
+    # bench <name> n=<ops> ns_per_op=<x> | bytes=<x> | bytes_per_entry=<x>
+    $1 == "bench" {
+        split($4, field, "=")
+        if (!($2 in seen)) { seen[$2] = 1; names[++count] = $2 }
+        value[FILENAME, $2] = field[2]
+        unit[$2] = field[1]
+    }
+    END {
+        print "| workload | s3repl | naive | naive/s3repl |"
+        print "| --- | ---: | ---: | ---: |"
+        for (i = 1; i <= count; ++i) {
+            name = names[i]
+            a = value[s3repl_file, name]; b = value[naive_file, name]
+            ratio = (a != "" && b != "" && a + 0 > 0) ? sprintf("%.1fx", b / a) : "-"
+            label = unit[name] == "ns_per_op" ? name " (ns/op)" : name " (" unit[name] ")"
+            printf "| %s | %s | %s | %s |\n", label, (a == "" ? "-" : a), (b == "" ? "-" : b), ratio
+        }
+    }
+' s3repl_file="$build_dir/bench-s3repl.txt" naive_file="$build_dir/bench-naive.txt" \
+    "$build_dir/bench-s3repl.txt" "$build_dir/bench-naive.txt"
