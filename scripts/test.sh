@@ -1,0 +1,358 @@
+#!/usr/bin/env bash
+# The whole test suite: the quick start's second command and what CI runs
+# (.ci/run). Installs the missing Debian packages, then runs every leg below
+# in order; a failing leg does not stop the next. Ends with a summary whose
+# last line is "N passed, M failed" (counting legs; skipped legs are listed
+# but counted in neither) and exits non-zero when any leg failed.
+#
+#   bash scripts/test.sh            every leg
+#   bash scripts/test.sh LEG...     only the named legs (asan, release, ...)
+#
+# Build directories live under build/ and are reused, so a second run only
+# rebuilds what changed.
+set -uo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="$root/build"
+jobs=2
+fixtures="$root/../shared/fixtures/snapshots"
+skipped=77 # a leg returns this when what it tests does not exist yet
+
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:strict_string_checks=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
+
+# --- helpers ---------------------------------------------------------------
+
+say() { echo "test.sh: $*"; }
+
+configure() { # build-dir, then cmake -D options
+    local dir="$1"
+    shift
+    cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_EXPORT_COMPILE_COMMANDS=ON "$@"
+}
+
+has_target() { # build-dir target
+    ninja -C "$1" -t targets all 2>/dev/null | grep -q "^$2:"
+}
+
+run_ctest() { # build-dir
+    ctest --test-dir "$1" --output-on-failure -j"$jobs" --timeout 300
+}
+
+# The test programs tests/CMakeLists.txt makes: tests/test_<area>.cpp -> s3repl-test-<area>.
+test_programs() {
+    local source
+    for source in "$root"/tests/test_*.cpp; do
+        [ -e "$source" ] || continue
+        source="$(basename "$source" .cpp)"
+        echo "s3repl-test-${source#test_}"
+    done
+}
+
+# The single executable a directory of the release build holds (the example
+# server's binary, whatever its target is named).
+only_executable_in() {
+    local found
+    found="$(find "$1" -maxdepth 1 -type f -perm -u+x 2>/dev/null)"
+    [ -n "$found" ] && [ "$(echo "$found" | wc -l)" -eq 1 ] && echo "$found"
+}
+
+# --- legs ------------------------------------------------------------------
+
+leg_asan() {
+    configure "$build/asan" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=g++ \
+        -DCMAKE_CXX_STANDARD=17 -DCMAKE_CXX_EXTENSIONS=OFF \
+        -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+        -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" \
+        -DS3REPL_BUILD_EXAMPLES=ON -DS3REPL_BUILD_BENCHMARKS=ON
+    cmake --build "$build/asan" -j"$jobs"
+    run_ctest "$build/asan"
+}
+
+leg_release() {
+    configure "$build/release" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++ \
+        -DCMAKE_CXX_STANDARD=20 -DCMAKE_CXX_EXTENSIONS=OFF \
+        -DS3REPL_BUILD_EXAMPLES=ON -DS3REPL_BUILD_BENCHMARKS=ON
+    cmake --build "$build/release" -j"$jobs"
+    run_ctest "$build/release"
+}
+
+leg_tsan() {
+    # Only programs whose source mentions the tag can hold such a test case;
+    # --list-tags below is what decides.
+    local program candidates=()
+    for program in $(test_programs); do
+        grep -q '\[concurrent\]' "$root/tests/test_${program#s3repl-test-}.cpp" && candidates+=("$program")
+    done
+    if [ "${#candidates[@]}" -eq 0 ]; then
+        say "no test file has a [concurrent] test case yet"
+        return "$skipped"
+    fi
+    configure "$build/tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+        -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
+        -DCMAKE_CXX_FLAGS="-fsanitize=thread -fno-omit-frame-pointer" \
+        -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=thread" \
+        -DS3REPL_BUILD_EXAMPLES=OFF -DS3REPL_BUILD_BENCHMARKS=OFF
+    cmake --build "$build/tsan" -j"$jobs" --target "${candidates[@]}"
+    local ran=0 failed=0
+    for program in "${candidates[@]}"; do
+        local binary="$build/tsan/tests/$program"
+        if ! "$binary" --list-tags | grep -q '\[concurrent\]'; then
+            say "$program: no test case tagged [concurrent]"
+            continue
+        fi
+        say "$program \"[concurrent]\" under ThreadSanitizer"
+        ran=$((ran + 1))
+        # setarch -R: this TSan runtime cannot map its shadow under the
+        # kernel's high-entropy address randomization.
+        if ! setarch "$(uname -m)" -R "$binary" "[concurrent]"; then
+            say "$program: FAILED under ThreadSanitizer"
+            failed=$((failed + 1))
+        fi
+    done
+    say "$ran program(s) run under ThreadSanitizer, $failed failed"
+    [ "$failed" -eq 0 ] && [ "$ran" -gt 0 ]
+}
+
+leg_consumers() {
+    local consumers="$root/tests/consumers" out="$build/consumers" failed=0
+    local version
+    version="$(sed -n 's/^#define S3REPL_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)$/\2/p' \
+        "$root/include/s3repl/version.hpp" | paste -sd.)"
+    rm -rf "$out"
+    mkdir -p "$out"
+
+    # Configures, builds and runs one consumer project; its program prints "OK s3repl <version>".
+    consumer() { # name, then extra cmake options
+        local name="$1"
+        shift
+        say "consumer $name"
+        cmake -S "$consumers/$name" -B "$out/$name" -G Ninja -DCMAKE_BUILD_TYPE=Release "$@" &&
+            cmake --build "$out/$name" -j"$jobs" &&
+            "$out/$name/consumer" | tee "$out/$name.log" && grep -qx "OK s3repl $version" "$out/$name.log"
+    }
+
+    consumer add_subdirectory -DS3REPL_SOURCE_DIR="$root" || { say "FAILED: add_subdirectory"; failed=$((failed + 1)); }
+    consumer fetch_content -DS3REPL_SOURCE_DIR="$root" -DFETCHCONTENT_FULLY_DISCONNECTED=ON ||
+        { say "FAILED: fetch_content"; failed=$((failed + 1)); }
+
+    say "install into $out/prefix"
+    if cmake -S "$root" -B "$out/install-build" -G Ninja -DS3REPL_INSTALL=ON \
+        -DS3REPL_BUILD_TESTS=OFF -DS3REPL_BUILD_EXAMPLES=OFF -DS3REPL_BUILD_BENCHMARKS=OFF &&
+        cmake --install "$out/install-build" --prefix "$out/prefix"; then
+        consumer find_package -DCMAKE_PREFIX_PATH="$out/prefix" -DS3REPL_EXPECTED_VERSION="$version" ||
+            { say "FAILED: find_package"; failed=$((failed + 1)); }
+        # Far newer, the next major, and a newer minor of this major: all refused.
+        local major="${version%%.*}" minor
+        minor="$(echo "$version" | cut -d. -f2)"
+        local requested
+        for requested in 99 "$((major + 1))" "$major.$((minor + 1))"; do
+            say "consumer wrong_version: requesting $requested must be refused"
+            if cmake -S "$consumers/wrong_version" -B "$out/wrong_version-$requested" -G Ninja \
+                -DCMAKE_PREFIX_PATH="$out/prefix" -DS3REPL_REQUESTED_VERSION="$requested" \
+                >"$out/wrong_version-$requested.log" 2>&1; then
+                say "FAILED: s3repl $version was accepted for a request of $requested"
+                failed=$((failed + 1))
+            elif tr -s ' \n' ' ' <"$out/wrong_version-$requested.log" |
+                grep -q "compatible with requested version \"$requested\".*s3repl-config.cmake, version: $version"; then
+                say "refused, as it must be: installed $version is not compatible with $requested"
+            else
+                cat "$out/wrong_version-$requested.log"
+                say "FAILED: configure failed, but not because of the version"
+                failed=$((failed + 1))
+            fi
+        done
+    else
+        say "FAILED: install"
+        failed=$((failed + 1))
+    fi
+
+    say "consumer plain: c++ -std=c++17 -I include (dependencies from the system include path)"
+    if c++ -std=c++17 -Wall -Wextra -Wpedantic -Werror -I "$root/include" "$consumers/main.cpp" -pthread \
+        -o "$out/plain" && "$out/plain" | tee "$out/plain.log" && grep -qx "OK s3repl $version" "$out/plain.log"; then
+        :
+    else
+        say "FAILED: plain compile"
+        failed=$((failed + 1))
+    fi
+    [ "$failed" -eq 0 ]
+}
+
+leg_headers() {
+    # Every public header compiled on its own (s3repl-header-check), and every
+    # header included by a second TU linked into each test program
+    # (s3repl-odr-check), with both compilers.
+    local dir ok=0
+    for dir in "$build/asan" "$build/release"; do
+        if ! has_target "$dir" s3repl-header-check; then
+            say "$dir has no s3repl-header-check target (did its configure fail?)"
+            ok=1
+            continue
+        fi
+        cmake --build "$dir" -j"$jobs" --target s3repl-header-check s3repl-odr-check || ok=1
+    done
+    return "$ok"
+}
+
+leg_examples() {
+    local examples="$build/release/examples" failed=0 program
+    local programs=(s3repl-demo)
+    [ -e "$root/examples/dispatch_thread_pool.cpp" ] && programs+=(s3repl-example-dispatch)
+    for program in "${programs[@]}"; do
+        say "running $program"
+        if [ ! -x "$examples/$program" ]; then
+            say "FAILED: $examples/$program was not built (see the release leg)"
+            failed=$((failed + 1))
+        elif ! timeout 300 "$examples/$program" </dev/null; then
+            say "FAILED: $program exited non-zero"
+            failed=$((failed + 1))
+        fi
+    done
+    [ "$failed" -eq 0 ]
+}
+
+leg_format() {
+    local files
+    mapfile -t files < <(cd "$root" && find include tests examples bench -type f \( -name '*.cpp' -o -name '*.hpp' \) | sort)
+    say "clang-format-14 --dry-run --Werror on ${#files[@]} files"
+    (cd "$root" && clang-format-14 --dry-run --Werror "${files[@]}")
+}
+
+leg_fuzz() {
+    local source="$root/tests/fuzz/fuzz_snapshot.cpp" out="$build/fuzz"
+    if [ ! -e "$source" ]; then
+        say "tests/fuzz/fuzz_snapshot.cpp does not exist yet: nothing to fuzz"
+        return "$skipped"
+    fi
+    mkdir -p "$out"
+    clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+        -I "$root/include" "$source" -pthread -o "$out/fuzz_snapshot" || return 1
+    rm -rf "$out/corpus" "$out/artifacts"
+    mkdir -p "$out/corpus" "$out/artifacts"
+    if compgen -G "$fixtures/*.json" >/dev/null; then
+        cp "$fixtures"/*.json "$out/corpus/"
+    else
+        say "warning: no seeds in $fixtures; fuzzing from an empty corpus"
+    fi
+    say "fuzzing for 60 s from $(find "$out/corpus" -type f | wc -l) seed(s)"
+    "$out/fuzz_snapshot" -max_total_time=60 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+        -artifact_prefix="$out/artifacts/" "$out/corpus"
+}
+
+leg_s3_server() {
+    local script="$root/examples/s3-server/test/run.sh"
+    if [ ! -e "$script" ]; then
+        say "examples/s3-server/test/run.sh does not exist yet: no server to test"
+        return "$skipped"
+    fi
+    local server
+    if ! server="$(only_executable_in "$build/release/examples/s3-server")"; then
+        say "FAILED: no single server executable in $build/release/examples/s3-server (see the release leg)"
+        return 1
+    fi
+    say "bash examples/s3-server/test/run.sh $server"
+    bash "$script" "$server" </dev/null
+}
+
+leg_bench() {
+    if ! has_target "$build/release" s3repl-bench; then
+        say "the release build defines no s3repl-bench target yet"
+        return "$skipped"
+    fi
+    local bench impl failed=0
+    bench="$(find "$build/release" -name s3repl-bench -type f -perm -u+x | head -n 1)"
+    if [ -z "$bench" ]; then
+        say "FAILED: s3repl-bench was not built (see the release leg)"
+        return 1
+    fi
+    for impl in s3repl naive; do
+        say "s3repl-bench --n 20011 --impl $impl"
+        if ! "$bench" --n 20011 --impl "$impl" </dev/null | tee "$build/bench-$impl.log"; then
+            say "FAILED: s3repl-bench --impl $impl"
+            failed=$((failed + 1))
+        elif ! grep -q '^bench ' "$build/bench-$impl.log"; then
+            say "FAILED: s3repl-bench --impl $impl printed no 'bench' line"
+            failed=$((failed + 1))
+        fi
+    done
+    [ "$failed" -eq 0 ]
+}
+
+# --- driver ----------------------------------------------------------------
+
+legs=(
+    "asan|g++ C++17 Debug, AddressSanitizer + UndefinedBehaviorSanitizer, ctest|leg_asan"
+    "release|clang++ C++20 Release with examples and benchmark, ctest|leg_release"
+    "tsan|clang++ ThreadSanitizer, every [concurrent] test case|leg_tsan"
+    "consumers|add_subdirectory, FetchContent, find_package, wrong version, plain -I|leg_consumers"
+    "headers|each public header on its own, and the ODR second TU (g++, clang++)|leg_headers"
+    "examples|example programs run to completion|leg_examples"
+    "format|clang-format-14 check of include/ tests/ examples/ bench/|leg_format"
+    "fuzz|libFuzzer on snapshot restore, 60 s|leg_fuzz"
+    "s3-server|example S3 server against boto3 and the AWS CLI|leg_s3_server"
+    "bench|benchmark smoke run, --n 20011, both implementations|leg_bench"
+)
+
+if [ "$#" -gt 0 ]; then
+    selected=()
+    for wanted in "$@"; do
+        match=""
+        for entry in "${legs[@]}"; do
+            [ "${entry%%|*}" = "$wanted" ] && match="$entry"
+        done
+        if [ -z "$match" ]; then
+            say "unknown leg '$wanted'; the legs are: $(printf '%s\n' "${legs[@]}" | cut -d'|' -f1 | paste -sd' ')"
+            exit 2
+        fi
+        selected+=("$match")
+    done
+    legs=("${selected[@]}")
+fi
+
+cd "$root" || exit 1
+exec </dev/null
+if ! bash "$root/scripts/setup-deps.sh" test; then
+    say "could not install the packages the tests need (see above)"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+mkdir -p "$build"
+
+summary=()
+passed=0
+failed=0
+skips=0
+started=$SECONDS
+for entry in "${legs[@]}"; do
+    IFS='|' read -r name what function <<<"$entry"
+    echo
+    echo "==== leg $name: $what"
+    leg_start=$SECONDS
+    # set -e inside the subshell: any failing step not already handled fails the leg.
+    (
+        set -e
+        "$function"
+    )
+    rc=$?
+    seconds=$((SECONDS - leg_start))
+    if [ "$rc" -eq 0 ]; then
+        result="passed"
+        passed=$((passed + 1))
+    elif [ "$rc" -eq "$skipped" ]; then
+        result="skipped"
+        skips=$((skips + 1))
+    else
+        result="FAILED"
+        failed=$((failed + 1))
+    fi
+    echo "==== leg $name: $result in ${seconds} s"
+    summary+=("$(printf '%-10s %-8s %5d s  %s' "$name" "$result" "$seconds" "$what")")
+done
+
+echo
+echo "==== summary ($((SECONDS - started)) s)"
+printf '%s\n' "${summary[@]}"
+[ "$skips" -gt 0 ] && echo "$skips leg(s) skipped: what they test does not exist yet"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
