@@ -114,6 +114,19 @@ TEST_CASE("each generation is greater than every one before", "[generation]") {
     CHECK(m.stats().generations_minted == 10001);
 }
 
+TEST_CASE("once 2^64-1 is handed out, every next_generation throws GenerationExhausted", "[generation]") {
+    // Minting 2^64 times is out of reach: start from a snapshot one token short.
+    auto m = s3repl::ReplicationManager::from_json(
+        R"({"by_bucket":{},"statuses":[],"next_generation":18446744073709551615})");
+    CHECK(m.next_generation() == max_u64);
+    for (int i = 0; i < 3; ++i) CHECK_THROWS_AS(m.next_generation(), s3repl::GenerationExhausted);
+    CHECK_THROWS_AS(m.next_generation(), s3repl::Error);
+    CHECK(m.stats().generations_minted == 1); // refusals are not mints
+    // Stamps with the last token still work.
+    CHECK(m.record_status_if_newer("b", "k", max_u64, ReplicationStatus::Completed));
+    CHECK_THROWS_AS(m.next_generation(), s3repl::GenerationExhausted);
+}
+
 // ---- the CAS --------------------------------------------------------------
 
 TEST_CASE_METHOD(Fixture, "CAS: a stamp on an absent entry is accepted", "[cas]") {
