@@ -4,11 +4,11 @@
 
 #include <atomic>
 #include <chrono>
-#include <limits>
-#include <optional>
 #include <condition_variable>
+#include <limits>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -125,9 +125,8 @@ TEST_CASE("happy path: one put of a REPLICA with the source metadata, then COMPL
     std::vector<std::chrono::nanoseconds> delays;
     const Metadata source{{"content-type", "text/plain"}, {"x-amz-meta-owner", "alice"}};
 
-    const auto outcome =
-        s3repl::replicate_object(manager, *job, std::string("hello"), source, RecordingPut{&calls, {}},
-                                 options_recording(delays));
+    const auto outcome = s3repl::replicate_object(manager, *job, std::string("hello"), source, RecordingPut{&calls, {}},
+                                                  options_recording(delays));
 
     CHECK(outcome.result == ReplicationResult::Completed);
     CHECK(outcome.attempts == 1);
@@ -136,9 +135,8 @@ TEST_CASE("happy path: one put of a REPLICA with the source metadata, then COMPL
     CHECK(calls[0].bucket == "dst");
     CHECK(calls[0].key == "docs/a.txt");
     CHECK(calls[0].body == "hello");
-    const Metadata expected{{"content-type", "text/plain"},
-                            {"x-amz-meta-owner", "alice"},
-                            {"x-amz-replication-status", "REPLICA"}};
+    const Metadata expected{
+        {"content-type", "text/plain"}, {"x-amz-meta-owner", "alice"}, {"x-amz-replication-status", "REPLICA"}};
     CHECK(calls[0].metadata == expected);
     const auto entry = manager.lookup_entry("src", "docs/a.txt");
     REQUIRE(entry);
@@ -155,8 +153,9 @@ TEST_CASE("a put failing every attempt ends FAILED after the budget, backing off
     std::vector<PutCall> calls;
     std::vector<std::chrono::nanoseconds> delays;
 
-    const auto outcome = s3repl::replicate_object(manager, *job, std::string("x"), Metadata{},
-                                                  RecordingPut{&calls, {false, false, false}}, options_recording(delays));
+    const auto outcome =
+        s3repl::replicate_object(manager, *job, std::string("x"), Metadata{},
+                                 RecordingPut{&calls, {false, false, false}}, options_recording(delays));
 
     CHECK(outcome.result == ReplicationResult::Failed);
     CHECK(outcome.attempts == 3);
@@ -307,12 +306,12 @@ TEST_CASE("metadata may be an unordered_map and put may return a bool-like value
     };
     Headers seen;
 
-    const auto outcome = s3repl::replicate_object(manager, *job, std::vector<char>{'x'}, Headers{{"etag", "1"}},
-                                                  [&](const std::string&, const std::string&, const std::vector<char>&,
-                                                      const Headers& headers) {
-                                                      seen = headers;
-                                                      return Status{200};
-                                                  });
+    const auto outcome = s3repl::replicate_object(
+        manager, *job, std::vector<char>{'x'}, Headers{{"etag", "1"}},
+        [&](const std::string&, const std::string&, const std::vector<char>&, const Headers& headers) {
+            seen = headers;
+            return Status{200};
+        });
 
     CHECK(outcome.result == ReplicationResult::Completed);
     CHECK(seen == Headers{{"etag", "1"}, {"x-amz-replication-status", "REPLICA"}});
@@ -342,12 +341,12 @@ TEST_CASE("a put that succeeds after a newer PUT arrived is Superseded and count
     REQUIRE(older);
     std::optional<s3repl::ReplicationJob> newer;
 
-    const auto outcome = s3repl::replicate_object(
-        manager, *older, std::string("old"), Metadata{},
-        [&](const std::string&, const std::string&, const std::string&, const Metadata&) {
-            newer = s3repl::begin_replication(manager, "src", "docs/a.txt", {}); // lands mid-copy
-            return true;
-        });
+    // The newer PUT lands while the older job's copy is in flight.
+    const auto put = [&](const std::string&, const std::string&, const std::string&, const Metadata&) {
+        newer = s3repl::begin_replication(manager, "src", "docs/a.txt", {});
+        return true;
+    };
+    const auto outcome = s3repl::replicate_object(manager, *older, std::string("old"), Metadata{}, put);
 
     REQUIRE(newer);
     CHECK(outcome.result == ReplicationResult::Superseded);
@@ -441,8 +440,7 @@ TEST_CASE("race: an older job failing slowly makes no further put once a newer j
     CHECK(manager.stats().dropped_total == 0);
 }
 
-TEST_CASE("many jobs for one key on many threads: the newest generation's COMPLETED stands",
-          "[dispatch][concurrent]") {
+TEST_CASE("many jobs for one key on many threads: the newest generation's COMPLETED stands", "[dispatch][concurrent]") {
     auto manager = replicating_manager();
     constexpr int job_count = 8;
     std::vector<s3repl::ReplicationJob> jobs;
@@ -453,16 +451,16 @@ TEST_CASE("many jobs for one key on many threads: the newest generation's COMPLE
     for (int i = 0; i < job_count; ++i)
         threads.emplace_back([&, i] {
             results[static_cast<std::size_t>(i)] =
-                s3repl::replicate_object(manager, jobs[static_cast<std::size_t>(i)], i, Metadata{},
-                                         [](const std::string&, const std::string&, int, const Metadata&) {
-                                             return true;
-                                         })
+                s3repl::replicate_object(
+                    manager, jobs[static_cast<std::size_t>(i)], i, Metadata{},
+                    [](const std::string&, const std::string&, int, const Metadata&) { return true; })
                     .result;
         });
     for (auto& t : threads) t.join();
 
     CHECK(results.back() == ReplicationResult::Completed);
-    for (int i = 0; i + 1 < job_count; ++i) CHECK(results[static_cast<std::size_t>(i)] == ReplicationResult::Superseded);
+    for (int i = 0; i + 1 < job_count; ++i)
+        CHECK(results[static_cast<std::size_t>(i)] == ReplicationResult::Superseded);
     const auto entry = manager.lookup_entry("src", "docs/k");
     CHECK(entry->status == ReplicationStatus::Completed);
     CHECK(entry->generation == jobs.back().generation);

@@ -63,8 +63,7 @@ s3repl::SweepPolicy policy(std::chrono::nanoseconds completed_ttl, std::chrono::
 
 } // namespace
 
-TEST_CASE("the sweeper sweeps on the manager's clock, reports each pass, and spares PENDING",
-          "[sweeper][concurrent]") {
+TEST_CASE("the sweeper sweeps on the manager's clock, reports each pass, and spares PENDING", "[sweeper][concurrent]") {
     s3repl::ManualClock clock;
     Manager manager(clock);
     manager.record_status_if_newer("b", "done", 1, ReplicationStatus::Completed);

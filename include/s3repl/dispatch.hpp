@@ -126,23 +126,22 @@ namespace detail {
 template <class Metadata, class = void>
 struct is_string_map : std::false_type {};
 template <class Metadata>
-struct is_string_map<Metadata,
-                     std::void_t<decltype(std::declval<Metadata&>()[std::declval<typename Metadata::key_type>()] =
-                                              std::declval<typename Metadata::mapped_type>()),
-                                 decltype(std::declval<Metadata&>().erase(std::declval<typename Metadata::key_type>()))>>
+struct is_string_map<
+    Metadata, std::void_t<decltype(std::declval<Metadata&>()[std::declval<typename Metadata::key_type>()] =
+                                       std::declval<typename Metadata::mapped_type>()),
+                          decltype(std::declval<Metadata&>().erase(std::declval<typename Metadata::key_type>()))>>
     : std::conjunction<std::is_constructible<typename Metadata::key_type, std::string_view>,
                        std::is_constructible<typename Metadata::mapped_type, std::string_view>> {};
 
 template <class Put, class Body, class Metadata>
-using is_put_callable =
-    std::is_invocable<Put&, const std::string&, const std::string&, const Body&, const Metadata&>;
+using is_put_callable = std::is_invocable<Put&, const std::string&, const std::string&, const Body&, const Metadata&>;
 
 template <class Put, class Body, class Metadata, class = void>
 struct put_reports_success : std::false_type {};
 template <class Put, class Body, class Metadata>
 struct put_reports_success<Put, Body, Metadata, std::enable_if_t<is_put_callable<Put, Body, Metadata>::value>>
-    : std::is_constructible<bool, std::invoke_result_t<Put&, const std::string&, const std::string&, const Body&,
-                                                       const Metadata&>> {};
+    : std::is_constructible<
+          bool, std::invoke_result_t<Put&, const std::string&, const std::string&, const Body&, const Metadata&>> {};
 
 template <class Metadata>
 void set_header(Metadata& metadata, std::string_view name, std::string_view value) {
