@@ -36,12 +36,13 @@ struct ReplicationJob {
 /// returns nullopt. Thread-safe (the manager is). Cost: one rule match under
 /// the config lock, one atomic increment, one stamp.
 ///
-/// If a newer generation is already stored (possible only after restoring a
-/// snapshot from a manager that minted further), the job is returned anyway
-/// and replicate_object reports it Superseded without writing.
+/// If the CAS refuses the PENDING stamp (a greater generation is stored
+/// already, stamped by hand), the job is still returned: replicate_object
+/// then reports it Superseded without writing.
 ///
 ///     if (auto job = s3repl::begin_replication(manager, "photos", "cat.jpg", tags))
-///         pool.post([&manager, job = *job, body] { s3repl::replicate_object(manager, job, body, meta, put); });
+///         pool.post([&manager, job = *job, body, meta, put] { s3repl::replicate_object(manager, job, body, meta, put);
+///         });
 template <class Manager>
 std::optional<ReplicationJob> begin_replication(Manager& manager, std::string_view bucket, std::string_view key,
                                                 const TagSet& object_tags = {}) {
@@ -218,6 +219,9 @@ inline void require_valid(const RetryPolicy& retry) {
 /// the CAS stamps FAILED and the dropped counter is bumped; the outcome is
 /// Failed, or Superseded when the CAS refused because another task's stamp
 /// already owns the status (a newer success is never rolled back).
+///
+/// Cost: the metadata is copied once (taken by value); per attempt, one
+/// allocation-free lookup and the put; one stamp at the end.
 ///
 /// Throws InvalidArgument, before any call, for a RetryPolicy with fewer than
 /// one attempt, a negative backoff or a multiplier below 1; an exception

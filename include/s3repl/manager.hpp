@@ -228,7 +228,10 @@ class BasicReplicationManager {
     /// Removes COMPLETED and FAILED entries recorded strictly before
     /// now - max_age; never PENDING (still in flight) or REPLICA. Returns
     /// the number removed. Locks one shard at a time.
-    std::size_t sweep_stale(Timestamp now, std::chrono::system_clock::duration max_age) {
+    /// Any duration type is accepted and clamped, so hours::max() means
+    /// "keep everything" instead of overflowing in a conversion.
+    template <class Rep, class Period>
+    std::size_t sweep_stale(Timestamp now, std::chrono::duration<Rep, Period> max_age) {
         const std::chrono::nanoseconds ttl = detail::saturating_nanoseconds(max_age);
         return sweep_stale(now, SweepPolicy{ttl, ttl});
     }
@@ -277,7 +280,8 @@ class BasicReplicationManager {
 
     /// PENDING entries recorded strictly before now - older_than: the
     /// replications a crashed or lost task left behind.
-    std::vector<EntryRef> stuck_pending(Timestamp now, std::chrono::system_clock::duration older_than) const {
+    template <class Rep, class Period>
+    std::vector<EntryRef> stuck_pending(Timestamp now, std::chrono::duration<Rep, Period> older_than) const {
         const std::int64_t cutoff = detail::saturating_cutoff(now, detail::saturating_nanoseconds(older_than));
         return collect([cutoff](const detail::StoredEntry& e) {
             return e.status_value() == ReplicationStatus::Pending && e.recorded_ns < cutoff;

@@ -43,22 +43,36 @@ inline constexpr std::size_t shard_bits = 6;
 inline constexpr std::size_t shard_count = std::size_t{1} << shard_bits;
 inline std::size_t shard_of(KeyHashes h) noexcept { return static_cast<std::size_t>(h.entry >> (64 - shard_bits)); }
 
-// One stored status: 32 bytes plus the key's own allocation. The bucket is an
-// index into the table's interned names, so many keys share one copy of it.
+// One stored status, 48 bytes. Keys up to 24 bytes (most S3 keys of a
+// bucket's hot prefixes, and the benchmark's) live inside the entry, so a
+// lookup touches the index slot and this entry and nothing else; longer
+// keys get one exact-size allocation. The bucket is an index into the
+// table's interned names, so many keys share one copy of it.
 struct StoredEntry {
-    char* key;                  // owned, key_size bytes, no terminator
+    static constexpr std::size_t inline_key_capacity = 24;
+
+    union {
+        char inline_key[inline_key_capacity];
+        char* heap_key; // owned when key_size > inline_key_capacity
+    };
     std::uint64_t generation;
-    std::int64_t recorded_ns;   // nanoseconds since the epoch
+    std::int64_t recorded_ns; // nanoseconds since the epoch
     std::uint32_t key_size;
     std::uint32_t bucket_id : 24;
     std::uint32_t status : 8;
 
-    std::string_view key_view() const noexcept { return {key, key_size}; }
+    bool key_is_inline() const noexcept { return key_size <= inline_key_capacity; }
+    const char* key_data() const noexcept { return key_is_inline() ? inline_key : heap_key; }
+    std::string_view key_view() const noexcept { return {key_data(), key_size}; }
     ReplicationStatus status_value() const noexcept { return static_cast<ReplicationStatus>(status); }
     ReplicationStatusEntry to_entry() const noexcept {
         return {status_value(), generation, Timestamp{std::chrono::nanoseconds{recorded_ns}}};
     }
+    void free_key() noexcept {
+        if (!key_is_inline()) delete[] heap_key;
+    }
 };
+static_assert(sizeof(StoredEntry) == 48, "StoredEntry layout: keep it at 48 bytes");
 
 // The entries of one shard: a dense array of StoredEntry, a FlatIndex over
 // it, and the shard's interned bucket names. Not thread-safe: the owning
@@ -76,7 +90,7 @@ class EntryTable {
     EntryTable(const EntryTable&) = delete;
     EntryTable& operator=(const EntryTable&) = delete;
     ~EntryTable() {
-        for (StoredEntry& e : entries_) delete[] e.key;
+        for (StoredEntry& e : entries_) e.free_key();
     }
 
     void swap(EntryTable& other) noexcept {
@@ -112,8 +126,15 @@ class EntryTable {
                         const ReplicationStatusEntry& value) {
         if (key.size() > 0xffffffffu) throw InvalidArgument("a key longer than 4 GiB cannot be stored");
         reserve_one_more(entries_); // may throw; nothing changed yet
-        std::unique_ptr<char[]> key_copy(key.empty() ? nullptr : new char[key.size()]);
-        if (!key.empty()) std::memcpy(key_copy.get(), key.data(), key.size());
+        StoredEntry e{};
+        e.key_size = static_cast<std::uint32_t>(key.size());
+        std::unique_ptr<char[]> heap_key;
+        if (e.key_is_inline()) {
+            if (!key.empty()) std::memcpy(e.inline_key, key.data(), key.size());
+        } else {
+            heap_key.reset(new char[key.size()]);
+            std::memcpy(heap_key.get(), key.data(), key.size());
+        }
         const std::uint32_t bucket_id = acquire_bucket(bucket, h.bucket);
         const auto pos = static_cast<std::uint32_t>(entries_.size());
         try {
@@ -122,9 +143,7 @@ class EntryTable {
             release_bucket(bucket_id);
             throw;
         }
-        StoredEntry e{};
-        e.key = key_copy.release();
-        e.key_size = static_cast<std::uint32_t>(key.size());
+        if (heap_key) e.heap_key = heap_key.release();
         e.bucket_id = bucket_id;
         entries_.push_back(e); // capacity reserved above: cannot throw
         StoredEntry& stored = entries_.back();
@@ -221,7 +240,7 @@ class EntryTable {
         StoredEntry& e = entries_[pos];
         index_.erase(entry_hash(e), pos);
         --count_by_status_[e.status];
-        delete[] e.key;
+        e.free_key();
         release_bucket(e.bucket_id);
         const auto last = static_cast<std::uint32_t>(entries_.size() - 1);
         if (pos != last) {
