@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -93,6 +94,9 @@ inline void read_snapshot_file(const std::filesystem::path& path, RestoredState&
     const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
     if (!file) throw_file_error(path, "cannot open", errno);
     std::string text;
+    std::error_code size_error; // the size is only a hint: without it the string grows as it reads
+    const std::uintmax_t size = std::filesystem::file_size(path, size_error);
+    if (!size_error) text.reserve(static_cast<std::size_t>(size)); // no doubling: peak = file + tables
     char chunk[1 << 16];
     for (std::size_t n; (n = std::fread(chunk, 1, sizeof chunk, file.get())) != 0;) text.append(chunk, n);
     if (std::ferror(file.get())) throw_file_error(path, "cannot read", errno != 0 ? errno : EIO);
