@@ -41,8 +41,8 @@ struct ReplicationJob {
 /// then reports it Superseded without writing.
 ///
 ///     if (auto job = s3repl::begin_replication(manager, "photos", "cat.jpg", tags))
-///         pool.post([&manager, job = *job, body, meta, put] { s3repl::replicate_object(manager, job, body, meta, put);
-///         });
+///         pool.post([&manager, job = std::move(*job), body, meta, put] {
+///             s3repl::replicate_object(manager, job, body, meta, put); });
 template <class Manager>
 std::optional<ReplicationJob> begin_replication(Manager& manager, std::string_view bucket, std::string_view key,
                                                 const TagSet& object_tags = {}) {
