@@ -177,7 +177,16 @@ leg_headers() {
     # Every public header compiled on its own (s3repl-header-check), and every
     # header included by a second TU linked into each test program
     # (s3repl-odr-check), with both compilers.
-    local dir ok=0
+    local dir header ok=0
+    # The second TU includes the umbrella header: it must name every public one.
+    for header in "$root"/include/s3repl/*.hpp; do
+        header="s3repl/$(basename "$header")"
+        [ "$header" = s3repl/s3repl.hpp ] && continue
+        if ! grep -q "^#include [\"<]${header}[\">]" "$root/include/s3repl/s3repl.hpp"; then
+            say "include/s3repl/s3repl.hpp does not include $header (so the ODR check misses it)"
+            ok=1
+        fi
+    done
     for dir in "$build/asan" "$build/release"; do
         if ! has_target "$dir" s3repl-header-check; then
             say "$dir has no s3repl-header-check target (did its configure fail?)"
