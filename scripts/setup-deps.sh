@@ -79,14 +79,15 @@ else
     exit 1
 fi
 
-export DEBIAN_FRONTEND=noninteractive
+# env: sudo resets the environment. The lock timeout waits out a concurrent apt run.
+apt_get=("${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300)
 echo "setup-deps: apt-get update"
-if ! "${as_root[@]}" apt-get update; then
+if ! "${apt_get[@]}" update; then
     echo "setup-deps: 'apt-get update' failed (network? apt sources?); nothing was installed." >&2
     exit 1
 fi
 echo "setup-deps: apt-get install -y ${missing[*]}"
-if ! "${as_root[@]}" apt-get install -y "${missing[@]}"; then
+if ! "${apt_get[@]}" install -y "${missing[@]}"; then
     echo "setup-deps: 'apt-get install ${missing[*]}' failed; see apt's messages above." >&2
     exit 1
 fi
