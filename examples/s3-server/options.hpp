@@ -1,0 +1,66 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace s3server {
+
+/// The command line.
+struct ServerOptions {
+    std::string listen = "127.0.0.1";
+    int port = 0; ///< 0: the OS picks a free port (printed at start-up)
+    std::filesystem::path data_dir;
+    std::chrono::seconds sweep_ttl{3600};
+    int fail_destination_percent = 0;
+    std::chrono::milliseconds slow_destination{0};
+    std::chrono::milliseconds snapshot_interval{1000};
+    int workers = 4;
+};
+
+inline constexpr const char* usage =
+    "usage: s3repl-s3-server --data-dir DIR [--listen 127.0.0.1] [--port N (0: any free port)]\n"
+    "         [--sweep-ttl SECONDS (3600)] [--snapshot-interval-ms N (1000)] [--workers N (4)]\n"
+    "         [--fail-destination-percent N (0)] [--slow-destination-ms N (0)]\n";
+
+/// Throws std::invalid_argument with a one-line reason on a bad command line.
+inline ServerOptions parse_options(int argc, char** argv) {
+    ServerOptions options;
+    const auto number = [](std::string_view flag, const std::string& text, long long low, long long high) {
+        std::size_t used = 0;
+        long long value = 0;
+        try {
+            value = std::stoll(text, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        if (used != text.size() || text.empty() || value < low || value > high)
+            throw std::invalid_argument(std::string(flag) + " takes an integer from " + std::to_string(low) + " to " +
+                                        std::to_string(high) + ", not '" + text + "'");
+        return value;
+    };
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view flag = argv[i];
+        if (i + 1 == argc) throw std::invalid_argument(std::string(flag) + " needs a value");
+        const std::string value = argv[++i];
+        if (flag == "--listen") options.listen = value;
+        else if (flag == "--port") options.port = static_cast<int>(number(flag, value, 0, 65535));
+        else if (flag == "--data-dir") options.data_dir = value;
+        else if (flag == "--sweep-ttl") options.sweep_ttl = std::chrono::seconds(number(flag, value, 1, 1LL << 40));
+        else if (flag == "--fail-destination-percent")
+            options.fail_destination_percent = static_cast<int>(number(flag, value, 0, 100));
+        else if (flag == "--slow-destination-ms")
+            options.slow_destination = std::chrono::milliseconds(number(flag, value, 0, 3'600'000));
+        else if (flag == "--snapshot-interval-ms")
+            options.snapshot_interval = std::chrono::milliseconds(number(flag, value, 1, 86'400'000));
+        else if (flag == "--workers") options.workers = static_cast<int>(number(flag, value, 1, 256));
+        else throw std::invalid_argument("unknown flag " + std::string(flag));
+    }
+    if (options.data_dir.empty()) throw std::invalid_argument("--data-dir is required");
+    return options;
+}
+
+} // namespace s3server

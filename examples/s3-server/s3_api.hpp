@@ -1,0 +1,279 @@
+#pragma once
+
+#include "aws_chunked.hpp"
+#include "http_text.hpp"
+#include "listing.hpp"
+#include "object_store.hpp"
+#include "replicator.hpp"
+#include "s3_error.hpp"
+#include "s3_xml.hpp"
+
+#include <s3repl/error.hpp>
+#include <s3repl/manager.hpp>
+
+#include <httplib.h>
+
+#include <atomic>
+#include <cctype>
+#include <cstdio>
+#include <functional>
+#include <initializer_list>
+#include <iostream>
+#include <string>
+#include <string_view>
+
+namespace s3server {
+
+/// The S3 REST operations, path-style, on a cpp-httplib server: buckets,
+/// objects, ListObjectsV2, object tagging (read) and bucket replication.
+/// Signatures are not checked. Anything else gets NotImplemented.
+/// Thread-safe: handlers run on cpp-httplib's thread pool.
+class S3Api {
+  public:
+    S3Api(s3repl::ReplicationManager& manager, ObjectStore& store, Replicator& replicator)
+        : manager_(manager), store_(store), replicator_(replicator) {}
+
+    void install(httplib::Server& http) {
+        const char* bucket_path = R"(/([^/]+)/?)";
+        const char* object_path = R"(/([^/]+)/(.+))";
+        // cpp-httplib 0.11 routes HEAD to the GET handlers and drops the body.
+        http.Get("/", route([this](const auto& req, auto& res) { list_buckets(req, res); }));
+        http.Get(bucket_path, route([this](const auto& req, auto& res) { get_bucket(req, res); }));
+        http.Put(bucket_path, route([this](const auto& req, auto& res) { put_bucket(req, res); }));
+        http.Delete(bucket_path, route([this](const auto& req, auto& res) { delete_bucket(req, res); }));
+        http.Get(object_path, route([this](const auto& req, auto& res) { get_object(req, res); }));
+        http.Put(object_path, route([this](const auto& req, auto& res) { put_object(req, res); }));
+        http.Delete(object_path, route([this](const auto& req, auto& res) { delete_object(req, res); }));
+        http.Post(".*", route([](const auto& req, auto&) { throw not_implemented("POST " + req.path); }));
+    }
+
+  private:
+    using Request = httplib::Request;
+    using Response = httplib::Response;
+
+    // Every S3 error comes back as its XML body; a bug comes back as
+    // InternalError instead of a dropped connection.
+    httplib::Server::Handler route(std::function<void(const Request&, Response&)> handler) {
+        return [this, handler = std::move(handler)](const Request& req, Response& res) {
+            char request_id[17];
+            std::snprintf(request_id, sizeof request_id, "%016llx",
+                          static_cast<unsigned long long>(++request_counter_));
+            res.set_header("x-amz-request-id", request_id);
+            res.set_header("Server", "s3repl-s3-server");
+            try {
+                handler(req, res);
+            } catch (const S3Error& error) {
+                send_error(error, req, res, request_id);
+            } catch (const s3repl::InvalidArgument& error) {
+                send_error(invalid_argument(error.what()), req, res, request_id);
+            } catch (const std::exception& error) {
+                std::cerr << req.method << ' ' << req.path << ": " << error.what() << '\n';
+                send_error(S3Error("InternalError", 500, "We encountered an internal error. Please try again."), req,
+                           res, request_id);
+            }
+        };
+    }
+
+    static void send_error(const S3Error& error, const Request& req, Response& res, const char* request_id) {
+        res.status = error.http_status();
+        res.set_content(error_xml(error, req.path, request_id), "application/xml");
+    }
+
+    static void send_xml(Response& res, const std::string& xml) { res.set_content(xml, "application/xml"); }
+
+    // req.matches holds sub_match objects; str() copies, so keep the copies here.
+    static std::string match(const Request& req, int index) { return req.matches[index].str(); }
+
+    // Sub-resources S3 has that this server does not serve.
+    static void refuse_unsupported(const Request& req, std::initializer_list<const char*> served) {
+        static constexpr const char* known[] = {
+            "accelerate", "acl",       "analytics",  "attributes",       "cors",    "delete",  "encryption",
+            "intelligent-tiering",     "inventory",  "legal-hold",       "lifecycle", "location", "logging",
+            "metrics",    "notification", "object-lock", "ownershipControls", "partNumber", "policy",
+            "publicAccessBlock",       "replication", "requestPayment",  "restore", "retention", "select",
+            "tagging",    "torrent",   "uploadId",   "uploads",          "versionId", "versioning", "versions",
+            "website"};
+        for (const char* name : known) {
+            if (!req.has_param(name)) continue;
+            bool is_served = false;
+            for (const char* s : served) is_served = is_served || std::string_view(s) == name;
+            if (!is_served) throw not_implemented(req.method + " ?" + name);
+        }
+    }
+
+    void require_bucket(const std::string& bucket) const {
+        if (!store_.bucket_exists(bucket)) throw no_such_bucket();
+    }
+
+    // The PUT payload with AWS's chunked framing, if any, removed.
+    static std::string body_of(const Request& req) {
+        if (!is_aws_chunked(req.get_header_value("x-amz-content-sha256"), req.get_header_value("Content-Encoding")))
+            return req.body;
+        std::string body = decode_aws_chunked(req.body);
+        const std::string declared = req.get_header_value("x-amz-decoded-content-length");
+        if (!declared.empty() && declared != std::to_string(body.size()))
+            throw S3Error("IncompleteBody", 400, "x-amz-decoded-content-length does not match the decoded body");
+        return body;
+    }
+
+    // ---- service and buckets ---------------------------------------------
+
+    void list_buckets(const Request&, Response& res) { send_xml(res, list_buckets_xml(store_.list_buckets())); }
+
+    void put_bucket(const Request& req, Response& res) {
+        refuse_unsupported(req, {"replication"});
+        const std::string bucket = match(req, 1);
+        if (req.has_param("replication")) return put_replication(req, bucket);
+        if (!valid_bucket_name(bucket))
+            throw S3Error("InvalidBucketName", 400, "The specified bucket is not valid: " + bucket);
+        if (!store_.create_bucket(bucket))
+            throw S3Error("BucketAlreadyOwnedByYou", 409,
+                          "Your previous request to create the named bucket succeeded and you already own it.");
+        res.set_header("Location", "/" + bucket);
+    }
+
+    void get_bucket(const Request& req, Response& res) {
+        refuse_unsupported(req, {"replication", "location"});
+        const std::string bucket = match(req, 1);
+        require_bucket(bucket);
+        if (req.method == "HEAD") return; // HeadBucket
+        if (req.has_param("location")) {
+            // Empty: us-east-1, the only region this server pretends to be.
+            return send_xml(res, R"(<?xml version="1.0" encoding="UTF-8"?><LocationConstraint xmlns=")" +
+                                     std::string(s3_namespace) + R"("/>)");
+        }
+        if (req.has_param("replication")) {
+            const auto config = manager_.get_config(bucket);
+            if (!config)
+                throw S3Error("ReplicationConfigurationNotFoundError", 404,
+                              "The replication configuration was not found");
+            return send_xml(res, replication_xml(*config));
+        }
+        if (req.get_param_value("list-type") != "2") throw not_implemented("ListObjects (v1); use ListObjectsV2");
+        list_objects_v2(req, res, bucket);
+    }
+
+    void delete_bucket(const Request& req, Response& res) {
+        refuse_unsupported(req, {"replication"});
+        const std::string bucket = match(req, 1);
+        if (!req.has_param("replication")) throw not_implemented("DeleteBucket");
+        require_bucket(bucket);
+        manager_.delete_config(bucket);
+        res.status = 204;
+    }
+
+    void put_replication(const Request& req, const std::string& bucket) {
+        require_bucket(bucket);
+        s3repl::ReplicationConfig config = parse_replication_xml(body_of(req));
+        const std::vector<std::string> problems = s3repl::validate(config);
+        if (!problems.empty()) {
+            std::string all;
+            for (const std::string& problem : problems) all += (all.empty() ? "" : "; ") + problem;
+            throw invalid_argument(all);
+        }
+        for (const s3repl::ReplicationRule& rule : config.rules) {
+            if (rule.destination_bucket == bucket)
+                throw invalid_request("Destination bucket cannot be the same as the source bucket.");
+            if (!store_.bucket_exists(rule.destination_bucket))
+                throw invalid_request("Destination bucket must exist: " + rule.destination_bucket);
+        }
+        manager_.put_config(bucket, std::move(config));
+    }
+
+    void list_objects_v2(const Request& req, Response& res, const std::string& bucket) {
+        ListQuery query;
+        query.prefix = req.get_param_value("prefix");
+        query.delimiter = req.get_param_value("delimiter");
+        query.start_after = req.get_param_value("start-after");
+        query.continuation_token = url_decode(req.get_param_value("continuation-token"), false);
+        if (req.has_param("max-keys")) {
+            const std::string text = req.get_param_value("max-keys");
+            if (text.empty() || text.size() > 9 || text.find_first_not_of("0123456789") != std::string::npos)
+                throw invalid_argument("max-keys must be a non-negative integer");
+            query.max_keys = std::min<std::size_t>(std::stoul(text), 1000);
+        }
+        if (req.has_param("encoding-type")) {
+            if (req.get_param_value("encoding-type") != "url") throw invalid_argument("Invalid Encoding Method specified in Request");
+            query.url_encoding = true;
+        }
+        std::vector<ListedObject> objects;
+        for (auto& [key, meta] : store_.list(bucket)) {
+            const auto storage_class = meta.headers.find("x-amz-storage-class");
+            objects.push_back({key, meta.etag, meta.size, meta.last_modified,
+                               storage_class == meta.headers.end() ? "STANDARD" : storage_class->second});
+        }
+        send_xml(res, list_objects_v2_xml(bucket, query, list_page(objects, query)));
+    }
+
+    // S3's rules for new buckets: 3 to 63 of a-z 0-9 . -, starting and ending
+    // with a letter or digit. They also make the name a safe directory name.
+    static bool valid_bucket_name(const std::string& name) {
+        if (name.size() < 3 || name.size() > 63) return false;
+        for (const char c : name)
+            if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '.' ||
+                  c == '-'))
+                return false;
+        return std::isalnum(static_cast<unsigned char>(name.front())) && std::isalnum(static_cast<unsigned char>(name.back()));
+    }
+
+    // ---- objects -----------------------------------------------------------
+
+    void put_object(const Request& req, Response& res) {
+        refuse_unsupported(req, {});
+        if (req.has_header("x-amz-copy-source")) throw not_implemented("CopyObject");
+        const std::string bucket = match(req, 1);
+        const std::string key = match(req, 2);
+        require_bucket(bucket);
+        ObjectMeta meta;
+        for (const auto& [name, value] : req.headers) {
+            std::string lower = name;
+            for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            if (lower.compare(0, 11, "x-amz-meta-") == 0 || lower == "cache-control" || lower == "content-disposition" ||
+                lower == "content-language" || lower == "x-amz-storage-class")
+                meta.headers[lower] = value;
+        }
+        meta.headers["content-type"] =
+            req.has_header("Content-Type") ? req.get_header_value("Content-Type") : "binary/octet-stream";
+        if (req.has_header("x-amz-tagging")) meta.tags = parse_tagging_header(req.get_header_value("x-amz-tagging"));
+        const ObjectMeta stored = replicator_.put_object(bucket, key, std::move(meta), body_of(req));
+        res.set_header("ETag", stored.etag);
+    }
+
+    void get_object(const Request& req, Response& res) {
+        refuse_unsupported(req, {"tagging"});
+        const std::string bucket = match(req, 1);
+        const std::string key = match(req, 2);
+        require_bucket(bucket);
+        auto object = store_.get(bucket, key);
+        if (!object) throw no_such_key();
+        const ObjectMeta& meta = object->first;
+        if (req.has_param("tagging")) return send_xml(res, tagging_xml(meta.tags));
+        for (const auto& [name, value] : meta.headers)
+            if (name != "content-type" && name != "x-amz-replication-status") res.set_header(name.c_str(), value);
+        if (const auto status = replicator_.status_of(bucket, key, meta))
+            res.set_header("x-amz-replication-status", std::string(s3repl::to_aws_string(*status)));
+        if (!meta.tags.empty()) res.set_header("x-amz-tagging-count", std::to_string(meta.tags.size()));
+        res.set_header("ETag", meta.etag);
+        res.set_header("Last-Modified", http_date(meta.last_modified));
+        res.set_header("Accept-Ranges", "bytes");
+        // The body on HEAD too: cpp-httplib derives Content-Length from it and sends no body.
+        const auto type = meta.headers.find("content-type");
+        res.set_content(std::move(object->second),
+                        type == meta.headers.end() ? "binary/octet-stream" : type->second.c_str());
+    }
+
+    void delete_object(const Request& req, Response& res) {
+        refuse_unsupported(req, {});
+        const std::string bucket = match(req, 1);
+        require_bucket(bucket);
+        replicator_.delete_object(bucket, match(req, 2));
+        res.status = 204; // also when there was no such key, as S3 answers
+    }
+
+    s3repl::ReplicationManager& manager_;
+    ObjectStore& store_;
+    Replicator& replicator_;
+    std::atomic<std::uint64_t> request_counter_{0};
+};
+
+} // namespace s3server

@@ -1,0 +1,127 @@
+// A small S3-compatible server that embeds s3repl: buckets and objects in a
+// data directory, bucket replication driven by the library. A demo: it does
+// not check request signatures. See README.md.
+
+#include "object_store.hpp"
+#include "options.hpp"
+#include "periodic_task.hpp"
+#include "replicator.hpp"
+#include "s3_api.hpp"
+
+#include <s3repl/manager.hpp>
+#include <s3repl/sweeper.hpp>
+
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include <pthread.h>
+
+namespace {
+
+void print_warning(const s3server::ServerOptions& options) {
+    std::cerr << "*******************************************************************************\n"
+                 "* WARNING: s3repl-s3-server is a DEMO. It does NOT check request signatures   *\n"
+                 "* or credentials: anyone who can reach its port can read, write and configure *\n"
+                 "* every bucket. Run it on a loopback address only, never with real data.      *\n"
+                 "*******************************************************************************\n";
+    if (options.listen != "127.0.0.1" && options.listen != "::1" && options.listen != "localhost")
+        std::cerr << "WARNING: listening on " << options.listen << ", which may not be a loopback address!\n";
+}
+
+s3repl::ReplicationManager restore(const std::filesystem::path& snapshot) {
+    if (!std::filesystem::exists(snapshot)) return s3repl::ReplicationManager{};
+    auto manager = s3repl::ReplicationManager::load_snapshot(snapshot);
+    const s3repl::ReplicationStats stats = manager.stats();
+    std::cout << "restored " << snapshot.string() << ": " << stats.entries_pending << " pending, "
+              << stats.entries_completed << " completed, " << stats.entries_failed << " failed" << std::endl;
+    return manager;
+}
+
+void save(const s3repl::ReplicationManager& manager, const std::filesystem::path& snapshot) {
+    try {
+        manager.save_snapshot(snapshot);
+    } catch (const s3repl::SnapshotError& error) {
+        // The previous snapshot is intact; the next tick tries again.
+        std::cerr << error.what() << '\n';
+    }
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    s3server::ServerOptions options;
+    try {
+        options = s3server::parse_options(argc, argv);
+    } catch (const std::invalid_argument& error) {
+        std::cerr << error.what() << '\n' << s3server::usage;
+        return 2;
+    }
+
+    // SIGINT and SIGTERM are taken by sigwait on one thread; blocked here,
+    // before any thread starts, so every thread inherits the mask.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+
+    print_warning(options);
+    try {
+        s3server::ObjectStore store(options.data_dir);
+        s3repl::ReplicationManager manager = restore(store.snapshot_path());
+        s3server::Replicator replicator(manager, store, {options.fail_destination_percent, options.slow_destination},
+                                        static_cast<std::size_t>(options.workers));
+        httplib::Server http;
+        s3server::S3Api api(manager, store, replicator);
+        api.install(http);
+        const int port = options.port == 0 ? http.bind_to_any_port(options.listen)
+                                           : (http.bind_to_port(options.listen, options.port) ? options.port : -1);
+        if (port < 0) {
+            std::cerr << "cannot listen on " << options.listen << ':' << options.port << '\n';
+            return 1;
+        }
+
+        const std::size_t redriven = replicator.recover();
+        if (redriven > 0) std::cout << "re-driving " << redriven << " pending replication(s)" << std::endl;
+        const auto ttl = std::chrono::duration_cast<std::chrono::nanoseconds>(options.sweep_ttl);
+        s3repl::StaleSweeper sweeper(manager, s3repl::SweepPolicy{ttl, ttl}, ttl / 2,
+                                     [](std::size_t swept, std::chrono::nanoseconds) {
+                                         if (swept > 0) std::cout << "swept " << swept << " old entries" << std::endl;
+                                     });
+        s3server::PeriodicTask snapshots(options.snapshot_interval, [&] { save(manager, store.snapshot_path()); });
+
+        std::atomic<bool> serving_done{false};
+        std::thread signal_thread([&] {
+            int signal = 0;
+            sigwait(&stop_signals, &signal);
+            // stop() is a no-op until listen_after_bind is running.
+            while (!serving_done && !http.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            http.stop();
+        });
+
+        std::cout << "listening on " << options.listen << ':' << port << std::endl;
+        http.listen_after_bind();
+        serving_done = true;
+        pthread_kill(signal_thread.native_handle(), SIGTERM); // ends sigwait if no signal came
+        signal_thread.join();
+
+        // Queued and retrying copies stay PENDING in the final snapshot and
+        // are re-driven at the next start.
+        replicator.stop();
+        snapshots.stop();
+        sweeper.stop();
+        manager.save_snapshot(store.snapshot_path());
+        std::cout << "stopped; snapshot saved to " << store.snapshot_path().string() << std::endl;
+        return 0;
+    } catch (const std::exception& error) {
+        std::cerr << "s3repl-s3-server: " << error.what() << '\n';
+        return 1;
+    }
+}
