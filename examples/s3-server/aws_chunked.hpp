@@ -11,7 +11,8 @@ namespace s3server {
 /// newer AWS SDKs and CLIs send it by default, over and above any HTTP
 /// transfer encoding, which cpp-httplib has already removed.
 inline bool is_aws_chunked(std::string_view content_sha256, std::string_view content_encoding) {
-    return content_sha256.substr(0, 10) == "STREAMING-" || content_encoding.find("aws-chunked") != std::string_view::npos;
+    return content_sha256.substr(0, 10) == "STREAMING-" ||
+           content_encoding.find("aws-chunked") != std::string_view::npos;
 }
 
 /// Decodes `<hex-size>[;chunk-signature=...]\r\n<bytes>\r\n ... 0...\r\n[trailers]\r\n`.
@@ -29,14 +30,17 @@ inline std::string decode_aws_chunked(std::string_view framed) {
         if (size_text.empty() || size_text.size() > 15) throw broken("a chunk size is missing or too long");
         std::size_t size = 0;
         for (const char c : size_text) {
-            const int digit = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10
-                                                               : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+            const int digit = (c >= '0' && c <= '9')   ? c - '0'
+                              : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+                              : (c >= 'A' && c <= 'F') ? c - 'A' + 10
+                                                       : -1;
             if (digit < 0) throw broken("a chunk size is not hexadecimal");
             size = size * 16 + static_cast<std::size_t>(digit);
         }
         framed.remove_prefix(line_end + 2);
         if (size == 0) return body; // what follows are trailers (checksums) and the final CRLF
-        if (framed.size() < size + 2 || framed.substr(size, 2) != "\r\n") throw broken("a chunk is shorter than its size");
+        if (framed.size() < size + 2 || framed.substr(size, 2) != "\r\n")
+            throw broken("a chunk is shorter than its size");
         body.append(framed.data(), size);
         framed.remove_prefix(size + 2);
     }

@@ -110,8 +110,8 @@ class ObjectStore {
         meta.etag = etag_of(body);
         meta.size = body.size();
         meta.last_modified = std::chrono::system_clock::now();
-        write_atomically(object_path(bucket, key), to_json(meta).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + '\n',
-                         body);
+        write_atomically(object_path(bucket, key),
+                         to_json(meta).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + '\n', body);
         return meta;
     }
 
@@ -148,8 +148,7 @@ class ObjectStore {
             if (!in) continue;
             objects.emplace_back(key_of(entry.path().filename().string()), read_meta(in, entry.path()));
         }
-        std::sort(objects.begin(), objects.end(),
-                  [](const auto& a, const auto& b) { return a.first < b.first; });
+        std::sort(objects.begin(), objects.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
         return objects;
     }
 

@@ -46,18 +46,24 @@ inline ServerOptions parse_options(int argc, char** argv) {
         const std::string_view flag = argv[i];
         if (i + 1 == argc) throw std::invalid_argument(std::string(flag) + " needs a value");
         const std::string value = argv[++i];
-        if (flag == "--listen") options.listen = value;
-        else if (flag == "--port") options.port = static_cast<int>(number(flag, value, 0, 65535));
-        else if (flag == "--data-dir") options.data_dir = value;
-        else if (flag == "--sweep-ttl") options.sweep_ttl = std::chrono::seconds(number(flag, value, 1, 1LL << 40));
+        if (flag == "--listen")
+            options.listen = value;
+        else if (flag == "--port")
+            options.port = static_cast<int>(number(flag, value, 0, 65535));
+        else if (flag == "--data-dir")
+            options.data_dir = value;
+        else if (flag == "--sweep-ttl")
+            options.sweep_ttl = std::chrono::seconds(number(flag, value, 1, 1LL << 40));
         else if (flag == "--fail-destination-percent")
             options.fail_destination_percent = static_cast<int>(number(flag, value, 0, 100));
         else if (flag == "--slow-destination-ms")
             options.slow_destination = std::chrono::milliseconds(number(flag, value, 0, 3'600'000));
         else if (flag == "--snapshot-interval-ms")
             options.snapshot_interval = std::chrono::milliseconds(number(flag, value, 1, 86'400'000));
-        else if (flag == "--workers") options.workers = static_cast<int>(number(flag, value, 1, 256));
-        else throw std::invalid_argument("unknown flag " + std::string(flag));
+        else if (flag == "--workers")
+            options.workers = static_cast<int>(number(flag, value, 1, 256));
+        else
+            throw std::invalid_argument("unknown flag " + std::string(flag));
     }
     if (options.data_dir.empty()) throw std::invalid_argument("--data-dir is required");
     return options;

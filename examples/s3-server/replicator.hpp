@@ -26,8 +26,8 @@ namespace s3server {
 
 /// Destination faults to show retries, FAILED, PENDING and the stale guard.
 struct FaultInjection {
-    int fail_percent = 0;                  ///< share of destination writes that fail
-    std::chrono::milliseconds slow{0};     ///< delay before each destination write
+    int fail_percent = 0;              ///< share of destination writes that fail
+    std::chrono::milliseconds slow{0}; ///< delay before each destination write
 };
 
 /// The object writes of the server, with replication: a PUT to a source
@@ -60,7 +60,8 @@ class Replicator {
                 meta = store_.put(bucket, key, std::move(meta), *shared);
             } catch (...) {
                 // The PUT failed: there is nothing to copy, and no re-drive should try.
-                if (job) manager_.record_status_if_newer(bucket, key, job->generation, s3repl::ReplicationStatus::Failed);
+                if (job)
+                    manager_.record_status_if_newer(bucket, key, job->generation, s3repl::ReplicationStatus::Failed);
                 throw;
             }
         }
@@ -102,7 +103,8 @@ class Replicator {
             if (meta.generation == 0) return;
             const auto entry = manager_.lookup_entry(bucket, key);
             const auto done = store_.terminal_status(bucket, key);
-            if ((entry && entry->generation >= meta.generation) || (done && done->generation == meta.generation)) return;
+            if ((entry && entry->generation >= meta.generation) || (done && done->generation == meta.generation))
+                return;
             // The restored counter may be behind generations the files carry;
             // new PUTs must still mint above them or their CAS would lose.
             while (manager_.next_generation() < meta.generation) {
@@ -110,9 +112,11 @@ class Replicator {
             manager_.record_status_if_newer(bucket, key, meta.generation, s3repl::ReplicationStatus::Pending);
         });
         std::vector<s3repl::EntryRef> pending;
-        manager_.for_each_entry([&](std::string_view bucket, std::string_view key, const s3repl::ReplicationStatusEntry& e) {
-            if (e.status == s3repl::ReplicationStatus::Pending) pending.push_back({std::string(bucket), std::string(key), e});
-        });
+        manager_.for_each_entry(
+            [&](std::string_view bucket, std::string_view key, const s3repl::ReplicationStatusEntry& e) {
+                if (e.status == s3repl::ReplicationStatus::Pending)
+                    pending.push_back({std::string(bucket), std::string(key), e});
+            });
         for (const s3repl::EntryRef& ref : pending) redrive(ref);
         return pending.size();
     }
@@ -135,7 +139,8 @@ class Replicator {
 
     void redrive(const s3repl::EntryRef& ref) {
         const auto fail = [&](const char* why) {
-            manager_.record_status_if_newer(ref.bucket, ref.key, ref.entry.generation, s3repl::ReplicationStatus::Failed);
+            manager_.record_status_if_newer(ref.bucket, ref.key, ref.entry.generation,
+                                            s3repl::ReplicationStatus::Failed);
             std::cerr << "re-drive " << ref.bucket << '/' << ref.key << ": " << why << ", marked FAILED\n";
         };
         auto object = store_.get(ref.bucket, ref.key);
@@ -161,7 +166,9 @@ class Replicator {
             if (stop_wake_.wait_for(lock, delay, [this] { return stopping_; })) throw Abandoned();
         };
         const auto put = [&](const std::string& bucket, const std::string& key, const Body& bytes,
-                             const HeaderMap& replica_metadata) { return write_replica(job, bucket, key, *bytes, replica_metadata); };
+                             const HeaderMap& replica_metadata) {
+            return write_replica(job, bucket, key, *bytes, replica_metadata);
+        };
         s3repl::ReplicationOutcome outcome;
         try {
             outcome = s3repl::replicate_object(manager_, job, body, metadata, put, options);
@@ -171,8 +178,9 @@ class Replicator {
         std::cout << "replication " << job.source_bucket << '/' << job.source_key << " generation " << job.generation
                   << ": " << describe(outcome) << std::endl;
         if (outcome.result == s3repl::ReplicationResult::Superseded) return;
-        const auto status = outcome.result == s3repl::ReplicationResult::Completed ? s3repl::ReplicationStatus::Completed
-                                                                                    : s3repl::ReplicationStatus::Failed;
+        const auto status = outcome.result == s3repl::ReplicationResult::Completed
+                                ? s3repl::ReplicationStatus::Completed
+                                : s3repl::ReplicationStatus::Failed;
         std::lock_guard<std::mutex> lock(lock_of(job.source_bucket, job.source_key));
         const auto current = store_.head(job.source_bucket, job.source_key);
         if (current && current->generation == job.generation)

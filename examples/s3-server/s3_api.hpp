@@ -86,13 +86,39 @@ class S3Api {
 
     // Sub-resources S3 has that this server does not serve.
     static void refuse_unsupported(const Request& req, std::initializer_list<const char*> served) {
-        static constexpr const char* known[] = {
-            "accelerate", "acl",       "analytics",  "attributes",       "cors",    "delete",  "encryption",
-            "intelligent-tiering",     "inventory",  "legal-hold",       "lifecycle", "location", "logging",
-            "metrics",    "notification", "object-lock", "ownershipControls", "partNumber", "policy",
-            "publicAccessBlock",       "replication", "requestPayment",  "restore", "retention", "select",
-            "tagging",    "torrent",   "uploadId",   "uploads",          "versionId", "versioning", "versions",
-            "website"};
+        static constexpr const char* known[] = {"accelerate",
+                                                "acl",
+                                                "analytics",
+                                                "attributes",
+                                                "cors",
+                                                "delete",
+                                                "encryption",
+                                                "intelligent-tiering",
+                                                "inventory",
+                                                "legal-hold",
+                                                "lifecycle",
+                                                "location",
+                                                "logging",
+                                                "metrics",
+                                                "notification",
+                                                "object-lock",
+                                                "ownershipControls",
+                                                "partNumber",
+                                                "policy",
+                                                "publicAccessBlock",
+                                                "replication",
+                                                "requestPayment",
+                                                "restore",
+                                                "retention",
+                                                "select",
+                                                "tagging",
+                                                "torrent",
+                                                "uploadId",
+                                                "uploads",
+                                                "versionId",
+                                                "versioning",
+                                                "versions",
+                                                "website"};
         for (const char* name : known) {
             if (!req.has_param(name)) continue;
             bool is_served = false;
@@ -193,7 +219,8 @@ class S3Api {
             query.max_keys = std::min<std::size_t>(std::stoul(text), 1000);
         }
         if (req.has_param("encoding-type")) {
-            if (req.get_param_value("encoding-type") != "url") throw invalid_argument("Invalid Encoding Method specified in Request");
+            if (req.get_param_value("encoding-type") != "url")
+                throw invalid_argument("Invalid Encoding Method specified in Request");
             query.url_encoding = true;
         }
         std::vector<ListedObject> objects;
@@ -210,10 +237,11 @@ class S3Api {
     static bool valid_bucket_name(const std::string& name) {
         if (name.size() < 3 || name.size() > 63) return false;
         for (const char c : name)
-            if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '.' ||
-                  c == '-'))
+            if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
+                  c == '.' || c == '-'))
                 return false;
-        return std::isalnum(static_cast<unsigned char>(name.front())) && std::isalnum(static_cast<unsigned char>(name.back()));
+        return std::isalnum(static_cast<unsigned char>(name.front())) &&
+               std::isalnum(static_cast<unsigned char>(name.back()));
     }
 
     // ---- objects -----------------------------------------------------------
@@ -228,8 +256,8 @@ class S3Api {
         for (const auto& [name, value] : req.headers) {
             std::string lower = name;
             for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-            if (lower.compare(0, 11, "x-amz-meta-") == 0 || lower == "cache-control" || lower == "content-disposition" ||
-                lower == "content-language" || lower == "x-amz-storage-class")
+            if (lower.compare(0, 11, "x-amz-meta-") == 0 || lower == "cache-control" ||
+                lower == "content-disposition" || lower == "content-language" || lower == "x-amz-storage-class")
                 meta.headers[lower] = value;
         }
         meta.headers["content-type"] =

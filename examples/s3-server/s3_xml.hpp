@@ -141,7 +141,8 @@ inline s3repl::ReplicationConfig parse_replication_xml(std::string_view body) {
         throw malformed_xml("the root element must be ReplicationConfiguration");
     s3repl::ReplicationConfig config;
     config.role = detail::child_text(root, "Role").value_or("");
-    for (const pugi::xml_node rule : root.children("Rule")) config.rules.push_back(detail::parse_rule(rule, config.rules.size()));
+    for (const pugi::xml_node rule : root.children("Rule"))
+        config.rules.push_back(detail::parse_rule(rule, config.rules.size()));
     if (config.rules.empty()) throw malformed_xml("a ReplicationConfiguration needs at least one Rule");
     return config;
 }
@@ -159,7 +160,8 @@ inline std::string replication_xml(const s3repl::ReplicationConfig& config) {
         detail::add_filter(node, rule.filter);
         pugi::xml_node destination = node.append_child("Destination");
         detail::add_text(destination, "Bucket", std::string(bucket_arn_prefix) + rule.destination_bucket);
-        if (rule.destination_storage_class) detail::add_text(destination, "StorageClass", *rule.destination_storage_class);
+        if (rule.destination_storage_class)
+            detail::add_text(destination, "StorageClass", *rule.destination_storage_class);
     }
     return detail::to_text(doc);
 }

@@ -18,6 +18,7 @@
 #include <csignal>
 #include <filesystem>
 #include <iostream>
+#include <string_view>
 #include <thread>
 
 #include <pthread.h>
@@ -55,6 +56,12 @@ void save(const s3repl::ReplicationManager& manager, const std::filesystem::path
 } // namespace
 
 int main(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+        if (std::string_view(argv[i]) == "--help" || std::string_view(argv[i]) == "-h") {
+            std::cout << s3server::usage;
+            return 0;
+        }
+    }
     s3server::ServerOptions options;
     try {
         options = s3server::parse_options(argc, argv);

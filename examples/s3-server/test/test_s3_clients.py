@@ -48,7 +48,11 @@ class Server:
             [SERVER, "--listen", "127.0.0.1", "--port", "0", "--data-dir", os.path.join(self.data_dir, "data")]
             + self.flags,
             stdout=self.log, stderr=subprocess.STDOUT)
-        self.port = wait_for(self._port_from_log, "the server to print its port")
+        try:
+            self.port = wait_for(self._port_from_log, "the server to print its port")
+        except BaseException:
+            self.close()
+            raise
         return self
 
     def _port_from_log(self):
@@ -89,6 +93,7 @@ class Server:
     def close(self):
         if self.proc and self.proc.poll() is None:
             self.kill9()
+        self.log.close()
         if self.owns_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
