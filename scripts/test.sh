@@ -260,13 +260,20 @@ leg_s3_server() {
         say "examples/s3-server/test/run.sh does not exist yet: no server to test"
         return "$skipped"
     fi
-    local server="$build/release/examples/s3-server/s3repl-s3-server"
-    if [ ! -x "$server" ]; then
-        say "FAILED: $server was not built (see the release leg)"
-        return 1
-    fi
-    say "bash examples/s3-server/test/run.sh $server"
-    bash "$script" "$server" </dev/null
+    # The clang++ release server, then g++'s under ASan+UBSan: real traffic
+    # through the manager and the dispatcher, with the sanitizers watching.
+    local dir server failed=0
+    for dir in release asan; do
+        server="$build/$dir/examples/s3-server/s3repl-s3-server"
+        if [ ! -x "$server" ]; then
+            say "FAILED: $server was not built (see the $dir leg)"
+            failed=$((failed + 1))
+            continue
+        fi
+        say "bash examples/s3-server/test/run.sh $server"
+        bash "$script" "$server" </dev/null || failed=$((failed + 1))
+    done
+    [ "$failed" -eq 0 ]
 }
 
 leg_bench() {
@@ -304,7 +311,7 @@ legs=(
     "examples|example programs run to completion|leg_examples"
     "format|clang-format-14 check of include/ tests/ examples/ bench/|leg_format"
     "fuzz|libFuzzer on snapshot restore, 60 s|leg_fuzz"
-    "s3-server|example S3 server against boto3 and the AWS CLI|leg_s3_server"
+    "s3-server|example S3 server (release, then ASan) against boto3 and the AWS CLI|leg_s3_server"
     "bench|benchmark smoke run, --n 20011, both implementations|leg_bench"
 )
 
