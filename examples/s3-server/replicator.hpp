@@ -7,6 +7,7 @@
 #include <s3repl/dispatch.hpp>
 #include <s3repl/manager.hpp>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <condition_variable>
@@ -99,18 +100,21 @@ class Replicator {
     /// loses what came after), then re-drives every PENDING entry with the
     /// object's current bytes. Returns the number re-driven.
     std::size_t recover() {
+        std::uint64_t highest = 0;
         store_.for_each_object([&](const std::string& bucket, const std::string& key, const ObjectMeta& meta) {
+            highest = std::max(highest, meta.generation);
             if (meta.generation == 0) return;
             const auto entry = manager_.lookup_entry(bucket, key);
             const auto done = store_.terminal_status(bucket, key);
             if ((entry && entry->generation >= meta.generation) || (done && done->generation == meta.generation))
                 return;
-            // The restored counter may be behind generations the files carry;
-            // new PUTs must still mint above them or their CAS would lose.
-            while (manager_.next_generation() < meta.generation) {
-            }
             manager_.record_status_if_newer(bucket, key, meta.generation, s3repl::ReplicationStatus::Pending);
         });
+        // The restored counter may be behind generations the files carry (a
+        // PUT after the last snapshot); new PUTs must mint above them, or a
+        // reused generation would make their stamps ambiguous.
+        while (manager_.next_generation() < highest) {
+        }
         std::vector<s3repl::EntryRef> pending;
         manager_.for_each_entry(
             [&](std::string_view bucket, std::string_view key, const s3repl::ReplicationStatusEntry& e) {

@@ -392,6 +392,20 @@ def test_sigterm_saves_and_restores():
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+def test_swept_status_stays_visible():
+    with Server("--sweep-ttl", 1, "--snapshot-interval-ms", 100) as server:
+        s3 = server.client()
+        configure(s3)
+        s3.put_object(Bucket="src", Key="docs/old", Body=b"old")
+        wait_status(s3, "src", "docs/old", "COMPLETED")
+        # The sweeper drops the COMPLETED entry from the manager (a later
+        # snapshot no longer holds it)...
+        wait_for(lambda: "swept 1 old entries" in server.output(), "the sweeper to report a pass")
+        wait_for(lambda: snapshot_statuses(server.data_dir) == {}, "a snapshot without the swept entry")
+        # ...and HEAD still answers from the outcome stored beside the object.
+        expect_equal(status(s3, "src", "docs/old"), "COMPLETED", "status after the sweep")
+
+
 def raw_request(server, method, path, body=b""):
     """(status, parsed error XML or None) for a request boto3 would refuse to build."""
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=DEADLINE_SECONDS)
