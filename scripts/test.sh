@@ -250,8 +250,15 @@ leg_fuzz() {
         say "warning: no seeds in $fixtures; fuzzing from an empty corpus"
     fi
     say "fuzzing for 60 s from $(find "$out/corpus" -type f | wc -l) seed(s)"
-    "$out/fuzz_snapshot" -max_total_time=60 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-        -artifact_prefix="$out/artifacts/" "$out/corpus"
+    # libFuzzer logs every new input: keep that in a file, show the end.
+    if "$out/fuzz_snapshot" -max_total_time=60 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+        -artifact_prefix="$out/artifacts/" "$out/corpus" >"$out/fuzz.log" 2>&1; then
+        tail -n 6 "$out/fuzz.log"
+    else
+        tail -n 120 "$out/fuzz.log"
+        say "FAILED: the crashing input is in $out/artifacts/ (full log: $out/fuzz.log)"
+        return 1
+    fi
 }
 
 leg_s3_server() {
