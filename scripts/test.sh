@@ -249,10 +249,13 @@ leg_fuzz() {
     else
         say "warning: no seeds in $fixtures; fuzzing from an empty corpus"
     fi
-    say "fuzzing for 60 s from $(find "$out/corpus" -type f | wc -l) seed(s)"
+    # Saved findings seed too; libFuzzer writes new inputs to the first directory only.
+    local corpora=("$out/corpus")
+    [ -d "$root/tests/fuzz/regressions" ] && corpora+=("$root/tests/fuzz/regressions")
+    say "fuzzing for 60 s from $(find "${corpora[@]}" -type f | wc -l) seed(s)"
     # libFuzzer logs every new input: keep that in a file, show the end.
     if "$out/fuzz_snapshot" -max_total_time=60 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-        -artifact_prefix="$out/artifacts/" "$out/corpus" >"$out/fuzz.log" 2>&1; then
+        -artifact_prefix="$out/artifacts/" "${corpora[@]}" >"$out/fuzz.log" 2>&1; then
         tail -n 6 "$out/fuzz.log"
     else
         tail -n 120 "$out/fuzz.log"
