@@ -1,0 +1,335 @@
+// s3repl's side of the Rust-reader check (run.sh): writes snapshots for the
+// Rust reader to read, and prints what s3repl holds in the same canonical
+// text form (the fixtures' README), so the two can be compared line by line.
+//
+//   canonical write-rich OUT.json  builds a manager holding every edge case
+//                                  of the format, saves it to OUT.json and
+//                                  prints the canonical form of what it held
+//   canonical write-random SEED OUT.json
+//                                  the same with random content drawn from SEED
+//   canonical canonical IN.json    load_snapshot, then the canonical form
+//   canonical resave IN.json OUT   load_snapshot, save_snapshot; prints the
+//                                  load clock in ns (the recorded_at legacy
+//                                  entries get)
+//
+// A rejected snapshot prints "ERR <message>" and exits with 1.
+//
+// The JSON in the output is nlohmann's, not s3repl's writer: an escaping bug
+// in the writer must show up as a difference, not be repeated on both sides.
+
+#include <s3repl/s3repl.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <iostream>
+#include <limits>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace {
+
+using Manager = s3repl::BasicReplicationManager<s3repl::ManualClock>;
+using u64 = std::uint64_t;
+using i64 = std::int64_t;
+
+// Where the manual clock stands for loads: legacy entries without
+// recorded_at get this time, so run.sh can expect it exactly.
+constexpr i64 load_clock_ns = 1'717'245'296'789'012'345; // 2024-06-01T12:34:56.789012345Z
+
+s3repl::Timestamp at(i64 ns) { return s3repl::Timestamp{std::chrono::nanoseconds{ns}}; }
+
+std::string json_string(const std::string& text) { return nlohmann::json(text).dump(); }
+
+nlohmann::ordered_json optional_json(const std::optional<std::string>& text) {
+    return text ? nlohmann::ordered_json(*text) : nlohmann::ordered_json(nullptr);
+}
+
+// The config in serde's field order, compact, as serde_json::to_string writes it.
+std::string config_json(const s3repl::ReplicationConfig& config) {
+    nlohmann::ordered_json rules = nlohmann::ordered_json::array();
+    for (const s3repl::ReplicationRule& rule : config.rules) {
+        nlohmann::ordered_json tags = nlohmann::ordered_json::array();
+        for (const auto& [key, value] : rule.filter.tags) tags.push_back({key, value});
+        nlohmann::ordered_json filter;
+        filter["prefix"] = optional_json(rule.filter.prefix);
+        filter["tags"] = tags;
+        nlohmann::ordered_json r;
+        r["id"] = rule.id;
+        r["priority"] = rule.priority;
+        r["status_enabled"] = rule.status_enabled;
+        r["filter"] = filter;
+        r["destination_bucket"] = rule.destination_bucket;
+        r["destination_storage_class"] = optional_json(rule.destination_storage_class);
+        rules.push_back(r);
+    }
+    nlohmann::ordered_json c;
+    c["role"] = config.role;
+    c["rules"] = rules;
+    return c.dump();
+}
+
+// next_generation is the counter as s3repl writes it (to_json), which may be
+// above the file's: s3repl raises it past every stored generation. The
+// bucket names come from to_json too, as the manager has no way to list its
+// configurations; their contents come from get_config.
+void print_canonical(const Manager& manager) {
+    const nlohmann::json written = nlohmann::json::parse(manager.to_json());
+    std::cout << "next_generation " << written.at("next_generation").get<u64>() << '\n';
+    std::vector<std::string> buckets;
+    for (const auto& item : written.at("by_bucket").items()) buckets.push_back(item.key());
+    std::sort(buckets.begin(), buckets.end());
+    for (const std::string& bucket : buckets) {
+        const std::optional<s3repl::ReplicationConfig> config = manager.get_config(bucket);
+        if (!config) throw std::logic_error("to_json lists bucket " + json_string(bucket) + " but get_config has none");
+        std::cout << "config " << bucket << ' ' << config_json(*config) << '\n';
+    }
+    std::vector<std::tuple<std::string, std::string, s3repl::ReplicationStatusEntry>> entries;
+    manager.for_each_entry([&](std::string_view bucket, std::string_view key, const s3repl::ReplicationStatusEntry& e) {
+        entries.emplace_back(bucket, key, e);
+    });
+    // std::string compares as unsigned bytes, as Rust's String does.
+    std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
+        return std::tie(std::get<0>(a), std::get<1>(a)) < std::tie(std::get<0>(b), std::get<1>(b));
+    });
+    for (const auto& [bucket, key, e] : entries)
+        std::cout << "status " << json_string(bucket) << ' ' << json_string(key) << ' '
+                  << s3repl::to_aws_string(e.status) << ' ' << e.generation << ' '
+                  << e.recorded_at.time_since_epoch().count() << '\n';
+}
+
+s3repl::ReplicationRule rule(std::string id, std::uint32_t priority, bool enabled, std::optional<std::string> prefix,
+                             s3repl::TagSet tags, std::string destination, std::optional<std::string> storage_class) {
+    return s3repl::ReplicationRule{std::move(id),
+                                   priority,
+                                   enabled,
+                                   s3repl::ReplicationFilter{std::move(prefix), std::move(tags)},
+                                   std::move(destination),
+                                   std::move(storage_class)};
+}
+
+// Every control character, NUL included, then DEL.
+std::string all_controls() {
+    std::string text;
+    for (int c = 0; c < 0x20; ++c) text += static_cast<char>(c);
+    return text + '\x7f';
+}
+
+std::string repeat(const std::string& piece, std::size_t times) {
+    std::string text;
+    for (std::size_t i = 0; i < times; ++i) text += piece;
+    return text;
+}
+
+void put_rich_configs(Manager& manager) {
+    using namespace std::string_literals;
+    manager.put_config(
+        "src", {"arn:aws:iam::123456789012:role/replicator",
+                {rule("all", 0, true, std::nullopt, {}, "dst", std::nullopt),
+                 rule("max-priority", std::numeric_limits<std::uint32_t>::max(), true, "logs/",
+                      {{"team", "ops"}, {"ключ", "значение 😀"}}, "dst-logs", "GLACIER"),
+                 rule("disabled", 2, false, "", {{"", ""}}, "", ""),
+                 rule("odd \"id\" \\ /\n\t\b\f\r"s + '\0' + "\x01\x1f\x7f", 1, true, "\"quoted\\prefix/\u2028\u2029",
+                      {{"\"k\"\\", all_controls()}}, "dst-🦀", "STANDARD_IA")}});
+    manager.put_config("", {"", {}});
+    manager.put_config("cfg \"q\" \\ /\t\x01\x7f 😀 \u00e9",
+                       {"role\x00with NUL"s, {rule("r", 7, true, "日本/", {}, "d", std::nullopt)}});
+    manager.put_config("bucket-日本語",
+                       {all_controls(), {rule("", 4294967294u, false, std::nullopt, {}, "x", "DEEP_ARCHIVE")}});
+}
+
+// Stamps every key with a status, a generation and a time, cycling through
+// the lists so each value appears at least once; returns the entries made.
+std::size_t put_rich_statuses(Manager& manager) {
+    using namespace std::string_literals;
+    const std::vector<std::pair<std::string, std::string>> keys = {
+        {"src", ""},
+        {"", "key-in-empty-bucket"},
+        {"", ""},
+        {"src", all_controls()},
+        {"src", "\0"s},
+        {"src", "nul\0inside"s},
+        {"src", "\x7f"},
+        {"src", "\"quoted\""},
+        {"src", "back\\slash\\"},
+        {"src", "a/b/c/"},
+        {"src", "/"},
+        {"src", "\\u0000 written out"},
+        {"src", "</script>"},
+        {"src", "emoji 😀🦀👩‍👩‍👧"},
+        {"src", "日本語/ключ/é/e\u0301"},
+        {"src", "\u2028\u2029\ufeff\uffff\U0010ffff"},
+        {"src", " spaced  key "},
+        {"src", repeat("k", 1024)},
+        {"src", repeat("é", 512)},
+        {"src", repeat("\"\\\n\x01", 256)},
+        {"dst", "a.txt"},
+        {"dst", "emoji 😀🦀👩‍👩‍👧"},
+        {"bucket-日本語", "キー"},
+        {"cfg \"q\" \\ /\t\x01\x7f 😀 \u00e9", "k"},
+        {"src-unconfigured", "orphan"},
+        {"\x01\"\\", "k"},
+    };
+    constexpr s3repl::ReplicationStatus kinds[] = {
+        s3repl::ReplicationStatus::Pending, s3repl::ReplicationStatus::Completed, s3repl::ReplicationStatus::Failed,
+        s3repl::ReplicationStatus::Replica};
+    constexpr u64 max = std::numeric_limits<u64>::max();
+    const std::vector<u64> generations = {0, 1, 2, (u64{1} << 53) + 1, u64{1} << 63, max - 1, max};
+    const std::vector<i64> times = {
+        std::numeric_limits<i64>::min(), // 1677-09-21T00:12:43.145224192Z
+        std::numeric_limits<i64>::max(), // 2262-04-11T23:47:16.854775807Z
+        -1,                              // 1969-12-31T23:59:59.999999999Z
+        -2'208'988'800'000'000'000,      // 1900-01-01T00:00:00Z
+        -86'400'000'000'000 + 123'000'000,
+        -1'000'000'000 + 456'000,
+        0,
+        1'705'307'400'000'000'000, // whole seconds
+        1'705'307'400'123'000'000, // 3 digits
+        1'705'307'400'120'000'000, // 3 digits with a trailing zero
+        1'705'307'400'123'456'000, // 6 digits
+        1'705'307'400'000'001'000, // 6 digits, mostly zeros
+        1'705'307'400'123'456'789, // 9 digits
+        1'705'307'400'000'000'001, // 9 digits, mostly zeros
+        951'782'400'000'000'000,   // 2000-02-29T00:00:00Z
+    };
+    static_assert(std::size(kinds) == 4);
+    const s3repl::ManualClock& clock = manager.clock();
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        clock.set(at(times[i % times.size()]));
+        if (!manager.record_status_if_newer(keys[i].first, keys[i].second, generations[i % generations.size()],
+                                            kinds[i % 4]))
+            throw std::logic_error("a first stamp was refused");
+    }
+    if (keys.size() < times.size() || keys.size() < generations.size())
+        throw std::logic_error("too few keys to use every time and generation");
+    return keys.size();
+}
+
+// Random content: strings of ASCII (controls included) and multi-byte
+// characters, generations and times over their whole ranges with a bias
+// towards the edges and towards 0/3/6-digit fractions.
+class RandomContent {
+  public:
+    explicit RandomContent(u64 seed) : random_(seed) {}
+
+    void fill(Manager& manager) {
+        for (int b = 0, buckets = pick(6); b < buckets; ++b) {
+            s3repl::ReplicationConfig config{text(), {}};
+            for (int r = 0, rules = pick(4); r < rules; ++r) {
+                s3repl::TagSet tags;
+                for (int t = 0, count = pick(3); t < count; ++t) tags.emplace_back(text(), text());
+                config.rules.push_back(rule(text(), static_cast<std::uint32_t>(number()), pick(2) == 0, maybe_text(),
+                                            std::move(tags), text(), maybe_text()));
+            }
+            manager.put_config(text(), std::move(config));
+        }
+        constexpr s3repl::ReplicationStatus kinds[] = {
+            s3repl::ReplicationStatus::Pending, s3repl::ReplicationStatus::Completed, s3repl::ReplicationStatus::Failed,
+            s3repl::ReplicationStatus::Replica};
+        for (int i = 0; i < 2000; ++i) {
+            manager.clock().set(at(time()));
+            // Few bucket names, so buckets hold many keys and keys repeat.
+            manager.record_status_if_newer(pick(4) == 0 ? text() : "b" + std::to_string(pick(5)), text(), number(),
+                                           kinds[pick(4)]);
+        }
+    }
+
+  private:
+    int pick(int below) { return std::uniform_int_distribution<int>(0, below - 1)(random_); }
+
+    std::string text() {
+        static const char* const wide[] = {"é", "日", "😀", "\u2028", "\ufeff", "\U0010ffff", "e\u0301"};
+        std::string out;
+        for (int i = 0, length = pick(4) == 0 ? 0 : pick(40); i < length; ++i) {
+            if (pick(4) == 0) {
+                out += wide[pick(static_cast<int>(std::size(wide)))];
+            } else {
+                out += static_cast<char>(pick(0x80));
+            }
+        }
+        return out;
+    }
+    std::optional<std::string> maybe_text() { return pick(2) == 0 ? std::nullopt : std::optional<std::string>(text()); }
+
+    u64 number() {
+        constexpr u64 edges[] = {0,
+                                 1,
+                                 2,
+                                 (u64{1} << 32) - 1,
+                                 u64{1} << 53,
+                                 (u64{1} << 63) - 1,
+                                 u64{1} << 63,
+                                 std::numeric_limits<u64>::max() - 1,
+                                 std::numeric_limits<u64>::max()};
+        if (pick(3) == 0) return edges[pick(static_cast<int>(std::size(edges)))];
+        return random_() >> pick(64);
+    }
+
+    i64 time() {
+        constexpr i64 edges[] = {std::numeric_limits<i64>::min(), std::numeric_limits<i64>::max(), -1, 0, 1};
+        if (pick(4) == 0) return edges[pick(static_cast<int>(std::size(edges)))];
+        const auto t = static_cast<i64>(random_());
+        constexpr i64 units[] = {1, 1'000, 1'000'000, 1'000'000'000};
+        const i64 unit = units[pick(4)];
+        return t - t % unit; // towards zero: never leaves the range
+    }
+
+    std::mt19937_64 random_;
+};
+
+// Saves the manager to `out` and prints the canonical form of what it held.
+int save_and_print(const Manager& manager, const std::string& out) {
+    manager.save_snapshot(out);
+    print_canonical(manager);
+    return 0;
+}
+
+int write_rich(const std::string& out) {
+    Manager manager{s3repl::ManualClock{}};
+    put_rich_configs(manager);
+    const std::size_t stamped = put_rich_statuses(manager);
+    if (manager.size() != stamped) throw std::logic_error("two rich keys collide");
+    return save_and_print(manager, out);
+}
+
+int write_random(const std::string& seed, const std::string& out) {
+    Manager manager{s3repl::ManualClock{}};
+    RandomContent(std::stoull(seed)).fill(manager);
+    return save_and_print(manager, out);
+}
+
+int canonical(const std::string& in) {
+    print_canonical(Manager::load_snapshot(in, s3repl::ManualClock{at(load_clock_ns)}));
+    return 0;
+}
+
+int resave(const std::string& in, const std::string& out) {
+    Manager::load_snapshot(in, s3repl::ManualClock{at(load_clock_ns)}).save_snapshot(out);
+    std::cout << load_clock_ns << '\n';
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    const std::vector<std::string> args(argv + 1, argv + argc);
+    try {
+        if (args.size() == 2 && args[0] == "write-rich") return write_rich(args[1]);
+        if (args.size() == 3 && args[0] == "write-random") return write_random(args[1], args[2]);
+        if (args.size() == 2 && args[0] == "canonical") return canonical(args[1]);
+        if (args.size() == 3 && args[0] == "resave") return resave(args[1], args[2]);
+    } catch (const s3repl::SnapshotError& e) {
+        std::cout << "ERR " << e.what() << '\n';
+        return 1;
+    } catch (const std::exception& e) {
+        std::cerr << argv[0] << ": " << e.what() << '\n';
+        return 3;
+    }
+    std::cerr << "usage: " << argv[0]
+              << " write-rich OUT.json | write-random SEED OUT.json | canonical IN.json | resave IN.json OUT.json\n";
+    return 2;
+}
