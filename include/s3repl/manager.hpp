@@ -80,7 +80,7 @@ struct EntryRef {
 /// replication rules. Every member may be called concurrently from any
 /// number of threads (except moving the manager itself).
 ///
-/// Locking: the status map is split into 64 shards, each guarded by its own
+/// Locking: the status map is split into 32 shards, each guarded by its own
 /// Mutex (shared for lookups, exclusive for stamps and sweeps); the bucket
 /// configurations have one more Mutex; the generation counter and the
 /// dropped counter are lock-free atomics. No operation holds two shard locks

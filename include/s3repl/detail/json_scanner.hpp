@@ -218,11 +218,11 @@ class JsonScanner {
         case 'u': break;
         default: p_ -= 2; return error("invalid escape in a string");
         }
-        std::uint32_t code;
+        std::uint32_t code = 0;
         if (!hex4(code)) return false;
         if (code >= 0xDC00 && code <= 0xDFFF) return error("lone low surrogate escape in a string");
         if (code >= 0xD800 && code <= 0xDBFF) {
-            std::uint32_t low;
+            std::uint32_t low = 0;
             if (end_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u') return error("lone high surrogate escape in a string");
             p_ += 2;
             if (!hex4(low)) return false;
