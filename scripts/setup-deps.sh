@@ -7,8 +7,9 @@
 #   demo  what scripts/demo.sh needs: a compiler, CMake, the library's
 #         dependencies and the example server's.
 #   test  (default) all of the above plus what scripts/test.sh needs: clang
-#         and its sanitizer/fuzzer runtimes, clang-format, Catch2, and the S3
-#         clients the example server is tested with.
+#         and its sanitizer/fuzzer runtimes, clang-format, Catch2, the S3
+#         clients the example server is tested with, and Debian's Rust
+#         toolchain and crates for the Rust snapshot reader.
 #
 # Works as root, or through sudo; fails with a message saying what to run
 # when it can do neither.
@@ -35,6 +36,12 @@ catch2|the unit test framework
 python3|runs the example server's client tests
 python3-boto3|S3 client the example server is tested with
 awscli|second S3 client the example server is tested with
+cargo|builds the Rust server's snapshot reader (tests/rust-reader)
+rustc|compiles the Rust server's snapshot reader
+librust-serde-dev|the Rust reader's serde, from Debian (no crates.io)
+librust-serde-derive-dev|the Rust reader's serde derive
+librust-serde-json-dev|the Rust reader's serde_json
+librust-chrono-dev|the Rust reader's chrono
 "
 
 case "$profile" in

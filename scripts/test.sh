@@ -288,6 +288,16 @@ leg_s3_server() {
     [ "$failed" -eq 0 ]
 }
 
+leg_rust_reader() {
+    local script="$root/tests/rust-reader/run.sh"
+    if [ ! -e "$script" ]; then
+        say "tests/rust-reader/run.sh does not exist yet: no Rust reader to check against"
+        return "$skipped"
+    fi
+    # It exits 77 itself when Debian's Rust toolchain or crates are missing.
+    bash "$script" "$build/rust-reader" </dev/null
+}
+
 leg_bench() {
     if ! has_target "$build/release" s3repl-bench; then
         say "the release build defines no s3repl-bench target yet"
@@ -325,6 +335,7 @@ legs=(
     "fuzz|libFuzzer on snapshot restore, 60 s|leg_fuzz"
     "s3-server|example S3 server (release, then ASan) against boto3 and the AWS CLI|leg_s3_server"
     "bench|benchmark smoke run, --n 20011, both implementations|leg_bench"
+    "rust-reader|s3repl's snapshots read by the Rust server's serde types|leg_rust_reader"
 )
 
 if [ "$#" -gt 0 ]; then
