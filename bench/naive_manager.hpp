@@ -82,7 +82,8 @@ inline std::string format_rfc3339(Timestamp t) {
     if (nanos != 0) {
         const int digits = nanos % 1000000 == 0 ? 3 : nanos % 1000 == 0 ? 6 : 9;
         const long long shown = digits == 3 ? nanos / 1000000 : digits == 6 ? nanos / 1000 : nanos;
-        length += std::snprintf(text + length, sizeof text - static_cast<std::size_t>(length), ".%0*lld", digits, shown);
+        length +=
+            std::snprintf(text + length, sizeof text - static_cast<std::size_t>(length), ".%0*lld", digits, shown);
     }
     text[length++] = 'Z';
     return std::string(text, static_cast<std::size_t>(length));
@@ -94,8 +95,8 @@ inline Timestamp parse_rfc3339(std::string_view text) {
     const auto fail = [&] { return std::runtime_error("not an RFC 3339 UTC time: " + std::string(text)); };
     const auto number = [&](std::size_t at, std::size_t width) {
         int value = 0;
-        if (at + width > text.size() || std::from_chars(text.data() + at, text.data() + at + width, value).ptr !=
-                                            text.data() + at + width)
+        if (at + width > text.size() ||
+            std::from_chars(text.data() + at, text.data() + at + width, value).ptr != text.data() + at + width)
             throw fail();
         return value;
     };
@@ -143,8 +144,10 @@ inline ReplicationConfig config_from_json(const Json& j) {
         rule.priority = r.at("priority").get<std::uint32_t>();
         rule.status_enabled = r.at("status_enabled").get<bool>();
         const Json& filter = r.at("filter");
-        if (filter.contains("prefix") && !filter["prefix"].is_null()) rule.filter.prefix = filter["prefix"].get<std::string>();
-        for (const Json& tag : filter.at("tags")) rule.filter.tags.emplace_back(tag.at(0).get<std::string>(), tag.at(1).get<std::string>());
+        if (filter.contains("prefix") && !filter["prefix"].is_null())
+            rule.filter.prefix = filter["prefix"].get<std::string>();
+        for (const Json& tag : filter.at("tags"))
+            rule.filter.tags.emplace_back(tag.at(0).get<std::string>(), tag.at(1).get<std::string>());
         rule.destination_bucket = r.at("destination_bucket").get<std::string>();
         if (r.contains("destination_storage_class") && !r["destination_storage_class"].is_null())
             rule.destination_storage_class = r["destination_storage_class"].get<std::string>();
@@ -229,10 +232,10 @@ class NaiveManager {
         {
             std::shared_lock<std::shared_mutex> lock(mutex_);
             for (const auto& [key, entry] : statuses_) {
-                statuses.push_back(Json::array({Json::array({key.first, key.second}),
-                                                Json{{"status", status_word(entry.status)},
-                                                     {"generation", entry.generation},
-                                                     {"recorded_at", format_rfc3339(entry.recorded_at)}}}));
+                statuses.push_back(Json::array(
+                    {Json::array({key.first, key.second}), Json{{"status", status_word(entry.status)},
+                                                                {"generation", entry.generation},
+                                                                {"recorded_at", format_rfc3339(entry.recorded_at)}}}));
             }
         }
         doc["statuses"] = std::move(statuses);

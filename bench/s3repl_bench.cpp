@@ -260,8 +260,8 @@ class Bench {
         std::optional<double> rss_per_entry;
         if (o_.wants("rss_per_entry")) rss_per_entry = measure_rss_per_entry();
         if (o_.wants("mint")) mint();
-        if (o_.wants("stamp_insert") || o_.wants("stamp_update") || o_.wants("stamp_stale") ||
-            o_.wants("lookup_hit") || o_.wants("lookup_miss"))
+        if (o_.wants("stamp_insert") || o_.wants("stamp_update") || o_.wants("stamp_stale") || o_.wants("lookup_hit") ||
+            o_.wants("lookup_miss"))
             stamps_and_lookups();
         if (o_.wants("sweep")) sweep();
         if (o_.wants("snapshot") || o_.wants("restore") || o_.wants("snapshot_bytes")) snapshot_and_restore();
