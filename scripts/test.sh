@@ -391,7 +391,7 @@ for entry in "${legs[@]}"; do
         failed=$((failed + 1))
     fi
     echo "==== leg $name: $result in ${seconds} s"
-    summary+=("$(printf '%-10s %-8s %5d s  %s' "$name" "$result" "$seconds" "$what")")
+    summary+=("$(printf '%-12s %-8s %5d s  %s' "$name" "$result" "$seconds" "$what")")
 done
 
 echo
