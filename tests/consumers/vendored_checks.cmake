@@ -9,10 +9,9 @@ macro(s3repl_vendoring_begin)
 endmacro()
 
 # New variables the parent may see: our options; project()'s and
-# FetchContent's bookkeeping; the cache entries of find_package and of
-# GNUInstallDirs (our install rules' directories).
+# FetchContent's bookkeeping; the cache entries of find_package.
 set(s3repl_allowed_new_variables
-    "^(S3REPL_(BUILD_TESTS|BUILD_EXAMPLES|BUILD_BENCHMARKS|INSTALL)|s3repl_(SOURCE_DIR|BINARY_DIR|IS_TOP_LEVEL|POPULATED)|CMAKE_PROJECT_VERSION.*|FETCHCONTENT_.*|__cmake_.*|(nlohmann_json|date)_DIR|FIND_PACKAGE_MESSAGE_DETAILS_.*|CMAKE_HAVE_LIBC_PTHREAD|CMAKE_INSTALL_.*|_GNUInstallDirs_.*|s3repl_variables_before|s3repl_cxx_flags_before)$")
+    "^(S3REPL_(BUILD_TESTS|BUILD_EXAMPLES|BUILD_BENCHMARKS|INSTALL)|s3repl_(SOURCE_DIR|BINARY_DIR|IS_TOP_LEVEL|POPULATED)|CMAKE_PROJECT_VERSION.*|FETCHCONTENT_.*|__cmake_.*|(nlohmann_json|date)_DIR|FIND_PACKAGE_MESSAGE_DETAILS_.*|CMAKE_HAVE_LIBC_PTHREAD|s3repl_variables_before|s3repl_cxx_flags_before)$")
 
 function(s3repl_check_vendored source_dir)
     # First, before this function's own variables exist.
