@@ -163,14 +163,18 @@ TEST_CASE("record_status_if_newer on an existing entry allocates nothing, accept
     REQUIRE(m.record_status_if_newer(bucket, long_key, 10, ReplicationStatus::Pending));
 
     bool accepted = false;
-    CHECK(allocations_during([&] { accepted = m.record_status_if_newer(bucket, long_key, 11, ReplicationStatus::Pending); }) == 0);
+    CHECK(allocations_during(
+              [&] { accepted = m.record_status_if_newer(bucket, long_key, 11, ReplicationStatus::Pending); }) == 0);
     CHECK(accepted);
-    CHECK(allocations_during([&] { accepted = m.record_status_if_newer(bucket, long_key, 11, ReplicationStatus::Completed); }) == 0);
+    CHECK(allocations_during(
+              [&] { accepted = m.record_status_if_newer(bucket, long_key, 11, ReplicationStatus::Completed); }) == 0);
     CHECK(accepted);
     // Rejected: a stale generation, and COMPLETED-final.
-    CHECK(allocations_during([&] { accepted = m.record_status_if_newer(bucket, long_key, 3, ReplicationStatus::Failed); }) == 0);
+    CHECK(allocations_during(
+              [&] { accepted = m.record_status_if_newer(bucket, long_key, 3, ReplicationStatus::Failed); }) == 0);
     CHECK_FALSE(accepted);
-    CHECK(allocations_during([&] { accepted = m.record_status_if_newer(bucket, long_key, 11, ReplicationStatus::Failed); }) == 0);
+    CHECK(allocations_during(
+              [&] { accepted = m.record_status_if_newer(bucket, long_key, 11, ReplicationStatus::Failed); }) == 0);
     CHECK_FALSE(accepted);
     CHECK(m.lookup_entry(bucket, long_key)->status == ReplicationStatus::Completed);
 

@@ -94,8 +94,8 @@ TEST_CASE("threads racing to the last generations share them out exactly, then a
           "[concurrent][generation]") {
     constexpr std::uint64_t max_u64 = std::numeric_limits<std::uint64_t>::max();
     constexpr std::uint64_t left = 100000;
-    auto m = s3repl::ReplicationManager::from_json(
-        R"({"by_bucket":{},"statuses":[],"next_generation":)" + std::to_string(max_u64 - left + 1) + "}");
+    auto m = s3repl::ReplicationManager::from_json(R"({"by_bucket":{},"statuses":[],"next_generation":)" +
+                                                   std::to_string(max_u64 - left + 1) + "}");
     constexpr int threads = 8;
     std::vector<std::vector<std::uint64_t>> minted(threads);
     std::vector<int> refusals(threads);
@@ -174,9 +174,9 @@ TEST_CASE("linearizability: concurrent stamps, lookups and sweeps agree with the
                 continue;
             }
             // The generation never goes back; COMPLETED stays within its generation.
-            if (seen[k] && (e->generation < seen_generation[k] ||
-                            (e->generation == seen_generation[k] && seen_completed[k] &&
-                             e->status != ReplicationStatus::Completed)))
+            if (seen[k] &&
+                (e->generation < seen_generation[k] || (e->generation == seen_generation[k] && seen_completed[k] &&
+                                                        e->status != ReplicationStatus::Completed)))
                 ++read_violations;
             if (!seen[k] || e->generation > seen_generation[k]) seen_completed[k] = false;
             seen[k] = true;
@@ -185,7 +185,8 @@ TEST_CASE("linearizability: concurrent stamps, lookups and sweeps agree with the
             if (m.lookup_status(keys[k].first, keys[k].second) == std::nullopt) ++read_violations;
             if (reads % 500 == 0) { // whole-map readers take every shard lock
                 const ReplicationStats s = m.stats();
-                const std::size_t total = s.entries_pending + s.entries_completed + s.entries_failed + s.entries_replica;
+                const std::size_t total =
+                    s.entries_pending + s.entries_completed + s.entries_failed + s.entries_replica;
                 if (total > old_terminal + old_live + key_count || s.stamps_accepted < seeded.stamps_accepted)
                     ++snapshot_violations;
                 std::size_t visited = 0;
@@ -199,7 +200,8 @@ TEST_CASE("linearizability: concurrent stamps, lookups and sweeps agree with the
     };
     auto sweeper = [&] {
         do { // at least once, and on until the stampers are done
-            swept += sweeps % 2 ? m.sweep_stale(clock.now(), 24h) : m.sweep_stale(clock.now(), s3repl::SweepPolicy{24h, 48h});
+            swept += sweeps % 2 ? m.sweep_stale(clock.now(), 24h)
+                                : m.sweep_stale(clock.now(), s3repl::SweepPolicy{24h, 48h});
             ++sweeps;
             std::this_thread::yield();
         } while (stampers_running.load() != 0);
@@ -281,9 +283,9 @@ TEST_CASE("linearizability: concurrent stamps, lookups and sweeps agree with the
             if (s.accepted) continue;
             const History& h = history[s.key];
             REQUIRE(h.stamped);
-            const bool beaten = h.top > s.generation ||
-                                (h.top == s.generation && s.status != ReplicationStatus::Completed &&
-                                 h.top_statuses.count(ReplicationStatus::Completed) != 0);
+            const bool beaten =
+                h.top > s.generation || (h.top == s.generation && s.status != ReplicationStatus::Completed &&
+                                         h.top_statuses.count(ReplicationStatus::Completed) != 0);
             if (!beaten) {
                 INFO("key " << s.key << ", rejected generation " << s.generation << ", highest accepted " << h.top);
                 CHECK(beaten);
@@ -302,7 +304,8 @@ TEST_CASE("linearizability: concurrent stamps, lookups and sweeps agree with the
         ++stamped_keys;
         CHECK(entry->generation == h.top);
         CHECK(h.top_statuses.count(entry->status) == 1);
-        if (h.top_statuses.count(ReplicationStatus::Completed) != 0) CHECK(entry->status == ReplicationStatus::Completed);
+        if (h.top_statuses.count(ReplicationStatus::Completed) != 0)
+            CHECK(entry->status == ReplicationStatus::Completed);
         CHECK(entry->recorded_at >= start);
     }
     CHECK(stamped_keys == key_count);
@@ -362,8 +365,8 @@ TEST_CASE("distinct keys inserted from 4 threads into shared buckets all land", 
     CHECK(m.size() == threads * per_thread);
     for (int t = 0; t < threads; ++t)
         for (int i = 0; i < per_thread; ++i)
-            REQUIRE(m.lookup_status("bucket-" + std::to_string(i % 10), "t" + std::to_string(t) + "/" + std::to_string(i)) ==
-                    ReplicationStatus::Pending);
+            REQUIRE(m.lookup_status("bucket-" + std::to_string(i % 10),
+                                    "t" + std::to_string(t) + "/" + std::to_string(i)) == ReplicationStatus::Pending);
     const ReplicationStats s = m.stats();
     CHECK(s.entries_pending == threads * per_thread);
     CHECK(s.stamps_accepted == threads * per_thread);
@@ -374,7 +377,8 @@ TEST_CASE("readers of the bucket rules see a whole configuration or none", "[con
     auto config_of = [](const std::string& name, std::uint32_t rules) {
         s3repl::ReplicationConfig config{"role-" + name, {}};
         for (std::uint32_t i = 0; i < rules; ++i)
-            config.rules.push_back({name + "-" + std::to_string(i), i, true, {std::nullopt, {}}, "dst-" + name, std::nullopt});
+            config.rules.push_back(
+                {name + "-" + std::to_string(i), i, true, {std::nullopt, {}}, "dst-" + name, std::nullopt});
         return config;
     };
     const s3repl::ReplicationConfig a = config_of("a", 3), b = config_of("b", 5);

@@ -73,8 +73,9 @@ void check_stats(const ReplicationStats& actual, const ReplicationStats& expecte
 }
 
 std::vector<EntryRef> sorted(std::vector<EntryRef> refs) {
-    std::sort(refs.begin(), refs.end(),
-              [](const EntryRef& a, const EntryRef& b) { return std::tie(a.bucket, a.key) < std::tie(b.bucket, b.key); });
+    std::sort(refs.begin(), refs.end(), [](const EntryRef& a, const EntryRef& b) {
+        return std::tie(a.bucket, a.key) < std::tie(b.bucket, b.key);
+    });
     return refs;
 }
 
@@ -88,8 +89,8 @@ struct StringMaker<ReplicationStatus> {
 template <>
 struct StringMaker<ReplicationStatusEntry> {
     static std::string convert(const ReplicationStatusEntry& e) {
-        return "{" + std::string(s3repl::to_aws_string(e.status)) + ", gen " + std::to_string(e.generation) +
-               ", at " + std::to_string(e.recorded_at.time_since_epoch().count()) + "ns}";
+        return "{" + std::string(s3repl::to_aws_string(e.status)) + ", gen " + std::to_string(e.generation) + ", at " +
+               std::to_string(e.recorded_at.time_since_epoch().count()) + "ns}";
     }
 };
 } // namespace Catch
@@ -175,7 +176,8 @@ TEST_CASE_METHOD(Fixture, "CAS: a smaller generation is rejected and changes not
 }
 
 TEST_CASE_METHOD(Fixture, "CAS: an equal generation is accepted when the entry is not COMPLETED", "[cas]") {
-    for (ReplicationStatus stored : {ReplicationStatus::Pending, ReplicationStatus::Failed, ReplicationStatus::Replica}) {
+    for (ReplicationStatus stored :
+         {ReplicationStatus::Pending, ReplicationStatus::Failed, ReplicationStatus::Replica}) {
         for (ReplicationStatus next : all_statuses) {
             INFO(s3repl::to_aws_string(stored) << " -> " << s3repl::to_aws_string(next) << " at the same generation");
             m.record_status("b", "k", stored);
@@ -203,7 +205,8 @@ TEST_CASE_METHOD(Fixture, "CAS: COMPLETED is final within its generation", "[cas
     check_stats(m.stats(), expected);
 }
 
-TEST_CASE_METHOD(Fixture, "CAS: COMPLETED again at the same generation is accepted and refreshes recorded_at", "[cas]") {
+TEST_CASE_METHOD(Fixture, "CAS: COMPLETED again at the same generation is accepted and refreshes recorded_at",
+                 "[cas]") {
     REQUIRE(m.record_status_if_newer("b", "k", 5, ReplicationStatus::Completed));
     clock.advance(90s);
     CHECK(m.record_status_if_newer("b", "k", 5, ReplicationStatus::Completed));
@@ -297,8 +300,9 @@ TEST_CASE_METHOD(Fixture, "lookups miss on unknown buckets and keys, without buc
     CHECK_FALSE(m.lookup_status("a", "bc").has_value()); // empty manager
     CHECK_FALSE(m.lookup_entry("a", "bc").has_value());
     m.record_status("a", "bc", ReplicationStatus::Completed);
-    const std::pair<std::string_view, std::string_view> misses[] = {
-        {"ab", "c"}, {"abc", ""}, {"", "abc"}, {"a", "b"}, {"a", "bcd"}, {"a", "BC"}, {"A", "bc"}, {"b", "bc"}, {"a", ""}};
+    const std::pair<std::string_view, std::string_view> misses[] = {{"ab", "c"}, {"abc", ""},  {"", "abc"},
+                                                                    {"a", "b"},  {"a", "bcd"}, {"a", "BC"},
+                                                                    {"A", "bc"}, {"b", "bc"},  {"a", ""}};
     for (const auto& miss : misses) {
         INFO("(" << std::string(miss.first) << ", " << std::string(miss.second) << ")");
         CHECK_FALSE(m.lookup_status(miss.first, miss.second).has_value());
@@ -307,20 +311,35 @@ TEST_CASE_METHOD(Fixture, "lookups miss on unknown buckets and keys, without buc
     CHECK(m.lookup_status("a", "bc") == ReplicationStatus::Completed);
 }
 
-TEST_CASE_METHOD(Fixture, "keys are byte strings: NUL, empty, 1 KiB and unicode keys are distinct entries", "[lookup][keys]") {
+TEST_CASE_METHOD(Fixture, "keys are byte strings: NUL, empty, 1 KiB and unicode keys are distinct entries",
+                 "[lookup][keys]") {
     std::string long_key(1024, 'x');
     std::string long_key_2 = long_key;
     long_key_2.back() = 'y';
     std::string long_key_3 = long_key;
     long_key_3.front() = 'y';
     const std::vector<std::string> keys = {
-        "", std::string(1, '\0'), std::string(2, '\0'), std::string(23, 'i'), std::string(24, 'i'),
-        std::string(25, 'i'), std::string(24, 'i') + std::string(1, '\0'), std::string("a\0b", 3), std::string("a\0c", 3), "a",
-        std::string("a\0", 2), long_key, long_key_2, long_key_3, long_key + std::string(1, '\0'),
-        "\xE2\x82\xAC",                                 // U+20AC
-        "\xF0\x9F\x98\x80",                             // U+1F600
-        "\xF4\x8F\xBF\xBF",                             // U+10FFFF
-        "\xC2\x80", "\xED\x9F\xBF", "\xEE\x80\x80",     // U+0080, U+D7FF, U+E000
+        "",
+        std::string(1, '\0'),
+        std::string(2, '\0'),
+        std::string(23, 'i'),
+        std::string(24, 'i'),
+        std::string(25, 'i'),
+        std::string(24, 'i') + std::string(1, '\0'),
+        std::string("a\0b", 3),
+        std::string("a\0c", 3),
+        "a",
+        std::string("a\0", 2),
+        long_key,
+        long_key_2,
+        long_key_3,
+        long_key + std::string(1, '\0'),
+        "\xE2\x82\xAC",     // U+20AC
+        "\xF0\x9F\x98\x80", // U+1F600
+        "\xF4\x8F\xBF\xBF", // U+10FFFF
+        "\xC2\x80",
+        "\xED\x9F\xBF",
+        "\xEE\x80\x80", // U+0080, U+D7FF, U+E000
         "photos/\xE6\x97\xA5\xE6\x9C\xAC/\xC3\xA9t\xC3\xA9.jpg",
     };
     const std::vector<std::string> buckets = {"b", std::string("b\0", 2), "\xC3\xA9"};
@@ -392,7 +411,8 @@ TEST_CASE_METHOD(Fixture, "a bucket or key that is not valid UTF-8 is rejected a
             INFO(item.first << " in \"" << text << "\"");
             CHECK_THROWS_AS(m.record_status(text, "k", ReplicationStatus::Pending), s3repl::InvalidArgument);
             CHECK_THROWS_AS(m.record_status("good", text, ReplicationStatus::Pending), s3repl::InvalidArgument);
-            CHECK_THROWS_AS(m.record_status_if_newer(text, "k", 1, ReplicationStatus::Completed), s3repl::InvalidArgument);
+            CHECK_THROWS_AS(m.record_status_if_newer(text, "k", 1, ReplicationStatus::Completed),
+                            s3repl::InvalidArgument);
             CHECK_THROWS_AS(m.record_status_if_newer("good", text, 1, ReplicationStatus::Completed),
                             s3repl::InvalidArgument);
             CHECK_FALSE(m.lookup_entry(text, "k").has_value());
@@ -404,9 +424,17 @@ TEST_CASE_METHOD(Fixture, "a bucket or key that is not valid UTF-8 is rejected a
 }
 
 TEST_CASE_METHOD(Fixture, "valid UTF-8 at every encoding boundary is accepted", "[utf8]") {
-    const std::string boundaries[] = {
-        std::string(1, '\0'), "\x7F", "\xC2\x80", "\xDF\xBF", "\xE0\xA0\x80", "\xED\x9F\xBF",
-        "\xEE\x80\x80", "\xEF\xBF\xBF", "\xF0\x90\x80\x80", "\xF4\x8F\xBF\xBF", "0123456789abcdef\xC3\xA9"};
+    const std::string boundaries[] = {std::string(1, '\0'),
+                                      "\x7F",
+                                      "\xC2\x80",
+                                      "\xDF\xBF",
+                                      "\xE0\xA0\x80",
+                                      "\xED\x9F\xBF",
+                                      "\xEE\x80\x80",
+                                      "\xEF\xBF\xBF",
+                                      "\xF0\x90\x80\x80",
+                                      "\xF4\x8F\xBF\xBF",
+                                      "0123456789abcdef\xC3\xA9"};
     std::uint64_t generation = 0;
     for (const std::string& text : boundaries) {
         INFO('"' << text << '"');
@@ -443,7 +471,8 @@ TEST_CASE_METHOD(Fixture, "sweep removes terminal entries recorded strictly befo
 
 TEST_CASE_METHOD(Fixture, "sweep never removes PENDING or REPLICA entries", "[sweep]") {
     clock.set(civil(1700));
-    for (ReplicationStatus status : all_statuses) m.record_status("b", std::string(s3repl::to_aws_string(status)), status);
+    for (ReplicationStatus status : all_statuses)
+        m.record_status("b", std::string(s3repl::to_aws_string(status)), status);
     clock.set(start);
     CHECK(m.sweep_stale(civil(2200), 0ns) == 2);
     CHECK(m.sweep_stale(civil(2200), SweepPolicy{0ns, 0ns}) == 0);
@@ -452,7 +481,8 @@ TEST_CASE_METHOD(Fixture, "sweep never removes PENDING or REPLICA entries", "[sw
     CHECK(m.size() == 2);
 }
 
-TEST_CASE_METHOD(Fixture, "sweep returns how many it removed and stats().entries_swept adds them up", "[sweep][stats]") {
+TEST_CASE_METHOD(Fixture, "sweep returns how many it removed and stats().entries_swept adds them up",
+                 "[sweep][stats]") {
     for (int i = 0; i < 10; ++i) {
         clock.set(start - std::chrono::hours(i));
         m.record_status("b", "c" + std::to_string(i), ReplicationStatus::Completed);
@@ -481,9 +511,10 @@ TEST_CASE("SweepPolicy's defaults keep COMPLETED for 24 hours and FAILED for 7 d
 
 TEST_CASE_METHOD(Fixture, "SweepPolicy sweeps COMPLETED and FAILED with separate TTLs", "[sweep][policy]") {
     const Timestamp now = start + std::chrono::hours(24 * 30);
-    const std::pair<const char*, Timestamp> ages[] = {
-        {"at-24h", now - 24h}, {"past-24h", now - 24h - 1ns}, {"at-7d", now - std::chrono::hours(24 * 7)},
-        {"past-7d", now - std::chrono::hours(24 * 7) - 1ns}};
+    const std::pair<const char*, Timestamp> ages[] = {{"at-24h", now - 24h},
+                                                      {"past-24h", now - 24h - 1ns},
+                                                      {"at-7d", now - std::chrono::hours(24 * 7)},
+                                                      {"past-7d", now - std::chrono::hours(24 * 7) - 1ns}};
     for (const auto& age : ages) {
         clock.set(age.second);
         m.record_status("completed", age.first, ReplicationStatus::Completed);
@@ -566,7 +597,8 @@ TEST_CASE_METHOD(Fixture, "a TTL of hours::max() keeps everything", "[sweep][pol
 
 // ---- re-drive support -----------------------------------------------------
 
-TEST_CASE_METHOD(Fixture, "stuck_pending lists PENDING entries recorded strictly before now - older_than", "[redrive]") {
+TEST_CASE_METHOD(Fixture, "stuck_pending lists PENDING entries recorded strictly before now - older_than",
+                 "[redrive]") {
     const Timestamp now = start + 1h;
     clock.set(now - 10min);
     m.record_status("b", "at-boundary", ReplicationStatus::Pending);
@@ -678,10 +710,10 @@ TEST_CASE_METHOD(Fixture, "stats stay exact after a long mixed sequence of opera
         case 6: { // a recent or a stale generation, so equal ones are common
             const std::uint64_t generation = last_generation - std::min<std::uint64_t>(pick(8), last_generation);
             const auto found = model.find({bucket, key});
-            const bool wins = found == model.end() || generation > found->second.generation ||
-                              (generation == found->second.generation &&
-                               (found->second.status != ReplicationStatus::Completed ||
-                                status == ReplicationStatus::Completed));
+            const bool wins =
+                found == model.end() || generation > found->second.generation ||
+                (generation == found->second.generation &&
+                 (found->second.status != ReplicationStatus::Completed || status == ReplicationStatus::Completed));
             const bool accepted = m.record_status_if_newer(bucket, key, generation, status);
             REQUIRE(accepted == wins);
             if (accepted) {
@@ -698,13 +730,11 @@ TEST_CASE_METHOD(Fixture, "stats stay exact after a long mixed sequence of opera
             model[{bucket, key}] = {status, 0, clock.now()};
             ++tally.stamps_accepted;
             break;
-        case 8:
-            clock.advance(std::chrono::minutes(pick(10)));
-            break;
+        case 8: clock.advance(std::chrono::minutes(pick(10))); break;
         case 9: { // a sweep with one TTL, or a policy with two (sometimes never)
             const bool one_ttl = pick(4) == 0;
             const std::chrono::nanoseconds completed_ttl = std::chrono::minutes(pick(120));
-            const SweepPolicy policy{completed_ttl, one_ttl          ? completed_ttl
+            const SweepPolicy policy{completed_ttl, one_ttl        ? completed_ttl
                                                     : pick(3) == 0 ? SweepPolicy::never
                                                                    : std::chrono::minutes(pick(240))};
             const Timestamp now = clock.now() + std::chrono::minutes(pick(30));
@@ -714,8 +744,9 @@ TEST_CASE_METHOD(Fixture, "stats stay exact after a long mixed sequence of opera
             std::size_t expected_removed = 0;
             for (auto it = model.begin(); it != model.end();) {
                 const ReplicationStatusEntry& e = it->second;
-                const bool stale = (e.status == ReplicationStatus::Completed && expired(policy.completed_ttl, e.recorded_at)) ||
-                                   (e.status == ReplicationStatus::Failed && expired(policy.failed_ttl, e.recorded_at));
+                const bool stale =
+                    (e.status == ReplicationStatus::Completed && expired(policy.completed_ttl, e.recorded_at)) ||
+                    (e.status == ReplicationStatus::Failed && expired(policy.failed_ttl, e.recorded_at));
                 it = stale ? model.erase(it) : std::next(it);
                 expected_removed += stale;
             }
@@ -740,7 +771,8 @@ TEST_CASE_METHOD(Fixture, "stats stay exact after a long mixed sequence of opera
 
 // ---- scale ----------------------------------------------------------------
 
-TEST_CASE_METHOD(Fixture, "100k entries over 300 buckets survive growth, a half sweep and bucket-name reuse", "[scale]") {
+TEST_CASE_METHOD(Fixture, "100k entries over 300 buckets survive growth, a half sweep and bucket-name reuse",
+                 "[scale]") {
     constexpr int buckets = 300;
     constexpr int entries = buckets * 334; // 100,200
     auto bucket_of = [](int i) { return "bucket-" + std::to_string(i % buckets); };

@@ -66,9 +66,9 @@ TEST_CASE("parse_aws_status accepts AWS's legacy COMPLETE as Completed", "[statu
 
 TEST_CASE("parse_aws_status rejects other case, unknown words and near misses", "[status]") {
     using namespace std::string_view_literals;
-    for (std::string_view text : {"pending"sv, "Completed"sv, "complete"sv, "Failed"sv, "replica"sv, ""sv,
-                                  "UNKNOWN"sv, "COMPLETEDX"sv, " COMPLETED"sv, "COMPLETED "sv, "PEND"sv,
-                                  "FAILED\0"sv, "REPLICAS"sv}) {
+    for (std::string_view text :
+         {"pending"sv, "Completed"sv, "complete"sv, "Failed"sv, "replica"sv, ""sv, "UNKNOWN"sv, "COMPLETEDX"sv,
+          " COMPLETED"sv, "COMPLETED "sv, "PEND"sv, "FAILED\0"sv, "REPLICAS"sv}) {
         INFO('"' << std::string(text) << '"');
         CHECK_FALSE(s3repl::parse_aws_status(text).has_value());
     }
@@ -98,9 +98,9 @@ TEST_CASE("filter_matches: an absent or empty prefix matches every key", "[rules
 TEST_CASE("filter_matches: every filter tag must be on the object with the same value", "[rules][filter]") {
     const ReplicationFilter filter{std::nullopt, {{"env", "prod"}, {"team", "a"}}};
     CHECK(s3repl::filter_matches(filter, "k", {{"env", "prod"}, {"team", "a"}}));
-    CHECK(s3repl::filter_matches(filter, "k", {{"team", "a"}, {"env", "prod"}})); // order does not matter
-    CHECK_FALSE(s3repl::filter_matches(filter, "k", {{"env", "prod"}}));            // one missing
-    CHECK_FALSE(s3repl::filter_matches(filter, "k", {{"env", "dev"}, {"team", "a"}})); // wrong value
+    CHECK(s3repl::filter_matches(filter, "k", {{"team", "a"}, {"env", "prod"}}));       // order does not matter
+    CHECK_FALSE(s3repl::filter_matches(filter, "k", {{"env", "prod"}}));                // one missing
+    CHECK_FALSE(s3repl::filter_matches(filter, "k", {{"env", "dev"}, {"team", "a"}}));  // wrong value
     CHECK_FALSE(s3repl::filter_matches(filter, "k", {{"ENV", "prod"}, {"team", "a"}})); // keys are case-sensitive
     CHECK_FALSE(s3repl::filter_matches(filter, "k", {}));
 }
