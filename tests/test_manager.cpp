@@ -155,7 +155,7 @@ TEST_CASE_METHOD(Fixture, "CAS: a greater generation is accepted from any status
     }
 }
 
-TEST_CASE_METHOD(Fixture, "CAS: a smaller generation is rejected and changes nothing", "[cas]") {
+TEST_CASE("CAS: a smaller generation is rejected and changes nothing", "[cas]") {
     for (ReplicationStatus stored : all_statuses) {
         for (ReplicationStatus late : all_statuses) {
             INFO(s3repl::to_aws_string(stored) << " then stale " << s3repl::to_aws_string(late));
