@@ -143,8 +143,7 @@ std::vector<std::string> canonical(const Manager& m) {
         const std::string when =
             e.recorded_at == restore_time ? "NOW" : std::to_string(e.recorded_at.time_since_epoch().count());
         lines.push_back("status " + json_string(bucket) + " " + json_string(key) + " " +
-                        std::string(s3repl::to_aws_string(e.status)) + " " + std::to_string(e.generation) + " " +
-                        when);
+                        std::string(s3repl::to_aws_string(e.status)) + " " + std::to_string(e.generation) + " " + when);
     }
     return lines;
 }
