@@ -5,6 +5,7 @@
 #include "s3repl/timestamp.hpp"
 
 #include <charconv>
+#include <cstring>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -41,20 +42,25 @@ class SnapshotWriter {
 
     void status(std::string_view bucket, std::string_view key, ReplicationStatus status, std::uint64_t generation,
                 Timestamp recorded_at) {
-        if (statuses_ != 0) out_ += ',';
-        ++statuses_;
-        out_ += "[[";
-        write_string(bucket);
-        out_ += ',';
-        write_string(key);
-        out_ += "],{\"status\":\"";
-        out_ += snapshot_status_words[static_cast<std::size_t>(status)];
-        out_ += "\",\"generation\":";
-        write_number(generation);
-        out_ += ",\"recorded_at\":\"";
-        char text[rfc3339_max_size];
-        out_.append(text, write_rfc3339(recorded_at, text));
-        out_ += "\"}]";
+        // One resize per entry, then raw writes: appending piece by piece
+        // cost more than everything else the writer does.
+        constexpr std::string_view open = "[[", middle = "],{\"status\":\"", generation_field = "\",\"generation\":",
+                                   time_field = ",\"recorded_at\":\"", close = "\"}]";
+        constexpr std::size_t fixed = 1 + open.size() + 1 + middle.size() + 9 + generation_field.size() + 20 +
+                                      time_field.size() + rfc3339_max_size + close.size();
+        char* p = extend(fixed + escaped_size_bound(bucket) + escaped_size_bound(key));
+        if (statuses_++ != 0) *p++ = ',';
+        p = put(p, open);
+        p = put_string(p, bucket);
+        *p++ = ',';
+        p = put_string(p, key);
+        p = put(p, middle);
+        p = put(p, snapshot_status_words[static_cast<std::size_t>(status)]);
+        p = put(p, generation_field);
+        p = std::to_chars(p, p + 20, generation).ptr;
+        p = put(p, time_field);
+        p = write_rfc3339(recorded_at, p);
+        commit(put(p, close));
     }
 
     std::string finish(std::uint64_t next_generation) && {
@@ -109,33 +115,54 @@ class SnapshotWriter {
         out_.append(digits, std::to_chars(digits, digits + sizeof digits, value).ptr);
     }
 
+    void write_string(std::string_view text) { commit(put_string(extend(escaped_size_bound(text)), text)); }
+
+    // Makes room for `bound` more bytes and returns where they start;
+    // commit(end) then trims the text to what was written.
+    char* extend(std::size_t bound) {
+        const std::size_t old_size = out_.size();
+        out_.resize(old_size + bound);
+        return &out_[old_size];
+    }
+    void commit(const char* end) { out_.resize(static_cast<std::size_t>(end - out_.data())); }
+
+    static char* put(char* p, std::string_view piece) noexcept {
+        std::memcpy(p, piece.data(), piece.size());
+        return p + piece.size();
+    }
+
+    // Quotes plus the worst case, every byte as \u00xx.
+    static std::size_t escaped_size_bound(std::string_view text) noexcept { return 2 + 6 * text.size(); }
+
     // serde_json's escaping: '"' and '\\' backslashed; \b \f \n \r \t by
     // name; other control characters as \u00xx (lower-case hex); everything
     // else, DEL and non-ASCII included, as is. Input is valid UTF-8.
-    void write_string(std::string_view text) {
-        out_ += '"';
+    static char* put_string(char* p, std::string_view text) noexcept {
+        *p++ = '"';
         std::size_t run = 0;
         for (std::size_t i = 0; i < text.size(); ++i) {
             const auto c = static_cast<unsigned char>(text[i]);
             if (c >= 0x20 && c != '"' && c != '\\') continue;
-            out_.append(text.data() + run, i - run);
+            p = put(p, text.substr(run, i - run));
             run = i + 1;
+            *p++ = '\\';
             switch (c) {
-            case '"': out_ += "\\\""; break;
-            case '\\': out_ += "\\\\"; break;
-            case '\b': out_ += "\\b"; break;
-            case '\f': out_ += "\\f"; break;
-            case '\n': out_ += "\\n"; break;
-            case '\r': out_ += "\\r"; break;
-            case '\t': out_ += "\\t"; break;
-            default: {
-                const char escape[] = {'\\', 'u', '0', '0', "0123456789abcdef"[c >> 4], "0123456789abcdef"[c & 0xf]};
-                out_.append(escape, sizeof escape);
-            }
+            case '"': *p++ = '"'; break;
+            case '\\': *p++ = '\\'; break;
+            case '\b': *p++ = 'b'; break;
+            case '\f': *p++ = 'f'; break;
+            case '\n': *p++ = 'n'; break;
+            case '\r': *p++ = 'r'; break;
+            case '\t': *p++ = 't'; break;
+            default:
+                p = put(p, "u00");
+                *p++ = "0123456789abcdef"[c >> 4];
+                *p++ = "0123456789abcdef"[c & 0xf];
             }
         }
-        out_.append(text.data() + run, text.size() - run);
-        out_ += '"';
+        p = put(p, text.substr(run));
+        *p++ = '"';
+        return p;
     }
 
     std::string out_;
