@@ -3,6 +3,7 @@
 #include "s3repl/detail/utf8.hpp"
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -162,7 +163,18 @@ class JsonScanner {
     // the string has no escapes, else the decoded copy in buffer_.
     bool string(std::string_view& out) {
         const char* start = ++p_;
-        // Fast path: plain printable ASCII up to the closing quote.
+        // Fast path: plain printable ASCII up to the closing quote, 8 bytes
+        // at a time while no byte is '"', '\\', a control character or non-ASCII.
+        constexpr std::uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+        auto has_zero_byte = [](std::uint64_t v) { return (v - ones) & ~v & highs; };
+        while (end_ - p_ >= 8) {
+            std::uint64_t chunk;
+            std::memcpy(&chunk, p_, 8);
+            const std::uint64_t special = has_zero_byte(chunk ^ (ones * '"')) | has_zero_byte(chunk ^ (ones * '\\')) |
+                                          ((chunk - ones * 0x20) & ~chunk & highs) | (chunk & highs);
+            if (special != 0) break;
+            p_ += 8;
+        }
         while (p_ != end_) {
             const auto c = static_cast<unsigned char>(*p_);
             if (c == '"') {
