@@ -31,7 +31,8 @@ TEST_CASE("entries and stats convert with snapshot status words", "[json]") {
         s3repl::ManualClock(s3repl::Timestamp{std::chrono::milliseconds(1500)}));
     manager.record_status_if_newer("b", "k", 42, ReplicationStatus::Replica);
     const nlohmann::json entry = *manager.lookup_entry("b", "k");
-    CHECK(entry == nlohmann::json{{"status", "Replica"}, {"generation", 42}, {"recorded_at", "1970-01-01T00:00:01.500Z"}});
+    CHECK(entry ==
+          nlohmann::json{{"status", "Replica"}, {"generation", 42}, {"recorded_at", "1970-01-01T00:00:01.500Z"}});
     const nlohmann::json stats = manager.stats();
     CHECK(stats["entries_replica"] == 1);
     CHECK(stats["stamps_accepted"] == 1);

@@ -36,9 +36,9 @@ namespace detail {
 template <class Clock, class = void>
 struct is_system_clock_like : std::false_type {};
 template <class Clock>
-struct is_system_clock_like<
-    Clock, std::enable_if_t<std::is_same<typename decltype(std::declval<const Clock&>().now())::clock,
-                                         std::chrono::system_clock>::value>> : std::true_type {};
+struct is_system_clock_like<Clock,
+                            std::enable_if_t<std::is_same<typename decltype(std::declval<const Clock&>().now())::clock,
+                                                          std::chrono::system_clock>::value>> : std::true_type {};
 } // namespace detail
 
 } // namespace v0

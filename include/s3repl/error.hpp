@@ -25,8 +25,7 @@ class InvalidArgument : public Error {
 /// and let a stale task win the CAS, so the manager refuses instead.
 class GenerationExhausted : public Error {
   public:
-    GenerationExhausted()
-        : Error("generation", "all 2^64-1 generation tokens have been issued") {}
+    GenerationExhausted() : Error("generation", "all 2^64-1 generation tokens have been issued") {}
 };
 
 /// A snapshot that could not be read or written. The message names the JSON

@@ -22,9 +22,8 @@ inline void to_json(nlohmann::json& j, ReplicationStatus status) {
 }
 
 inline void to_json(nlohmann::json& j, const ReplicationStatusEntry& entry) {
-    j = nlohmann::json{{"status", entry.status},
-                       {"generation", entry.generation},
-                       {"recorded_at", format_rfc3339(entry.recorded_at)}};
+    j = nlohmann::json{
+        {"status", entry.status}, {"generation", entry.generation}, {"recorded_at", format_rfc3339(entry.recorded_at)}};
 }
 
 inline void to_json(nlohmann::json& j, const ReplicationFilter& filter) {

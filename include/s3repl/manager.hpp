@@ -240,14 +240,16 @@ class BasicReplicationManager {
     std::size_t sweep_stale(Timestamp now, const SweepPolicy& policy) {
         // A TTL of `never` sweeps nothing, even entries from 1677.
         constexpr std::int64_t keep_all = std::numeric_limits<std::int64_t>::min();
-        const std::int64_t completed_cutoff =
-            policy.completed_ttl == SweepPolicy::never ? keep_all : detail::saturating_cutoff(now, policy.completed_ttl);
+        const std::int64_t completed_cutoff = policy.completed_ttl == SweepPolicy::never
+                                                  ? keep_all
+                                                  : detail::saturating_cutoff(now, policy.completed_ttl);
         const std::int64_t failed_cutoff =
             policy.failed_ttl == SweepPolicy::never ? keep_all : detail::saturating_cutoff(now, policy.failed_ttl);
         std::size_t removed = 0;
         for (Shard& shard : state_->shards) {
             detail::WriteLock<Mutex> lock(shard.mutex);
-            if (shard.table.count(ReplicationStatus::Completed) == 0 && shard.table.count(ReplicationStatus::Failed) == 0)
+            if (shard.table.count(ReplicationStatus::Completed) == 0 &&
+                shard.table.count(ReplicationStatus::Failed) == 0)
                 continue;
             const std::size_t swept = shard.table.erase_if([&](const detail::StoredEntry& e) {
                 switch (e.status_value()) {
@@ -384,18 +386,18 @@ class BasicReplicationManager {
   private:
     struct alignas(64) Shard {
         mutable Mutex mutex;
-        detail::EntryTable table;            // guarded by mutex
-        std::uint64_t stamps_accepted = 0;   // guarded by mutex
-        std::uint64_t stamps_rejected = 0;   // guarded by mutex
-        std::uint64_t entries_swept = 0;     // guarded by mutex
+        detail::EntryTable table;          // guarded by mutex
+        std::uint64_t stamps_accepted = 0; // guarded by mutex
+        std::uint64_t stamps_rejected = 0; // guarded by mutex
+        std::uint64_t entries_swept = 0;   // guarded by mutex
     };
 
     struct State {
         std::array<Shard, detail::shard_count> shards;
         mutable Mutex config_mutex;
-        detail::ConfigMap configs;                  // guarded by config_mutex
+        detail::ConfigMap configs;                 // guarded by config_mutex
         std::atomic<std::uint64_t> last_issued{0}; // the highest generation handed out
-        std::uint64_t mint_base = 0;                // last_issued when counting began; written under all shard locks
+        std::uint64_t mint_base = 0;               // last_issued when counting began; written under all shard locks
         std::atomic<std::uint64_t> dropped{0};
         const std::uint64_t seed = random_seed();
     };
@@ -428,7 +430,8 @@ class BasicReplicationManager {
     Shard& shard_for(detail::KeyHashes h) noexcept { return state_->shards[detail::shard_of(h)]; }
     const Shard& shard_for(detail::KeyHashes h) const noexcept { return state_->shards[detail::shard_of(h)]; }
 
-    static bool stamp_wins(const detail::StoredEntry& stored, std::uint64_t generation, ReplicationStatus status) noexcept {
+    static bool stamp_wins(const detail::StoredEntry& stored, std::uint64_t generation,
+                           ReplicationStatus status) noexcept {
         if (generation != stored.generation) return generation > stored.generation;
         return stored.status_value() != ReplicationStatus::Completed || status == ReplicationStatus::Completed;
     }

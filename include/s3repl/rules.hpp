@@ -110,8 +110,7 @@ inline std::vector<std::string> validate(const ReplicationConfig& config) {
         const ReplicationRule& rule = rules[i];
         const std::string where = "rule " + std::to_string(i) + " ('" + rule.id + "')";
         if (rule.id.empty()) problems.push_back(where + ": the id is empty");
-        if (rule.id.size() > max_rule_id_length)
-            problems.push_back(where + ": the id is longer than 255 characters");
+        if (rule.id.size() > max_rule_id_length) problems.push_back(where + ": the id is longer than 255 characters");
         if (rule.destination_bucket.empty()) problems.push_back(where + ": the destination bucket is empty");
         for (std::size_t j = 0; j < i; ++j) {
             const ReplicationRule& other = rules[j];

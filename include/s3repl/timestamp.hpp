@@ -97,9 +97,8 @@ inline std::optional<Timestamp> parse_rfc3339(std::string_view text) noexcept {
         return true;
     };
     int year, month, day, hour, minute, second;
-    if (!digits(4, year) || !literal("-") || !digits(2, month) || !literal("-") || !digits(2, day) ||
-        !literal("Tt ") || !digits(2, hour) || !literal(":") || !digits(2, minute) || !literal(":") ||
-        !digits(2, second))
+    if (!digits(4, year) || !literal("-") || !digits(2, month) || !literal("-") || !digits(2, day) || !literal("Tt ") ||
+        !digits(2, hour) || !literal(":") || !digits(2, minute) || !literal(":") || !digits(2, second))
         return std::nullopt;
     if (hour > 23 || minute > 59 || second > 60) return std::nullopt;
 

@@ -234,7 +234,7 @@ class EntryTable {
         BucketName& b = buckets_[id];
         if (--b.entries != 0) return;
         bucket_index_.erase(b.hash, id);
-        b.name = std::string(); // free the name now, not when the id is reused
+        b.name = std::string();         // free the name now, not when the id is reused
         free_bucket_ids_.push_back(id); // cannot throw: capacity >= number of ids
     }
 

@@ -42,8 +42,8 @@ inline std::uint64_t load32(const char* p) noexcept {
 }
 
 inline std::uint64_t hash_bytes(std::string_view bytes, std::uint64_t seed) noexcept {
-    constexpr std::uint64_t k0 = 0xa0761d6478bd642full, k1 = 0xe7037ed1a0b428dbull,
-                            k2 = 0x8ebc6af09c88c6e3ull, k3 = 0x589965cc75374cc3ull;
+    constexpr std::uint64_t k0 = 0xa0761d6478bd642full, k1 = 0xe7037ed1a0b428dbull, k2 = 0x8ebc6af09c88c6e3ull,
+                            k3 = 0x589965cc75374cc3ull;
     const char* p = bytes.data();
     std::size_t n = bytes.size();
     std::uint64_t a = 0, b = 0;

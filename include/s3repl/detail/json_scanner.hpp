@@ -249,7 +249,7 @@ class JsonScanner {
         code = 0;
         for (int i = 0; i < 4; ++i, ++p_) {
             const char h = *p_;
-            const int digit = h >= '0' && h <= '9' ? h - '0'
+            const int digit = h >= '0' && h <= '9'   ? h - '0'
                               : h >= 'a' && h <= 'f' ? h - 'a' + 10
                               : h >= 'A' && h <= 'F' ? h - 'A' + 10
                                                      : -1;

@@ -12,15 +12,15 @@ namespace detail {
 template <class Mutex, class = void>
 struct is_lockable : std::false_type {};
 template <class Mutex>
-struct is_lockable<Mutex, std::void_t<decltype(std::declval<Mutex&>().lock()), decltype(std::declval<Mutex&>().unlock())>>
+struct is_lockable<Mutex,
+                   std::void_t<decltype(std::declval<Mutex&>().lock()), decltype(std::declval<Mutex&>().unlock())>>
     : std::true_type {};
 
 template <class Mutex, class = void>
 struct is_shared_lockable : std::false_type {};
 template <class Mutex>
 struct is_shared_lockable<Mutex, std::void_t<decltype(std::declval<Mutex&>().lock_shared()),
-                                             decltype(std::declval<Mutex&>().unlock_shared())>>
-    : std::true_type {};
+                                             decltype(std::declval<Mutex&>().unlock_shared())>> : std::true_type {};
 
 // Readers share the lock when the Mutex allows it (std::shared_mutex) and
 // take it exclusively otherwise (std::mutex, a spinlock).

@@ -71,7 +71,8 @@ inline void write_file_durably(const std::filesystem::path& target, std::string_
     if (::close(fd) != 0) throw_file_error(target, "cannot close " + temp, errno);
 
     step(DurableWriteStep::Rename);
-    if (::rename(temp.c_str(), target.c_str()) != 0) throw_file_error(target, "cannot rename " + temp + " over it", errno);
+    if (::rename(temp.c_str(), target.c_str()) != 0)
+        throw_file_error(target, "cannot rename " + temp + " over it", errno);
     cleanup.armed = false;
 
     // The rename is durable only once the directory entry is on disk.

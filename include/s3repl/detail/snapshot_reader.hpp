@@ -82,7 +82,8 @@ class SnapshotReader {
         if (slot() == Slot::Skip) return value_done();
         switch (slot()) {
         case Slot::Priority:
-            if (value > std::numeric_limits<std::uint32_t>::max()) return fail(expected_number() + ", found " + std::to_string(value));
+            if (value > std::numeric_limits<std::uint32_t>::max())
+                return fail(expected_number() + ", found " + std::to_string(value));
             rule_.priority = static_cast<std::uint32_t>(value);
             return value_done();
         case Slot::NextGeneration: next_generation_ = value; return value_done();
@@ -114,8 +115,9 @@ class SnapshotReader {
         case Slot::RecordedAt: {
             const std::optional<Timestamp> parsed = parse_rfc3339(value);
             if (!parsed)
-                return fail("expected an RFC 3339 date-time with an offset, between 1677-09-21 and 2262-04-11, found \"" +
-                            std::string(value) + "\"");
+                return fail(
+                    "expected an RFC 3339 date-time with an offset, between 1677-09-21 and 2262-04-11, found \"" +
+                    std::string(value) + "\"");
             entry_.recorded_at = *parsed;
             break;
         }
@@ -192,7 +194,8 @@ class SnapshotReader {
     bool end_array() {
         if (skipping()) return skip_less();
         const FrameState& top = frames_.back();
-        const bool is_pair = top.kind == Frame::TagPair || top.kind == Frame::StatusPair || top.kind == Frame::StatusKey;
+        const bool is_pair =
+            top.kind == Frame::TagPair || top.kind == Frame::StatusPair || top.kind == Frame::StatusKey;
         if (is_pair && top.index != 2) return fail_in_container("expected an array of exactly 2 elements");
         if (top.kind == Frame::TagPair) rule_.filter.tags.push_back(tag_);
         if (top.kind == Frame::StatusPair && !store_entry()) return false;
@@ -203,6 +206,7 @@ class SnapshotReader {
     }
 
   private:
+    // clang-format off
     enum class Frame : std::uint8_t { Root, ByBucket, Config, Rules, Rule, Filter, Tags, TagPair, Statuses, StatusPair, StatusKey, Entry };
     // What the next value is, from the innermost container and its field or position.
     enum class Slot : std::uint8_t {
@@ -212,21 +216,24 @@ class SnapshotReader {
         TagPair, TagKey, TagValue,
         StatusPair, StatusKey, EntryValue, KeyBucket, KeyName, EntryStatus, EntryGeneration, RecordedAt,
     };
+    // clang-format on
     struct Shape {
         std::array<std::string_view, 6> fields; // field id = index + 1; 0 = unknown
         std::uint8_t required;                  // bit i: fields[i] must be given
     };
     struct FrameState {
         Frame kind;
-        std::uint8_t field = 0;  // objects: the field whose value comes next
-        std::uint8_t seen = 0;   // objects: fields given so far
-        std::size_t index = 0;   // arrays: elements completed so far
+        std::uint8_t field = 0; // objects: the field whose value comes next
+        std::uint8_t seen = 0;  // objects: fields given so far
+        std::size_t index = 0;  // arrays: elements completed so far
     };
 
     static const Shape& shape_of(Frame kind) noexcept {
         static const Shape root{{"by_bucket", "statuses", "next_generation"}, 0b011};
         static const Shape config{{"role", "rules"}, 0b11};
-        static const Shape rule{{"id", "priority", "status_enabled", "filter", "destination_bucket", "destination_storage_class"}, 0b011111};
+        static const Shape rule{
+            {"id", "priority", "status_enabled", "filter", "destination_bucket", "destination_storage_class"},
+            0b011111};
         static const Shape filter{{"prefix", "tags"}, 0b10};
         static const Shape entry{{"status", "generation", "recorded_at"}, 0b011};
         static const Shape none{{}, 0};
@@ -255,7 +262,8 @@ class SnapshotReader {
         case Frame::Config: return field({Slot::Role, Slot::Rules});
         case Frame::Rules: return Slot::Rule;
         case Frame::Rule:
-            return field({Slot::RuleId, Slot::Priority, Slot::Enabled, Slot::Filter, Slot::Destination, Slot::StorageClass});
+            return field(
+                {Slot::RuleId, Slot::Priority, Slot::Enabled, Slot::Filter, Slot::Destination, Slot::StorageClass});
         case Frame::Filter: return field({Slot::Prefix, Slot::Tags});
         case Frame::Tags: return Slot::TagPair;
         case Frame::TagPair: return pair(Slot::TagKey, Slot::TagValue);
@@ -290,6 +298,7 @@ class SnapshotReader {
 
     // Describes what the slot wanted when the input holds something else.
     bool unexpected(const char* found) {
+        // clang-format off
         static constexpr const char* wanted[] = {
             "an object (the snapshot)", "", "nothing (the array has 2 elements)", "the end of the document",
             "an object of bucket configurations", "an array of statuses", "an unsigned 64-bit integer",
@@ -299,6 +308,7 @@ class SnapshotReader {
             "a [[bucket, key], entry] array", "a [bucket, key] array", "an entry object or a status string",
             "a string", "a string", "a status string", "an unsigned 64-bit integer", "an RFC 3339 date-time string",
         };
+        // clang-format on
         static_assert(sizeof wanted / sizeof wanted[0] == static_cast<std::size_t>(Slot::RecordedAt) + 1,
                       "one description per Slot");
         return fail(std::string("expected ") + wanted[static_cast<std::size_t>(slot())] + ", found " + found);
@@ -372,9 +382,12 @@ class SnapshotReader {
     static std::string escape_pointer(const std::string& token) { // RFC 6901
         std::string out;
         for (const char c : token) {
-            if (c == '~') out += "~0";
-            else if (c == '/') out += "~1";
-            else out += c;
+            if (c == '~')
+                out += "~0";
+            else if (c == '/')
+                out += "~1";
+            else
+                out += c;
         }
         return out;
     }

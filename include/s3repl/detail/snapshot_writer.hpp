@@ -5,8 +5,8 @@
 #include "s3repl/timestamp.hpp"
 
 #include <charconv>
-#include <cstring>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <string>
 #include <string_view>
@@ -19,7 +19,7 @@ using ConfigMap = std::map<std::string, ReplicationConfig, std::less<>>;
 
 // The status words of the Rust enum, as the snapshot spells them.
 inline constexpr std::string_view snapshot_status_words[replication_status_count] = {"Pending", "Completed", "Failed",
-                                                                                    "Replica"};
+                                                                                     "Replica"};
 
 // Writes the snapshot format byte for byte as the Rust server (serde_json)
 // does: compact, fields in declaration order, strings escaped as serde
@@ -44,8 +44,9 @@ class SnapshotWriter {
                 Timestamp recorded_at) {
         // One resize per entry, then raw writes: appending piece by piece
         // cost more than everything else the writer does.
-        constexpr std::string_view open = "[[", middle = "],{\"status\":\"", generation_field = "\",\"generation\":",
-                                   time_field = ",\"recorded_at\":\"", close = "\"}]";
+        constexpr std::string_view open = "[[", middle = "],{\"status\":\"",
+                                   generation_field = "\",\"generation\":", time_field = ",\"recorded_at\":\"",
+                                   close = "\"}]";
         constexpr std::size_t fixed = 1 + open.size() + 1 + middle.size() + 9 + generation_field.size() + 20 +
                                       time_field.size() + rfc3339_max_size + close.size();
         char* p = extend(fixed + escaped_size_bound(bucket) + escaped_size_bound(key));

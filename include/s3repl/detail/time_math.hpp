@@ -15,8 +15,10 @@ namespace detail {
 template <class Rep, class Period>
 constexpr std::chrono::nanoseconds saturating_nanoseconds(std::chrono::duration<Rep, Period> d) noexcept {
     using Source = std::chrono::duration<Rep, Period>;
-    if (d >= std::chrono::duration_cast<Source>(std::chrono::nanoseconds::max())) return std::chrono::nanoseconds::max();
-    if (d <= std::chrono::duration_cast<Source>(std::chrono::nanoseconds::min())) return std::chrono::nanoseconds::min();
+    if (d >= std::chrono::duration_cast<Source>(std::chrono::nanoseconds::max()))
+        return std::chrono::nanoseconds::max();
+    if (d <= std::chrono::duration_cast<Source>(std::chrono::nanoseconds::min()))
+        return std::chrono::nanoseconds::min();
     return std::chrono::duration_cast<std::chrono::nanoseconds>(d);
 }
 
