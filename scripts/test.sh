@@ -100,7 +100,9 @@ leg_tsan() {
         ran=$((ran + 1))
         # setarch -R: this TSan runtime cannot map its shadow under the
         # kernel's high-entropy address randomization.
-        if ! setarch "$(uname -m)" -R "$binary" "[concurrent]"; then
+        # timeout -s KILL: a TSan runtime that deadlocks in its own reporting
+        # ignores SIGTERM, and a hung leg would eat CI's whole budget.
+        if ! timeout -s KILL 600 setarch "$(uname -m)" -R "$binary" "[concurrent]"; then
             say "$program: FAILED under ThreadSanitizer"
             failed=$((failed + 1))
         fi

@@ -34,7 +34,9 @@ inline namespace v0 {
 /// How long terminal entries live before sweep_stale removes them. FAILED is
 /// kept longer by default: it is the handle a server uses to re-drive.
 struct SweepPolicy {
-    /// A TTL that never expires (no overflow anywhere).
+    /// A TTL that never expires (no overflow anywhere). Use it rather than
+    /// a coarse `hours::max()`, which overflows converting to nanoseconds
+    /// before s3repl sees it.
     static constexpr std::chrono::nanoseconds never = std::chrono::nanoseconds::max();
     std::chrono::nanoseconds completed_ttl = std::chrono::hours(24);
     std::chrono::nanoseconds failed_ttl = std::chrono::hours(24 * 7);
