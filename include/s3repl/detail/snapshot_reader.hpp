@@ -43,10 +43,14 @@ class SnapshotReader {
         if (!error_.empty()) throw SnapshotError(error_);
         if (!parsed || !root_done_) throw SnapshotError("(root): the document ended early");
         // Never reissue a stored generation: max(next_generation, highest stored + 1, 1).
-        constexpr std::uint64_t exhausted = std::numeric_limits<std::uint64_t>::max();
+        // "Stored": after duplicates were replaced, so counted from the tables.
+        std::uint64_t highest = 0;
+        for (const EntryTable& table : out_.tables)
+            table.for_each([&](std::string_view, std::string_view, const StoredEntry& e) {
+                if (e.generation > highest) highest = e.generation;
+            });
         const std::uint64_t from_counter = next_generation_ == 0 ? 0 : next_generation_ - 1;
-        out_.last_issued = highest_generation_ > from_counter ? highest_generation_ : from_counter;
-        if (highest_generation_ == exhausted) out_.last_issued = exhausted;
+        out_.last_issued = highest > from_counter ? highest : from_counter; // highest 2^64-1: exhausted
     }
 
     // ---- JsonScanner events ---------------------------------------------
@@ -349,7 +353,6 @@ class SnapshotReader {
                 return fail(error.what());
             }
         }
-        if (entry_.generation > highest_generation_) highest_generation_ = entry_.generation;
         return true;
     }
 
@@ -406,7 +409,6 @@ class SnapshotReader {
     std::string bucket_, key_;
     ReplicationStatusEntry entry_;
     std::uint64_t next_generation_ = 1; // absent: 1
-    std::uint64_t highest_generation_ = 0;
 };
 
 // Parses `json` into `out`; throws SnapshotError.
