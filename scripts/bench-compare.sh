@@ -2,7 +2,8 @@
 # Builds s3repl-bench in Release and runs it on s3repl and on the naive
 # baseline with the same arguments, then prints one markdown table:
 # ns per op of each and the ratio naive/s3repl (above 1: s3repl is faster),
-# plus the snapshot size and resident bytes per entry.
+# plus the snapshot size and resident bytes per entry; then the peak memory
+# of loading such a snapshot (s3repl-snapshot-rss).
 #
 #   scripts/bench-compare.sh [bench arguments...]     (default: --n 1000000)
 #
@@ -23,7 +24,7 @@ generator=()
 if command -v ninja >/dev/null 2>&1; then generator=(-G Ninja); fi
 cmake -S "$repo" -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
     -DS3REPL_BUILD_BENCHMARKS=ON -DS3REPL_BUILD_TESTS=OFF -DS3REPL_BUILD_EXAMPLES=OFF -DS3REPL_INSTALL=OFF >&2
-cmake --build "$build_dir" --target s3repl-bench -j "$jobs" >&2
+cmake --build "$build_dir" --target s3repl-bench s3repl-snapshot-rss -j "$jobs" >&2
 
 bench="$build_dir/bench/s3repl-bench"
 load_before="$(uptime)"
@@ -31,6 +32,11 @@ for impl in s3repl naive; do
     echo "== $impl: $bench $* --impl $impl" >&2
     "$bench" "$@" --impl "$impl" | tee "$build_dir/bench-$impl.txt" >&2
 done
+
+# The restore memory promise: peak RSS of a process that loads such a file.
+n_arg="$(printf '%s\n' "$@" | awk 'prev == "--n" { print; exit } { prev = $0 }')"
+echo "== $build_dir/bench/s3repl-snapshot-rss --n ${n_arg:-1000000}" >&2
+"$build_dir/bench/s3repl-snapshot-rss" --n "${n_arg:-1000000}" >&2
 
 echo "load before: $load_before" >&2
 echo "load after:  $(uptime)" >&2

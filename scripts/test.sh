@@ -321,6 +321,12 @@ leg_bench() {
             failed=$((failed + 1))
         fi
     done
+    local rss="${bench%/*}/s3repl-snapshot-rss"
+    say "s3repl-snapshot-rss --n 20011 --file $build/snapshot-rss.json"
+    if ! "$rss" --n 20011 --file "$build/snapshot-rss.json" </dev/null; then
+        say "FAILED: s3repl-snapshot-rss"
+        failed=$((failed + 1))
+    fi
     [ "$failed" -eq 0 ]
 }
 
