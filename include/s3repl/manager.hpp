@@ -197,15 +197,14 @@ class BasicReplicationManager {
 
     // ---- lookups (no heap allocation) -----------------------------------
 
+    /// The status HEAD/GET report, or nullopt when (bucket, key) is not tracked.
     std::optional<ReplicationStatus> lookup_status(std::string_view bucket, std::string_view key) const {
-        const detail::KeyHashes h = hash(bucket, key);
-        const Shard& shard = shard_for(h);
-        detail::ReadLock<Mutex> lock(shard.mutex);
-        const detail::StoredEntry* e = shard.table.find(bucket, key, h);
-        if (e == nullptr) return std::nullopt;
-        return e->status_value();
+        const std::optional<ReplicationStatusEntry> entry = lookup_entry(bucket, key);
+        if (!entry) return std::nullopt;
+        return entry->status;
     }
 
+    /// The whole entry (status, generation, recorded_at), or nullopt.
     std::optional<ReplicationStatusEntry> lookup_entry(std::string_view bucket, std::string_view key) const {
         const detail::KeyHashes h = hash(bucket, key);
         const Shard& shard = shard_for(h);
