@@ -2,6 +2,8 @@
 // they are sized to take seconds there. Catch2's assertions are not
 // thread-safe: threads record what they saw, the main thread checks it.
 
+#include "support.hpp"
+
 #include <s3repl/s3repl.hpp>
 
 #include <catch2/catch.hpp>
@@ -12,7 +14,6 @@
 #include <chrono>
 #include <cstdint>
 #include <future>
-#include <limits>
 #include <map>
 #include <random>
 #include <set>
@@ -27,12 +28,9 @@ using s3repl::ReplicationStats;
 using s3repl::ReplicationStatus;
 using s3repl::ReplicationStatusEntry;
 using s3repl::Timestamp;
+using namespace s3repl_test;
 
 namespace {
-
-using Manager = s3repl::BasicReplicationManager<ManualClock>;
-
-const Timestamp start = Timestamp{std::chrono::seconds{1704067200}};
 
 // Runs body(0) .. body(count - 1) on `count` threads released at once, so
 // they really overlap, and joins them.
@@ -49,19 +47,6 @@ void run_together(int count, Body&& body) {
         });
     go.set_value();
     for (std::thread& thread : threads) thread.join();
-}
-
-ReplicationStats recount(const Manager& m) {
-    ReplicationStats s;
-    m.for_each_entry([&](std::string_view, std::string_view, const ReplicationStatusEntry& e) {
-        switch (e.status) {
-        case ReplicationStatus::Pending: ++s.entries_pending; break;
-        case ReplicationStatus::Completed: ++s.entries_completed; break;
-        case ReplicationStatus::Failed: ++s.entries_failed; break;
-        case ReplicationStatus::Replica: ++s.entries_replica; break;
-        }
-    });
-    return s;
 }
 
 } // namespace
@@ -92,7 +77,6 @@ TEST_CASE("generations from 8 threads x 100k calls are unique and increasing per
 
 TEST_CASE("threads racing to the last generations share them out exactly, then all are refused",
           "[concurrent][generation]") {
-    constexpr std::uint64_t max_u64 = std::numeric_limits<std::uint64_t>::max();
     constexpr std::uint64_t left = 100000;
     auto m = s3repl::ReplicationManager::from_json(R"({"by_bucket":{},"statuses":[],"next_generation":)" +
                                                    std::to_string(max_u64 - left + 1) + "}");
@@ -124,8 +108,6 @@ TEST_CASE("linearizability: concurrent stamps, lookups and sweeps agree with the
     constexpr int ops_per_stamper = 20000;
     constexpr int buckets = 4, keys_per_bucket = 64, old_terminal = 2000, old_live = 200;
     constexpr std::size_t key_count = buckets * keys_per_bucket;
-    constexpr ReplicationStatus statuses[] = {ReplicationStatus::Pending, ReplicationStatus::Completed,
-                                              ReplicationStatus::Failed, ReplicationStatus::Replica};
 
     ManualClock clock(start);
     Manager m(clock);
@@ -220,7 +202,7 @@ TEST_CASE("linearizability: concurrent stamps, lookups and sweeps agree with the
                 generation = recent[rng() % recent.size()].load();
             }
             const auto k = static_cast<std::uint32_t>(rng() % key_count);
-            const ReplicationStatus status = statuses[rng() % 4];
+            const ReplicationStatus status = all_statuses[rng() % 4];
             const bool accepted = m.record_status_if_newer(keys[k].first, keys[k].second, generation, status);
             log.push_back({k, generation, status, accepted});
             if (!accepted && rng() % 4 == 0) {
@@ -326,16 +308,7 @@ TEST_CASE("linearizability: concurrent stamps, lookups and sweeps agree with the
     expected.stamps_accepted = seeded.stamps_accepted + accepted;
     expected.stamps_rejected = rejected;
     expected.entries_swept = old_terminal;
-    const ReplicationStats actual = m.stats();
-    CHECK(actual.entries_pending == expected.entries_pending);
-    CHECK(actual.entries_completed == expected.entries_completed);
-    CHECK(actual.entries_failed == expected.entries_failed);
-    CHECK(actual.entries_replica == expected.entries_replica);
-    CHECK(actual.generations_minted == expected.generations_minted);
-    CHECK(actual.stamps_accepted == expected.stamps_accepted);
-    CHECK(actual.stamps_rejected == expected.stamps_rejected);
-    CHECK(actual.entries_swept == expected.entries_swept);
-    CHECK(actual.dropped_total == expected.dropped_total);
+    check_stats(m.stats(), expected);
     CHECK(rejected > 0); // the mix did produce stale and COMPLETED-final stamps
 }
 

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -69,6 +70,15 @@ s3repl::ReplicationOptions options_recording(std::vector<std::chrono::nanosecond
     return options;
 }
 
+// Checks that "src"/`key` holds `status` at `generation`.
+void check_entry(const s3repl::ReplicationManager& manager, ReplicationStatus status, std::uint64_t generation,
+                 const std::string& key = "docs/a.txt") {
+    const auto entry = manager.lookup_entry("src", key);
+    REQUIRE(entry);
+    CHECK(entry->status == status);
+    CHECK(entry->generation == generation);
+}
+
 // A one-shot signal between threads: open() once, wait() until opened.
 class Gate {
   public:
@@ -103,10 +113,7 @@ TEST_CASE("begin_replication stamps PENDING at a fresh generation when a rule ma
     CHECK(job->source_bucket == "src");
     CHECK(job->source_key == "docs/a.txt");
     CHECK(job->generation == 2);
-    const auto entry = manager.lookup_entry("src", "docs/a.txt");
-    REQUIRE(entry);
-    CHECK(entry->status == ReplicationStatus::Pending);
-    CHECK(entry->generation == job->generation);
+    check_entry(manager, ReplicationStatus::Pending, job->generation);
 }
 
 TEST_CASE("begin_replication without a matching rule stamps nothing", "[dispatch]") {
@@ -138,10 +145,7 @@ TEST_CASE("happy path: one put of a REPLICA with the source metadata, then COMPL
     const Metadata expected{
         {"content-type", "text/plain"}, {"x-amz-meta-owner", "alice"}, {"x-amz-replication-status", "REPLICA"}};
     CHECK(calls[0].metadata == expected);
-    const auto entry = manager.lookup_entry("src", "docs/a.txt");
-    REQUIRE(entry);
-    CHECK(entry->status == ReplicationStatus::Completed);
-    CHECK(entry->generation == job->generation);
+    check_entry(manager, ReplicationStatus::Completed, job->generation);
     CHECK(manager.stats().dropped_total == 0);
     CHECK(delays.empty());
 }
@@ -162,10 +166,7 @@ TEST_CASE("a put failing every attempt ends FAILED after the budget, backing off
     CHECK(outcome.last_error == "put reported failure");
     CHECK(calls.size() == 3);
     CHECK(delays == std::vector<std::chrono::nanoseconds>{50ms, 100ms});
-    const auto entry = manager.lookup_entry("src", "docs/a.txt");
-    REQUIRE(entry);
-    CHECK(entry->status == ReplicationStatus::Failed);
-    CHECK(entry->generation == job->generation);
+    check_entry(manager, ReplicationStatus::Failed, job->generation);
     CHECK(manager.stats().dropped_total == 1);
 }
 
@@ -351,9 +352,7 @@ TEST_CASE("a put that succeeds after a newer PUT arrived is Superseded and count
     REQUIRE(newer);
     CHECK(outcome.result == ReplicationResult::Superseded);
     CHECK(outcome.attempts == 1);
-    const auto entry = manager.lookup_entry("src", "docs/a.txt");
-    CHECK(entry->status == ReplicationStatus::Pending);
-    CHECK(entry->generation == newer->generation);
+    check_entry(manager, ReplicationStatus::Pending, newer->generation);
     CHECK(manager.stats().dropped_total == 1);
 }
 
@@ -386,10 +385,7 @@ TEST_CASE("a FAILED stamp never overwrites a newer COMPLETED", "[dispatch]") {
     CHECK(older_calls == 3);
     CHECK(outcome.result == ReplicationResult::Superseded);
     CHECK(outcome.attempts == 3);
-    const auto entry = manager.lookup_entry("src", "docs/a.txt");
-    REQUIRE(entry);
-    CHECK(entry->status == ReplicationStatus::Completed);
-    CHECK(entry->generation == newer->generation);
+    check_entry(manager, ReplicationStatus::Completed, newer->generation);
     CHECK(manager.stats().dropped_total == 1); // the older job gave up
 }
 
@@ -433,10 +429,7 @@ TEST_CASE("race: an older job failing slowly makes no further put once a newer j
     CHECK(outcome_a.result == ReplicationResult::Superseded);
     CHECK(outcome_a.attempts == 1);
     CHECK(outcome_b.result == ReplicationResult::Completed);
-    const auto entry = manager.lookup_entry("src", "docs/a.txt");
-    REQUIRE(entry);
-    CHECK(entry->status == ReplicationStatus::Completed);
-    CHECK(entry->generation == job_b->generation);
+    check_entry(manager, ReplicationStatus::Completed, job_b->generation);
     CHECK(manager.stats().dropped_total == 0);
 }
 
@@ -461,9 +454,7 @@ TEST_CASE("many jobs for one key on many threads: the newest generation's COMPLE
     CHECK(results.back() == ReplicationResult::Completed);
     for (int i = 0; i + 1 < job_count; ++i)
         CHECK(results[static_cast<std::size_t>(i)] == ReplicationResult::Superseded);
-    const auto entry = manager.lookup_entry("src", "docs/k");
-    CHECK(entry->status == ReplicationStatus::Completed);
-    CHECK(entry->generation == jobs.back().generation);
+    check_entry(manager, ReplicationStatus::Completed, jobs.back().generation, "docs/k");
 }
 
 TEST_CASE("RetryPolicy backoff grows, caps and never overflows", "[dispatch][retry]") {

@@ -2,6 +2,8 @@
 // lookups, key handling, UTF-8 checks, the TTL sweep, re-drive queries and
 // the exact stats. Real threads are in test_concurrency.cpp.
 
+#include "support.hpp"
+
 #include <s3repl/s3repl.hpp>
 
 #include <catch2/catch.hpp>
@@ -10,7 +12,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <limits>
 #include <map>
 #include <mutex>
 #include <random>
@@ -26,58 +27,26 @@ using s3repl::ReplicationStatus;
 using s3repl::ReplicationStatusEntry;
 using s3repl::SweepPolicy;
 using s3repl::Timestamp;
+using namespace s3repl_test;
 
 namespace {
-
-using Manager = s3repl::BasicReplicationManager<ManualClock>;
-
-constexpr std::uint64_t max_u64 = std::numeric_limits<std::uint64_t>::max();
-constexpr ReplicationStatus all_statuses[] = {ReplicationStatus::Pending, ReplicationStatus::Completed,
-                                              ReplicationStatus::Failed, ReplicationStatus::Replica};
-
-// 2024-01-01T00:00:00.123456789Z: a sub-second part, so a clock that drops
-// nanoseconds would show.
-const Timestamp start = Timestamp{std::chrono::seconds{1704067200}} + 123456789ns;
 
 Timestamp civil(int year) { return Timestamp{date::sys_days{date::year{year} / 1 / 1}}; }
 
 struct Fixture {
     ManualClock clock{start};
     Manager m{clock};
+
+    // Stamps b/k `stored` at `stored_generation`, then a second later checks
+    // that `next` at `next_generation` is accepted and stored as stamped then.
+    void check_restamp_accepted(ReplicationStatus stored, std::uint64_t stored_generation, ReplicationStatus next,
+                                std::uint64_t next_generation) {
+        REQUIRE(m.record_status_if_newer("b", "k", stored_generation, stored));
+        clock.advance(1s);
+        CHECK(m.record_status_if_newer("b", "k", next_generation, next));
+        CHECK(m.lookup_entry("b", "k") == ReplicationStatusEntry{next, next_generation, clock.now()});
+    }
 };
-
-ReplicationStats recount(const Manager& m) {
-    ReplicationStats s;
-    m.for_each_entry([&](std::string_view, std::string_view, const ReplicationStatusEntry& e) {
-        switch (e.status) {
-        case ReplicationStatus::Pending: ++s.entries_pending; break;
-        case ReplicationStatus::Completed: ++s.entries_completed; break;
-        case ReplicationStatus::Failed: ++s.entries_failed; break;
-        case ReplicationStatus::Replica: ++s.entries_replica; break;
-        }
-    });
-    return s;
-}
-
-void check_stats(const ReplicationStats& actual, const ReplicationStats& expected) {
-    CHECK(actual.entries_pending == expected.entries_pending);
-    CHECK(actual.entries_completed == expected.entries_completed);
-    CHECK(actual.entries_failed == expected.entries_failed);
-    CHECK(actual.entries_replica == expected.entries_replica);
-    CHECK(actual.generations_minted == expected.generations_minted);
-    CHECK(actual.stamps_accepted == expected.stamps_accepted);
-    CHECK(actual.stamps_rejected == expected.stamps_rejected);
-    CHECK(actual.entries_swept == expected.entries_swept);
-    CHECK(actual.dropped_total == expected.dropped_total);
-    CHECK(actual == expected);
-}
-
-std::vector<EntryRef> sorted(std::vector<EntryRef> refs) {
-    std::sort(refs.begin(), refs.end(), [](const EntryRef& a, const EntryRef& b) {
-        return std::tie(a.bucket, a.key) < std::tie(b.bucket, b.key);
-    });
-    return refs;
-}
 
 } // namespace
 
@@ -146,10 +115,7 @@ TEST_CASE_METHOD(Fixture, "CAS: a greater generation is accepted from any status
     for (ReplicationStatus stored : all_statuses) {
         for (ReplicationStatus next : all_statuses) {
             INFO(s3repl::to_aws_string(stored) << " -> " << s3repl::to_aws_string(next));
-            REQUIRE(m.record_status_if_newer("b", "k", 1, stored) == true);
-            clock.advance(1s);
-            CHECK(m.record_status_if_newer("b", "k", 2, next));
-            CHECK(m.lookup_entry("b", "k") == ReplicationStatusEntry{next, 2, clock.now()});
+            check_restamp_accepted(stored, 1, next, 2);
             m.record_status("b", "k", stored); // back to generation 0 for the next round
         }
     }
@@ -181,10 +147,7 @@ TEST_CASE_METHOD(Fixture, "CAS: an equal generation is accepted when the entry i
         for (ReplicationStatus next : all_statuses) {
             INFO(s3repl::to_aws_string(stored) << " -> " << s3repl::to_aws_string(next) << " at the same generation");
             m.record_status("b", "k", stored);
-            REQUIRE(m.record_status_if_newer("b", "k", 3, stored));
-            clock.advance(1s);
-            CHECK(m.record_status_if_newer("b", "k", 3, next));
-            CHECK(m.lookup_entry("b", "k") == ReplicationStatusEntry{next, 3, clock.now()});
+            check_restamp_accepted(stored, 3, next, 3);
         }
     }
 }
@@ -217,10 +180,7 @@ TEST_CASE_METHOD(Fixture, "CAS: COMPLETED again at the same generation is accept
 TEST_CASE_METHOD(Fixture, "CAS: a greater generation after COMPLETED is accepted", "[cas]") {
     for (ReplicationStatus next : {ReplicationStatus::Pending, ReplicationStatus::Failed, ReplicationStatus::Replica}) {
         m.record_status("b", "k", ReplicationStatus::Completed);
-        REQUIRE(m.record_status_if_newer("b", "k", 5, ReplicationStatus::Completed));
-        clock.advance(1s);
-        CHECK(m.record_status_if_newer("b", "k", 6, next));
-        CHECK(m.lookup_entry("b", "k") == ReplicationStatusEntry{next, 6, clock.now()});
+        check_restamp_accepted(ReplicationStatus::Completed, 5, next, 6);
     }
 }
 

@@ -4,6 +4,8 @@
 // while other threads stamp, and save_snapshot's durability. The fixtures the
 // Rust server wrote are checked in test_snapshot_fixtures.cpp.
 
+#include "support.hpp"
+
 #include <s3repl/s3repl.hpp>
 
 #include <catch2/catch.hpp>
@@ -29,7 +31,6 @@
 #include <string>
 #include <string_view>
 #include <thread>
-#include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -50,18 +51,15 @@ using s3repl::ReplicationStatus;
 using s3repl::ReplicationStatusEntry;
 using s3repl::SnapshotError;
 using s3repl::Timestamp;
+using namespace s3repl_test;
 namespace fs = std::filesystem;
 
 namespace {
 
-using Manager = s3repl::BasicReplicationManager<ManualClock>;
 using Rng = std::mt19937_64;
 
-constexpr std::uint64_t max_u64 = std::numeric_limits<std::uint64_t>::max();
 constexpr std::int64_t min_ns = std::numeric_limits<std::int64_t>::min();
 constexpr std::int64_t max_ns = std::numeric_limits<std::int64_t>::max();
-constexpr ReplicationStatus all_statuses[] = {ReplicationStatus::Pending, ReplicationStatus::Completed,
-                                              ReplicationStatus::Failed, ReplicationStatus::Replica};
 
 Timestamp at_ns(std::int64_t ns) { return Timestamp{std::chrono::nanoseconds{ns}}; }
 
@@ -80,11 +78,7 @@ struct Contents {
     void add(std::string bucket, std::string key, ReplicationStatusEntry e) {
         entries.push_back(EntryRef{std::move(bucket), std::move(key), e});
     }
-    void sort() {
-        std::sort(entries.begin(), entries.end(), [](const EntryRef& a, const EntryRef& b) {
-            return std::tie(a.bucket, a.key) < std::tie(b.bucket, b.key);
-        });
-    }
+    void sort() { entries = sorted(std::move(entries)); }
 };
 
 std::ostream& operator<<(std::ostream& out, const Contents& c) {
@@ -117,22 +111,8 @@ Contents contents(const M& m) {
 
 ReplicationStats entry_counts(const Contents& c) {
     ReplicationStats s;
-    for (const EntryRef& e : c.entries) {
-        switch (e.entry.status) {
-        case ReplicationStatus::Pending: ++s.entries_pending; break;
-        case ReplicationStatus::Completed: ++s.entries_completed; break;
-        case ReplicationStatus::Failed: ++s.entries_failed; break;
-        case ReplicationStatus::Replica: ++s.entries_replica; break;
-        }
-    }
+    for (const EntryRef& e : c.entries) count_entry(s, e.entry.status);
     return s;
-}
-
-void check_entry_counts(const ReplicationStats& actual, const ReplicationStats& expected) {
-    CHECK(actual.entries_pending == expected.entries_pending);
-    CHECK(actual.entries_completed == expected.entries_completed);
-    CHECK(actual.entries_failed == expected.entries_failed);
-    CHECK(actual.entries_replica == expected.entries_replica);
 }
 
 // The counter a restore of `c` with `next_generation` must give:
@@ -184,6 +164,20 @@ Manager prepared_manager() {
     m.record_status_if_newer("old", "p", 41, ReplicationStatus::Completed);
     m.record_status_if_newer("old", "c", 1, ReplicationStatus::Failed); // rejected: stale
     m.note_dropped();
+    return m;
+}
+
+// Restores `json` into a prepared_manager(): the manager if it was accepted,
+// nullopt if it was refused, and then the manager must be unchanged.
+std::optional<Manager> restored_or_refused(const std::string& json) {
+    Manager m = prepared_manager();
+    const Observed before = observe(m);
+    try {
+        m.restore_json(json);
+    } catch (const SnapshotError&) {
+        check_unchanged(m, before);
+        return std::nullopt;
+    }
     return m;
 }
 
@@ -732,16 +726,8 @@ TEST_CASE("forms only a generic deserialiser takes are either refused or read ri
     };
     for (const auto& [json, expected] : cases) {
         INFO(json);
-        Manager m = prepared_manager();
-        const Observed before = observe(m);
-        bool accepted = false;
-        try {
-            m.restore_json(json);
-            accepted = true;
-        } catch (const SnapshotError&) {
-            check_unchanged(m, before);
-        }
-        if (accepted) CHECK(contents(m) == expected);
+        const std::optional<Manager> accepted = restored_or_refused(json);
+        if (accepted) CHECK(contents(*accepted) == expected);
     }
 }
 
@@ -1002,13 +988,7 @@ TEST_CASE("deep nesting is refused or skipped, never a crash", "[snapshot][rejec
     };
     for (const std::string& json : inputs) {
         INFO(json.substr(0, 80));
-        Manager m = prepared_manager();
-        const Observed before = observe(m);
-        try {
-            m.restore_json(json);
-        } catch (const SnapshotError&) {
-            check_unchanged(m, before);
-        }
+        restored_or_refused(json);
     }
     // Unknown fields this deep are forward-compatible data: if accepted, the known ones are read.
     try {
@@ -1423,19 +1403,8 @@ TEST_CASE("every saved fuzzer input is refused cleanly or round-trips", "[snapsh
     for (const auto& item : fs::directory_iterator(regressions)) {
         if (!item.is_regular_file() || item.path().extension() == ".md") continue;
         INFO(item.path().string());
-        const std::string input = read_raw(item.path());
-        Manager m = prepared_manager();
-        const Observed before = observe(m);
-        try {
-            m.restore_json(input);
-        } catch (const SnapshotError&) {
-            check_unchanged(m, before);
-            ++replayed;
-            continue;
-        }
-        const std::string json = m.to_json();
-        const Contents restored = contents(m);
-        CHECK(contents(Manager::from_json(json, ManualClock{})) == restored);
+        const std::optional<Manager> accepted = restored_or_refused(read_raw(item.path()));
+        if (accepted) CHECK(contents(Manager::from_json(accepted->to_json(), ManualClock{})) == contents(*accepted));
         ++replayed;
     }
     CHECK(replayed > 0);

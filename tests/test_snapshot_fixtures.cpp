@@ -4,6 +4,8 @@
 // reject the ones it rejects without touching a manager, and write back what
 // loads to the same content.
 
+#include "support.hpp"
+
 #include <s3repl/s3repl.hpp>
 
 #include <catch2/catch.hpp>
@@ -16,7 +18,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <limits>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -32,12 +33,10 @@ using s3repl::ReplicationStatus;
 using s3repl::ReplicationStatusEntry;
 using s3repl::SnapshotError;
 using s3repl::Timestamp;
+using namespace s3repl_test;
 namespace fs = std::filesystem;
 
 namespace {
-
-using Manager = s3repl::BasicReplicationManager<ManualClock>;
-constexpr std::uint64_t max_u64 = std::numeric_limits<std::uint64_t>::max();
 
 // The clock at every restore: a time no fixture holds, so `NOW` cannot be
 // confused with a recorded time.
@@ -189,12 +188,8 @@ s3repl::ReplicationStats expected_entry_counts(const FixtureFile& f) {
 // the counter last (reading it mints a generation).
 void check_loaded(Manager& m, const FixtureFile& f) {
     CHECK(canonical(m) == expected_content(f));
-    const s3repl::ReplicationStats expected = expected_entry_counts(f);
     const s3repl::ReplicationStats stats = m.stats();
-    CHECK(stats.entries_pending == expected.entries_pending);
-    CHECK(stats.entries_completed == expected.entries_completed);
-    CHECK(stats.entries_failed == expected.entries_failed);
-    CHECK(stats.entries_replica == expected.entries_replica);
+    check_entry_counts(stats, expected_entry_counts(f));
     CHECK(stats.generations_minted == 0);
 
     const std::optional<std::uint64_t> next = s3repl_next_generation(f);

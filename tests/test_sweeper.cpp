@@ -1,3 +1,5 @@
+#include "support.hpp"
+
 #include <s3repl/s3repl.hpp>
 
 #include <catch2/catch.hpp>
@@ -11,7 +13,7 @@
 
 using namespace std::chrono_literals;
 using s3repl::ReplicationStatus;
-using Manager = s3repl::BasicReplicationManager<s3repl::ManualClock>;
+using s3repl_test::Manager;
 
 namespace {
 

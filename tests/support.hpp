@@ -1,0 +1,81 @@
+// Helpers more than one test program uses. Not a test program itself:
+// tests/CMakeLists.txt builds only test_*.cpp.
+#pragma once
+
+#include <s3repl/s3repl.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <string_view>
+#include <tuple>
+#include <vector>
+
+namespace s3repl_test {
+
+// A manager on a clock the test moves by hand.
+using Manager = s3repl::BasicReplicationManager<s3repl::ManualClock>;
+
+// The last generation there is.
+constexpr std::uint64_t max_u64 = std::numeric_limits<std::uint64_t>::max();
+
+// Every status, for tests that go through each.
+constexpr s3repl::ReplicationStatus all_statuses[] = {
+    s3repl::ReplicationStatus::Pending, s3repl::ReplicationStatus::Completed, s3repl::ReplicationStatus::Failed,
+    s3repl::ReplicationStatus::Replica};
+
+// Where the tests' clocks start, 2024-01-01T00:00:00.123456789Z: a sub-second
+// part, so a clock that drops nanoseconds would show.
+inline const s3repl::Timestamp start =
+    s3repl::Timestamp{std::chrono::seconds{1704067200}} + std::chrono::nanoseconds{123456789};
+
+// Counts one entry of `status` into the entry counts of `s`.
+inline void count_entry(s3repl::ReplicationStats& s, s3repl::ReplicationStatus status) {
+    switch (status) {
+    case s3repl::ReplicationStatus::Pending: ++s.entries_pending; break;
+    case s3repl::ReplicationStatus::Completed: ++s.entries_completed; break;
+    case s3repl::ReplicationStatus::Failed: ++s.entries_failed; break;
+    case s3repl::ReplicationStatus::Replica: ++s.entries_replica; break;
+    }
+}
+
+// The entry counts of a manager's map, counted entry by entry (the other counters stay 0).
+template <class M>
+s3repl::ReplicationStats recount(const M& m) {
+    s3repl::ReplicationStats s;
+    m.for_each_entry(
+        [&](std::string_view, std::string_view, const s3repl::ReplicationStatusEntry& e) { count_entry(s, e.status); });
+    return s;
+}
+
+// Checks the four entry counts one by one, so a failure names the one that differs.
+inline void check_entry_counts(const s3repl::ReplicationStats& actual, const s3repl::ReplicationStats& expected) {
+    CHECK(actual.entries_pending == expected.entries_pending);
+    CHECK(actual.entries_completed == expected.entries_completed);
+    CHECK(actual.entries_failed == expected.entries_failed);
+    CHECK(actual.entries_replica == expected.entries_replica);
+}
+
+// Checks every counter one by one, then operator== (which must agree).
+inline void check_stats(const s3repl::ReplicationStats& actual, const s3repl::ReplicationStats& expected) {
+    check_entry_counts(actual, expected);
+    CHECK(actual.generations_minted == expected.generations_minted);
+    CHECK(actual.stamps_accepted == expected.stamps_accepted);
+    CHECK(actual.stamps_rejected == expected.stamps_rejected);
+    CHECK(actual.entries_swept == expected.entries_swept);
+    CHECK(actual.dropped_total == expected.dropped_total);
+    CHECK(actual == expected);
+}
+
+// `refs` in (bucket, key) byte order, the order listings are compared in.
+inline std::vector<s3repl::EntryRef> sorted(std::vector<s3repl::EntryRef> refs) {
+    std::sort(refs.begin(), refs.end(), [](const s3repl::EntryRef& a, const s3repl::EntryRef& b) {
+        return std::tie(a.bucket, a.key) < std::tie(b.bucket, b.key);
+    });
+    return refs;
+}
+
+} // namespace s3repl_test
