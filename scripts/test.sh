@@ -33,7 +33,10 @@ configure() { # build-dir, then cmake -D options
 }
 
 has_target() { # build-dir target
-    ninja -C "$1" -t targets all 2>/dev/null | grep -q "^$2:"
+    # Not `| grep -q`: under pipefail, grep leaving early makes ninja's SIGPIPE the answer.
+    local targets
+    targets="$(ninja -C "$1" -t targets all 2>/dev/null)" || return 1
+    grep -q "^$2:" <<<"$targets"
 }
 
 # The example server's real-client test (label real-clients) has its own leg.
