@@ -355,6 +355,8 @@ class BasicReplicationManager {
     /// SnapshotError and the manager is exactly as before. Entries without a
     /// recorded_at get the clock's now. The counter becomes
     /// max(next_generation, highest stored generation + 1, 1).
+    /// Restore before serving: a generation minted before the restore and
+    /// stamped after it may exceed the restored counter.
     void restore_json(std::string_view json) {
         detail::RestoredState staged;
         detail::read_snapshot(json, staged, state_->seed, now());
@@ -374,8 +376,9 @@ class BasicReplicationManager {
     /// SnapshotError naming the path and the OS reason; the old file stays.
     void save_snapshot(const std::filesystem::path& path) const { detail::write_file_durably(path, to_json()); }
 
-    /// A new manager from a snapshot file, streamed (no DOM, no copy of the
-    /// whole file in memory). Throws SnapshotError naming the path.
+    /// A new manager from a snapshot file, read whole and parsed in place (no
+    /// DOM: peak memory is about the file plus the tables). Throws
+    /// SnapshotError naming the path.
     static BasicReplicationManager load_snapshot(const std::filesystem::path& path, Clock clock = Clock{}) {
         BasicReplicationManager manager(std::move(clock));
         detail::RestoredState staged;

@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <new>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -254,10 +255,16 @@ class EntryTable {
 
     // After a large sweep, give memory back so the map stays bounded by what
     // it holds now, not by its peak.
-    void shrink_if_sparse() {
+    // Best effort: it runs after entries were erased, so a failed allocation
+    // must not turn a completed sweep into an exception (the old, larger
+    // index is still valid).
+    void shrink_if_sparse() noexcept {
         if (entries_.capacity() < 1024 || entries_.size() >= entries_.capacity() / 4) return;
-        entries_.shrink_to_fit();
-        index_.rebuild(FlatIndex::capacity_for(entries_.size()), [this](FlatIndex& fresh) { place_all(fresh); });
+        try {
+            entries_.shrink_to_fit();
+            index_.rebuild(FlatIndex::capacity_for(entries_.size()), [this](FlatIndex& fresh) { place_all(fresh); });
+        } catch (const std::bad_alloc&) {
+        }
     }
 
     void place_all(FlatIndex& fresh) const noexcept {

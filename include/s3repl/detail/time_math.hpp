@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <limits>
+#include <ratio>
 
 namespace s3repl {
 inline namespace v0 {
@@ -15,6 +16,10 @@ namespace detail {
 template <class Rep, class Period>
 constexpr std::chrono::nanoseconds saturating_nanoseconds(std::chrono::duration<Rep, Period> d) noexcept {
     using Source = std::chrono::duration<Rep, Period>;
+    // Finer than a nanosecond: converting divides, so it cannot overflow
+    // (while converting nanoseconds::max() to the finer unit would).
+    if constexpr (std::ratio_less<Period, std::nano>::value)
+        return std::chrono::duration_cast<std::chrono::nanoseconds>(d);
     if (d >= std::chrono::duration_cast<Source>(std::chrono::nanoseconds::max()))
         return std::chrono::nanoseconds::max();
     if (d <= std::chrono::duration_cast<Source>(std::chrono::nanoseconds::min()))
