@@ -107,9 +107,6 @@ class FlatIndex {
         slots_[slot_of(hash, from)].position = to;
     }
 
-    void clear() noexcept { FlatIndex().swap(*this); }
-
-    std::size_t memory_bytes() const noexcept { return capacity() * sizeof(Slot); }
 
     // The smallest capacity that holds `count` elements under the load limit.
     static std::size_t capacity_for(std::size_t count) noexcept {
