@@ -107,7 +107,6 @@ class FlatIndex {
         slots_[slot_of(hash, from)].position = to;
     }
 
-
     // The smallest capacity that holds `count` elements under the load limit.
     static std::size_t capacity_for(std::size_t count) noexcept {
         std::size_t capacity = initial_capacity;
