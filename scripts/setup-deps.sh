@@ -63,7 +63,7 @@ fi
 missing=()
 while IFS='|' read -r package why; do
     [ -n "$package" ] || continue
-    if dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed'; then
+    if [[ $(dpkg-query -W -f='${Status}' "$package" 2>/dev/null) == *'install ok installed'* ]]; then
         continue
     fi
     missing+=("$package")

@@ -188,8 +188,10 @@ leg_headers() {
     for header in "$root"/include/s3repl/*.hpp; do
         header="s3repl/$(basename "$header")"
         [ "$header" = s3repl/s3repl.hpp ] && continue
-        if ! cat "$root/include/s3repl/s3repl.hpp" "$root/tests/odr_second_tu.cpp" |
-            grep -q "^#include [\"<]${header}[\">]"; then
+        # Files as grep arguments, not `cat | grep -q`: under pipefail an early
+        # match would make cat's SIGPIPE the answer (this flaked in CI).
+        if ! grep -qh "^#include [\"<]${header}[\">]" \
+            "$root/include/s3repl/s3repl.hpp" "$root/tests/odr_second_tu.cpp"; then
             say "neither include/s3repl/s3repl.hpp nor tests/odr_second_tu.cpp includes $header:" \
                 "the ODR check misses it"
             ok=1

@@ -34,7 +34,7 @@ skip() {
 [[ -x $cargo && -x $rustc ]] || skip "no cargo/rustc at $cargo and $rustc"
 command -v dpkg-query >/dev/null || skip "no dpkg-query to find Debian's Rust crates"
 for package in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' ||
+    [[ $(dpkg-query -W -f='${Status}' "$package" 2>/dev/null) == *'install ok installed'* ]] ||
         skip "Debian package $package is not installed"
 done
 [[ -d $fixtures ]] || { echo "no fixture directory $fixtures" >&2; exit 1; }
