@@ -237,19 +237,23 @@ s3repl::ReplicationConfig snapshot_config() {
     return s3repl::ReplicationConfig{"arn:aws:iam::123456789012:role/replication", {rule}};
 }
 
+// Each implementation stamps with its own default wall clock: s3repl's reads
+// whole seconds, the naive one (like the Rust design) system_clock::now().
 struct S3replImpl {
     template <class Clock>
     using Manager = s3repl::BasicReplicationManager<Clock>;
+    using WallClock = s3repl::ReplicationManager::clock_type;
 };
 struct NaiveImpl {
     template <class Clock>
     using Manager = NaiveManager<Clock>;
+    using WallClock = s3repl::SystemClock;
 };
 
 // Runs the selected workloads on one implementation.
 template <class Impl>
 class Bench {
-    using Manager = typename Impl::template Manager<s3repl::SystemClock>;
+    using Manager = typename Impl::template Manager<typename Impl::WallClock>;
     using ManualManager = typename Impl::template Manager<s3repl::ManualClock>;
 
   public:

@@ -4,16 +4,34 @@
 
 #include <atomic>
 #include <chrono>
+#include <ctime>
 #include <memory>
 #include <type_traits>
 
 namespace s3repl {
 inline namespace v0 {
 
-/// The default clock: the wall clock, because recorded_at is persisted and
-/// compared against TTLs across restarts (a steady clock restarts at boot).
+/// The wall clock, to the nanosecond where the platform has it. The wall
+/// clock, not a steady one, because recorded_at is persisted and compared
+/// against TTLs across restarts (a steady clock restarts at boot).
 struct SystemClock {
     std::chrono::system_clock::time_point now() const noexcept { return std::chrono::system_clock::now(); }
+};
+
+/// The default clock: the wall clock to the whole second (std::time).
+///
+/// recorded_at only ever meets TTLs and "stuck for" thresholds of minutes to
+/// days, so seconds lose nothing a server uses, and S3's own Last-Modified
+/// has the same resolution. What it saves: on Linux, std::time reads one
+/// word the kernel keeps, while a finer read (system_clock::now(), even
+/// CLOCK_REALTIME_COARSE) runs rdtsc or a sequence-lock loop, which costs
+/// 60 to 120 ns per stamp in a stream of stamps on a large map (the
+/// benchmark's stamp_update: see the README). Pass SystemClock for
+/// nanoseconds.
+struct CoarseSystemClock {
+    std::chrono::system_clock::time_point now() const noexcept {
+        return std::chrono::system_clock::from_time_t(std::time(nullptr));
+    }
 };
 
 /// A clock that moves only when told to. Copies share one time, so a test can

@@ -10,6 +10,7 @@
 #include "s3repl/detail/utf8.hpp"
 #include "s3repl/error.hpp"
 #include "s3repl/rules.hpp"
+#include "s3repl/shared_mutex.hpp"
 #include "s3repl/status.hpp"
 
 #include <array>
@@ -23,7 +24,6 @@
 #include <memory>
 #include <optional>
 #include <random>
-#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -91,13 +91,13 @@ struct EntryRef {
 ///     s3repl::ReplicationManager manager;
 ///     auto generation = manager.next_generation();            // on the source PUT
 ///     manager.record_status_if_newer("src", "k", generation, s3repl::ReplicationStatus::Pending);
-template <class Clock = SystemClock, class Mutex = std::shared_mutex>
+template <class Clock = CoarseSystemClock, class Mutex = SharedMutex>
 class BasicReplicationManager {
     static_assert(detail::is_system_clock_like<Clock>::value,
                   "s3repl: Clock needs a const now() returning a std::chrono::system_clock time_point "
-                  "(see s3repl::SystemClock and s3repl::ManualClock)");
+                  "(see s3repl::CoarseSystemClock, s3repl::SystemClock and s3repl::ManualClock)");
     static_assert(detail::is_lockable<Mutex>::value,
-                  "s3repl: Mutex needs lock() and unlock() (std::shared_mutex, std::mutex, ...)");
+                  "s3repl: Mutex needs lock() and unlock() (s3repl::SharedMutex, std::shared_mutex, std::mutex, ...)");
 
   public:
     using clock_type = Clock;
@@ -487,7 +487,8 @@ class BasicReplicationManager {
     std::unique_ptr<State> state_;
 };
 
-/// The manager most servers want: wall clock, std::shared_mutex per shard.
+/// The manager most servers want: the wall clock to the second,
+/// s3repl::SharedMutex per shard.
 using ReplicationManager = BasicReplicationManager<>;
 
 } // namespace v0

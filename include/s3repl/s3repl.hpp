@@ -6,6 +6,7 @@
 #include "s3repl/error.hpp"
 #include "s3repl/manager.hpp"
 #include "s3repl/rules.hpp"
+#include "s3repl/shared_mutex.hpp"
 #include "s3repl/status.hpp"
 #include "s3repl/sweeper.hpp"
 #include "s3repl/timestamp.hpp"

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "s3repl/detail/bytes.hpp"
 #include "s3repl/detail/flat_index.hpp"
 #include "s3repl/detail/hash.hpp"
 #include "s3repl/error.hpp"
@@ -115,7 +116,7 @@ class EntryTable {
         if (bucket_id == FlatIndex::npos) return nullptr;
         const std::uint32_t pos = index_.find(h.entry, [&](std::uint32_t p) {
             const StoredEntry& e = entries_[p];
-            return e.bucket_id == bucket_id && e.key_view() == key;
+            return e.bucket_id == bucket_id && same_bytes(e.key_view(), key);
         });
         return pos == FlatIndex::npos ? nullptr : &entries_[pos];
     }
@@ -199,7 +200,7 @@ class EntryTable {
     }
 
     std::uint32_t find_bucket(std::string_view bucket, std::uint64_t bucket_hash) const noexcept {
-        return bucket_index_.find(bucket_hash, [&](std::uint32_t id) { return buckets_[id].name == bucket; });
+        return bucket_index_.find(bucket_hash, [&](std::uint32_t id) { return same_bytes(buckets_[id].name, bucket); });
     }
 
     std::uint32_t acquire_bucket(std::string_view bucket, std::uint64_t bucket_hash) {

@@ -1,7 +1,8 @@
 #pragma once
 
+#include "s3repl/detail/bytes.hpp"
+
 #include <cstdint>
-#include <cstring>
 #include <string_view>
 
 namespace s3repl {
@@ -29,17 +30,6 @@ inline std::uint64_t fold_multiply(std::uint64_t a, std::uint64_t b) noexcept {
     return lower ^ upper;
 }
 #endif
-
-inline std::uint64_t load64(const char* p) noexcept {
-    std::uint64_t v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
-}
-inline std::uint64_t load32(const char* p) noexcept {
-    std::uint32_t v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
-}
 
 inline std::uint64_t hash_bytes(std::string_view bytes, std::uint64_t seed) noexcept {
     constexpr std::uint64_t k0 = 0xa0761d6478bd642full, k1 = 0xe7037ed1a0b428dbull, k2 = 0x8ebc6af09c88c6e3ull,
