@@ -16,6 +16,7 @@
 #include <mutex>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -244,14 +245,72 @@ TEST_CASE_METHOD(Fixture, "clock() is the clock the manager stamps with", "[cloc
     CHECK(m.lookup_entry("b", "k")->recorded_at == m.clock().now());
 }
 
-TEST_CASE("the default manager stamps with the system clock", "[clock]") {
+TEST_CASE("the default manager stamps with the wall clock, to the second", "[clock]") {
+    static_assert(std::is_same<s3repl::ReplicationManager::clock_type, s3repl::CoarseSystemClock>::value,
+                  "the README documents CoarseSystemClock as the default");
     s3repl::ReplicationManager m;
+    const auto before = std::chrono::system_clock::now();
+    m.record_status("b", "k", ReplicationStatus::Pending);
+    const auto after = std::chrono::system_clock::now();
+    const Timestamp recorded = m.lookup_entry("b", "k")->recorded_at;
+    CHECK(recorded.time_since_epoch() % 1s == 0ns);
+    CHECK(recorded >= std::chrono::floor<std::chrono::seconds>(before));
+    CHECK(recorded <= after);
+}
+
+TEST_CASE("a manager on SystemClock stamps to the nanosecond", "[clock]") {
+    s3repl::BasicReplicationManager<s3repl::SystemClock> m;
     const auto before = std::chrono::system_clock::now();
     m.record_status("b", "k", ReplicationStatus::Pending);
     const auto after = std::chrono::system_clock::now();
     const Timestamp recorded = m.lookup_entry("b", "k")->recorded_at;
     CHECK(recorded >= before);
     CHECK(recorded <= after);
+}
+
+TEST_CASE("lookups stay exact through sweeps that leave the presence filter stale", "[lookup][sweep]") {
+    // Each phase sweeps what was not re-stamped, then checks every key. The
+    // first sweep (10%) leaves the index as it is: an erase that cleared a
+    // filter bit another key shares would turn that key into a miss. The
+    // second (70% of the rest) leaves more stale bits than live entries: a
+    // rebuild at the same capacity. The third (95%) shrinks. Last, keys come
+    // back after the rebuilds.
+    ManualClock clock{Timestamp{} + std::chrono::hours(24 * 365 * 50)};
+    s3repl::BasicReplicationManager<ManualClock> m{clock};
+    const int n = 64000;
+    const auto key = [](int i) { return "k/" + std::to_string(i); };
+    std::vector<bool> live(n, true);
+    for (int i = 0; i < n; ++i) m.record_status("b", key(i), ReplicationStatus::Completed);
+    const auto mismatches = [&] {
+        int wrong = 0;
+        for (int i = 0; i < n; ++i)
+            wrong += m.lookup_status("b", key(i)).has_value() != live[static_cast<std::size_t>(i)];
+        return wrong;
+    };
+    const auto sweep_all_but = [&](auto keep) {
+        clock.advance(10s);
+        std::size_t dropped = 0;
+        for (int i = 0; i < n; ++i) {
+            if (!live[static_cast<std::size_t>(i)]) continue;
+            if (keep(i)) {
+                m.record_status("b", key(i), ReplicationStatus::Completed);
+            } else {
+                live[static_cast<std::size_t>(i)] = false;
+                ++dropped;
+            }
+        }
+        CHECK(m.sweep_stale(clock.now(), 5s) == dropped);
+        CHECK(m.size() == static_cast<std::size_t>(std::count(live.begin(), live.end(), true)));
+        CHECK(mismatches() == 0);
+    };
+    sweep_all_but([](int i) { return i % 10 != 0; });
+    sweep_all_but([](int i) { return i % 10 >= 7; });
+    sweep_all_but([](int i) { return i % 20 == 9; });
+    for (int i = 0; i < n; i += 3) {
+        m.record_status("b", key(i), ReplicationStatus::Pending);
+        live[static_cast<std::size_t>(i)] = true;
+    }
+    CHECK(mismatches() == 0);
 }
 
 // ---- lookups and keys -----------------------------------------------------

@@ -178,7 +178,7 @@ class EntryTable {
                 ++p;
             }
         }
-        if (removed != 0) shrink_if_sparse();
+        if (removed != 0) refresh_index();
         return removed;
     }
 
@@ -254,16 +254,19 @@ class EntryTable {
         entries_.pop_back();
     }
 
-    // After a large sweep, give memory back so the map stays bounded by what
-    // it holds now, not by its peak.
+    // After a sweep: give memory back after a large one, so the map stays
+    // bounded by what it holds now, not by its peak; and rebuild the index
+    // when the erased entries' filter bits would make misses slow.
     // Best effort: it runs after entries were erased, so a failed allocation
-    // must not turn a completed sweep into an exception (the old, larger
-    // index is still valid).
-    void shrink_if_sparse() noexcept {
-        if (entries_.capacity() < 1024 || entries_.size() >= entries_.capacity() / 4) return;
+    // must not turn a completed sweep into an exception (the old index is
+    // still valid).
+    void refresh_index() noexcept {
+        const bool sparse = entries_.capacity() >= 1024 && entries_.size() < entries_.capacity() / 4;
+        if (!sparse && !index_.filter_is_stale()) return;
         try {
-            entries_.shrink_to_fit();
-            index_.rebuild(FlatIndex::capacity_for(entries_.size()), [this](FlatIndex& fresh) { place_all(fresh); });
+            if (sparse) entries_.shrink_to_fit();
+            const std::size_t capacity = sparse ? FlatIndex::capacity_for(entries_.size()) : index_.capacity();
+            index_.rebuild(capacity, [this](FlatIndex& fresh) { place_all(fresh); });
         } catch (const std::bad_alloc&) {
         }
     }

@@ -15,8 +15,15 @@ namespace detail {
 // fingerprints keep false key comparisons rare. Robin Hood ordering lets a
 // miss stop as soon as it meets a slot closer to its home than the probe.
 //
+// Beside the slots sits a presence filter of 8 bits per slot (one bit set
+// per element, never cleared by erase): a key whose bit is clear is absent
+// without touching the slots. Misses are what most HEADs on a server see
+// once the sweep has dropped old statuses, and the filter (1/64 of the
+// slots' size) stays in cache where the slots do not.
+//
 // Bits used: fingerprint = low 8 bits of the hash, home slot = the next bits
-// up. The top bits pick the shard and are never used here.
+// up, filter bit = bits 32 and up. The top bits pick the shard and are never
+// used here.
 class FlatIndex {
   public:
     static constexpr std::uint32_t npos = 0xffffffffu;
@@ -36,6 +43,10 @@ class FlatIndex {
         std::swap(mask_, other.mask_);
         std::swap(size_, other.size_);
         std::swap(max_size_, other.max_size_);
+        std::swap(owned_filter_, other.owned_filter_);
+        std::swap(filter_, other.filter_);
+        std::swap(filter_mask_, other.filter_mask_);
+        std::swap(filter_marks_, other.filter_marks_);
     }
 
     std::size_t size() const noexcept { return size_; }
@@ -44,6 +55,7 @@ class FlatIndex {
     // The position whose element `matches`, or npos.
     template <class Matches>
     std::uint32_t find(std::uint64_t hash, Matches&& matches) const {
+        if (!may_contain(hash)) return npos;
         std::uint32_t dist_fp = first_dist_fp(hash);
         for (std::size_t i = home(hash);; i = (i + 1) & mask_) {
             const Slot& slot = slots_[i];
@@ -74,6 +86,9 @@ class FlatIndex {
 
     // Only for rehash_all callbacks: adds without growing.
     void place(std::uint64_t hash, std::uint32_t position) noexcept {
+        const std::size_t bit = filter_bit(hash);
+        filter_[bit / 64] |= std::uint64_t{1} << (bit % 64);
+        ++filter_marks_;
         Slot carried{first_dist_fp(hash), position};
         std::size_t i = home(hash);
         while (carried.dist_fp <= slots_[i].dist_fp) {
@@ -91,7 +106,8 @@ class FlatIndex {
     }
 
     // Removes `position` (which must be present under `hash`), shifting the
-    // following run back so no tombstones are left.
+    // following run back so no tombstones are left. Its filter bit stays
+    // (another element may share it) until the next rebuild.
     void erase(std::uint64_t hash, std::uint32_t position) noexcept {
         std::size_t i = slot_of(hash, position);
         for (std::size_t next = (i + 1) & mask_; slots_[next].dist_fp >= 2 * dist_step;
@@ -106,6 +122,10 @@ class FlatIndex {
     void relink(std::uint64_t hash, std::uint32_t from, std::uint32_t to) noexcept {
         slots_[slot_of(hash, from)].position = to;
     }
+
+    // Whether erased elements have left so many stale filter bits that the
+    // filter is worth rebuilding (with rebuild(capacity(), ...)).
+    bool filter_is_stale() const noexcept { return filter_marks_ > 2 * size_ + initial_capacity; }
 
     // The smallest capacity that holds `count` elements under the load limit.
     static std::size_t capacity_for(std::size_t count) noexcept {
@@ -123,6 +143,16 @@ class FlatIndex {
     static constexpr std::size_t initial_capacity = 16;
     static constexpr std::size_t max_load_numerator = 4, max_load_denominator = 5;
 
+    static constexpr std::size_t filter_bits_per_slot = 8;
+
+    bool may_contain(std::uint64_t hash) const noexcept {
+        const std::size_t bit = filter_bit(hash);
+        return (filter_[bit / 64] >> (bit % 64)) & 1u;
+    }
+    std::size_t filter_bit(std::uint64_t hash) const noexcept {
+        return static_cast<std::size_t>(hash >> 32) & filter_mask_;
+    }
+
     static std::uint32_t first_dist_fp(std::uint64_t hash) noexcept {
         return dist_step | static_cast<std::uint32_t>(hash & 0xffu);
     }
@@ -135,6 +165,10 @@ class FlatIndex {
     }
 
     void allocate(std::size_t capacity) {
+        const std::size_t filter_words = capacity * filter_bits_per_slot / 64;
+        owned_filter_.reset(new std::uint64_t[filter_words]()); // first: on bad_alloc nothing changed
+        filter_ = owned_filter_.get();
+        filter_mask_ = filter_words * 64 - 1;
         owned_.reset(new Slot[capacity]);
         slots_ = owned_.get();
         mask_ = static_cast<std::uint32_t>(capacity - 1);
@@ -147,12 +181,21 @@ class FlatIndex {
         static Slot empty;
         return &empty;
     }
+    // Likewise an empty filter: one word, all clear.
+    static std::uint64_t* empty_filter() noexcept {
+        static std::uint64_t empty = 0;
+        return &empty;
+    }
 
     std::unique_ptr<Slot[]> owned_;
     Slot* slots_ = empty_slot();
     std::uint32_t mask_ = 0;
     std::size_t size_ = 0;
     std::size_t max_size_ = 0;
+    std::unique_ptr<std::uint64_t[]> owned_filter_;
+    std::uint64_t* filter_ = empty_filter();
+    std::size_t filter_mask_ = 0;  // bits - 1
+    std::size_t filter_marks_ = 0; // places since the filter was built: live elements plus stale bits
 };
 
 } // namespace detail
