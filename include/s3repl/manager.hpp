@@ -209,7 +209,7 @@ class BasicReplicationManager {
         const detail::KeyHashes h = hash(bucket, key);
         const Shard& shard = shard_for(h);
         detail::ReadLock<Mutex> lock(shard.mutex);
-        const detail::StoredEntry* e = shard.table.find(bucket, key, h);
+        const detail::StoredEntry* e = shard.table.lookup(bucket, key, h);
         if (e == nullptr) return std::nullopt;
         return e->to_entry();
     }
