@@ -1,8 +1,10 @@
 // s3repl-bench: the workloads of ../shared/bench-spec.md, on s3repl's manager
 // (--impl s3repl, the default) or on the obvious design (--impl naive), so one
-// run shows the gain over the baseline side by side.
+// run shows the gain over the baseline side by side. Two more implementations
+// are s3repl with one default swapped back, to measure what that default buys:
+// s3repl-system-clock (SystemClock: nanoseconds) and s3repl-std-shared-mutex.
 //
-//     s3repl-bench [--n N] [--only NAME[,NAME...]] [--threads T] [--impl s3repl|naive]
+//     s3repl-bench [--n N] [--only NAME[,NAME...]] [--threads T] [--impl NAME]
 //
 // Results go to stdout, one `bench ...` line each; progress and errors go to
 // stderr. Every timed loop's results are checked afterwards (and land in a
@@ -27,6 +29,7 @@
 #include <numeric>
 #include <optional>
 #include <set>
+#include <shared_mutex>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -69,6 +72,9 @@ void expect(bool ok, const std::string& what) {
     if (!ok) throw std::runtime_error("check failed: " + what);
 }
 
+constexpr std::array<std::string_view, 4> impl_names = {"s3repl", "naive", "s3repl-system-clock",
+                                                        "s3repl-std-shared-mutex"};
+
 struct Options {
     std::uint64_t n = 1000000;
     std::uint64_t threads = 2;
@@ -79,12 +85,13 @@ struct Options {
 };
 
 const char* const usage =
-    "usage: s3repl-bench [--n N] [--only NAME[,NAME...]] [--threads T] [--impl s3repl|naive]\n"
+    "usage: s3repl-bench [--n N] [--only NAME[,NAME...]] [--threads T] [--impl NAME]\n"
     "  --n        entries, default 1000000; must be coprime with 2654435761 and at most 100000000\n"
     "  --only     mint, stamp_insert, stamp_update, stamp_stale, lookup_hit, lookup_miss, sweep,\n"
     "             snapshot, restore, mixed, snapshot_bytes, rss_per_entry (default: all)\n"
     "  --threads  threads for mixed, default 2\n"
-    "  --impl     s3repl (default) or naive (one shared_mutex around an unordered_map)\n";
+    "  --impl     s3repl (default), naive (one shared_mutex around an unordered_map), or s3repl with\n"
+    "             one default swapped back: s3repl-system-clock, s3repl-std-shared-mutex\n";
 
 std::uint64_t parse_count(std::string_view flag, std::string_view text) {
     std::uint64_t value = 0;
@@ -118,8 +125,8 @@ Options parse_options(int argc, char** argv) {
         } else if (flag == "--threads") {
             o.threads = parse_count(flag, *value);
         } else if (flag == "--impl") {
-            if (*value != "s3repl" && *value != "naive")
-                throw UsageError("--impl is s3repl or naive, not '" + std::string(*value) + "'");
+            if (std::find(impl_names.begin(), impl_names.end(), *value) == impl_names.end())
+                throw UsageError("--impl: unknown implementation '" + std::string(*value) + "'");
             o.impl = std::string(*value);
         } else {
             for (std::string_view rest = *value; !rest.empty();) {
@@ -239,10 +246,12 @@ s3repl::ReplicationConfig snapshot_config() {
 
 // Each implementation stamps with its own default wall clock: s3repl's reads
 // whole seconds, the naive one (like the Rust design) system_clock::now().
+template <class WallClockType = s3repl::ReplicationManager::clock_type,
+          class Mutex = s3repl::ReplicationManager::mutex_type>
 struct S3replImpl {
     template <class Clock>
-    using Manager = s3repl::BasicReplicationManager<Clock>;
-    using WallClock = s3repl::ReplicationManager::clock_type;
+    using Manager = s3repl::BasicReplicationManager<Clock, Mutex>;
+    using WallClock = WallClockType;
 };
 struct NaiveImpl {
     template <class Clock>
@@ -470,8 +479,12 @@ int main(int argc, char** argv) {
         const Data data(options.n);
         if (options.impl == "naive")
             Bench<NaiveImpl>(options, data).run();
+        else if (options.impl == "s3repl-system-clock")
+            Bench<S3replImpl<s3repl::SystemClock>>(options, data).run();
+        else if (options.impl == "s3repl-std-shared-mutex")
+            Bench<S3replImpl<s3repl::ReplicationManager::clock_type, std::shared_mutex>>(options, data).run();
         else
-            Bench<S3replImpl>(options, data).run();
+            Bench<S3replImpl<>>(options, data).run();
         return 0;
     } catch (const UsageError& e) {
         std::fprintf(stderr, "s3repl-bench: %s\n%s", e.what(), usage);

@@ -185,6 +185,7 @@ class BasicReplicationManager {
                                 ReplicationStatus status) {
         const detail::KeyHashes h = hash(bucket, key);
         Shard& shard = shard_for(h);
+        shard.table.prefetch(h); // the slot's cache miss overlaps taking the lock
         detail::WriteLock<Mutex> lock(shard.mutex);
         detail::StoredEntry* existing = shard.table.find(bucket, key, h);
         if (existing != nullptr && !stamp_wins(*existing, generation, status)) {
@@ -208,6 +209,7 @@ class BasicReplicationManager {
     std::optional<ReplicationStatusEntry> lookup_entry(std::string_view bucket, std::string_view key) const {
         const detail::KeyHashes h = hash(bucket, key);
         const Shard& shard = shard_for(h);
+        shard.table.prefetch(h);
         detail::ReadLock<Mutex> lock(shard.mutex);
         const detail::StoredEntry* e = shard.table.lookup(bucket, key, h);
         if (e == nullptr) return std::nullopt;

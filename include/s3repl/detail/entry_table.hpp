@@ -111,6 +111,10 @@ class EntryTable {
         return count_by_status_[static_cast<std::size_t>(status)];
     }
 
+    // Starts loading the index slot of h; the one member callable without
+    // the shard's lock (see FlatIndex::prefetch).
+    void prefetch(KeyHashes h) const noexcept { index_.prefetch(h.entry); }
+
     // For lookups, which on a server mostly miss: the presence filter first.
     const StoredEntry* lookup(std::string_view bucket, std::string_view key, KeyHashes h) const noexcept {
         return index_.may_contain(h.entry) ? find(bucket, key, h) : nullptr;

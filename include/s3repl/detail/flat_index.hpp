@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -47,6 +48,8 @@ class FlatIndex {
         std::swap(filter_, other.filter_);
         std::swap(filter_mask_, other.filter_mask_);
         std::swap(filter_marks_, other.filter_marks_);
+        publish_prefetch_hint();
+        other.publish_prefetch_hint();
     }
 
     std::size_t size() const noexcept { return size_; }
@@ -57,6 +60,21 @@ class FlatIndex {
     bool may_contain(std::uint64_t hash) const noexcept {
         const std::size_t bit = filter_bit(hash);
         return (filter_[bit / 64] >> (bit % 64)) & 1u;
+    }
+
+    // Starts loading the home slot of `hash`. The one member that may run
+    // without the owner's lock, typically just before taking it, so that the
+    // slot's cache miss overlaps the lock and the bucket lookup: it reads
+    // only the atomic hint, and a stale hint prefetches a useless line
+    // (a prefetch never faults).
+    void prefetch(std::uint64_t hash) const noexcept {
+        const std::uintptr_t slots = hint_slots_.load(std::memory_order_relaxed);
+        const std::size_t i = static_cast<std::size_t>(hash >> 8) & hint_mask_.load(std::memory_order_relaxed);
+#if defined(__GNUC__) || defined(__clang__)
+        __builtin_prefetch(reinterpret_cast<const void*>(slots + i * sizeof(Slot)));
+#else
+        static_cast<void>(slots + i);
+#endif
     }
 
     // The position whose element `matches`, or npos. Probes without asking
@@ -175,6 +193,7 @@ class FlatIndex {
         owned_.reset(new Slot[capacity]);
         slots_ = owned_.get();
         mask_ = static_cast<std::uint32_t>(capacity - 1);
+        publish_prefetch_hint();
         max_size_ = capacity * max_load_numerator / max_load_denominator;
     }
 
@@ -195,10 +214,19 @@ class FlatIndex {
     std::uint32_t mask_ = 0;
     std::size_t size_ = 0;
     std::size_t max_size_ = 0;
+    void publish_prefetch_hint() noexcept {
+        hint_slots_.store(reinterpret_cast<std::uintptr_t>(slots_), std::memory_order_relaxed);
+        hint_mask_.store(mask_, std::memory_order_relaxed);
+    }
+
     std::unique_ptr<std::uint64_t[]> owned_filter_;
     std::uint64_t* filter_ = empty_filter();
     std::size_t filter_mask_ = 0;  // bits - 1
     std::size_t filter_marks_ = 0; // places since the filter was built: live elements plus stale bits
+    // slots_ and mask_ again, for prefetch() without the lock: atomics, so
+    // that reading them while a rebuild swaps the slots is defined.
+    std::atomic<std::uintptr_t> hint_slots_{reinterpret_cast<std::uintptr_t>(empty_slot())};
+    std::atomic<std::uint32_t> hint_mask_{0};
 };
 
 } // namespace detail
