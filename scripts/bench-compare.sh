@@ -3,7 +3,8 @@
 # baseline with the same arguments, then prints one markdown table:
 # ns per op of each and the ratio naive/s3repl (above 1: s3repl is faster),
 # plus the snapshot size and resident bytes per entry; then the peak memory
-# of loading such a snapshot (s3repl-snapshot-rss).
+# of loading such a snapshot (s3repl-snapshot-rss) and the cost of one
+# dependent random read (s3repl-memory-latency), the floor under a lookup.
 #
 #   scripts/bench-compare.sh [bench arguments...]     (default: --n 1000000)
 #
@@ -24,7 +25,7 @@ generator=()
 if command -v ninja >/dev/null 2>&1; then generator=(-G Ninja); fi
 cmake -S "$repo" -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
     -DS3REPL_BUILD_BENCHMARKS=ON -DS3REPL_BUILD_TESTS=OFF -DS3REPL_BUILD_EXAMPLES=OFF -DS3REPL_INSTALL=OFF >&2
-cmake --build "$build_dir" --target s3repl-bench s3repl-snapshot-rss -j "$jobs" >&2
+cmake --build "$build_dir" --target s3repl-bench s3repl-snapshot-rss s3repl-memory-latency -j "$jobs" >&2
 
 bench="$build_dir/bench/s3repl-bench"
 load_before="$(uptime)"
@@ -37,6 +38,11 @@ done
 n_arg="$(printf '%s\n' "$@" | awk 'prev == "--n" { print; exit } { prev = $0 }')"
 echo "== $build_dir/bench/s3repl-snapshot-rss --n ${n_arg:-1000000}" >&2
 "$build_dir/bench/s3repl-snapshot-rss" --n "${n_arg:-1000000}" >&2
+
+# What the hardware allows: one dependent random read in regions the size of
+# the index and of the entries at a million entries.
+echo "== $build_dir/bench/s3repl-memory-latency 16 48" >&2
+"$build_dir/bench/s3repl-memory-latency" 16 48 >&2
 
 echo "load before: $load_before" >&2
 echo "load after:  $(uptime)" >&2

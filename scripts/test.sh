@@ -316,7 +316,7 @@ leg_bench() {
         say "FAILED: s3repl-bench was not built (see the release leg)"
         return 1
     fi
-    for impl in s3repl naive; do
+    for impl in s3repl naive s3repl-system-clock s3repl-std-shared-mutex; do
         say "s3repl-bench --n 20011 --impl $impl"
         if ! "$bench" --n 20011 --impl "$impl" </dev/null | tee "$build/bench-$impl.log"; then
             say "FAILED: s3repl-bench --impl $impl"
@@ -330,6 +330,11 @@ leg_bench() {
     say "s3repl-snapshot-rss --n 20011 --file $build/snapshot-rss.json"
     if ! "$rss" --n 20011 --file "$build/snapshot-rss.json" </dev/null; then
         say "FAILED: s3repl-snapshot-rss"
+        failed=$((failed + 1))
+    fi
+    say "s3repl-memory-latency 1"
+    if ! "${bench%/*}/s3repl-memory-latency" 1 </dev/null; then
+        say "FAILED: s3repl-memory-latency"
         failed=$((failed + 1))
     fi
     [ "$failed" -eq 0 ]
@@ -347,7 +352,7 @@ legs=(
     "format|clang-format-14 check of include/ tests/ examples/ bench/|leg_format"
     "fuzz|libFuzzer on snapshot restore, 60 s|leg_fuzz"
     "s3-server|example S3 server (release, then ASan) against boto3 and the AWS CLI|leg_s3_server"
-    "bench|benchmark smoke run, --n 20011, both implementations|leg_bench"
+    "bench|benchmark smoke run, --n 20011, every implementation|leg_bench"
     "rust-reader|s3repl's snapshots read by the Rust server's serde types|leg_rust_reader"
 )
 
