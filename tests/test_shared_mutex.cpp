@@ -407,6 +407,43 @@ TEST_CASE("SharedMutex: a writer asleep behind readers refuses newcomers' fast p
     CHECK(takes_exclusive(s.mutex));
 }
 
+// Catches: a reader-preferring slow path (newcomers getting in while a
+// writer sleeps, which lets overlapping readers keep it out forever). Two
+// readers hand the shared lock to each other: each leaves only once the
+// other has come back in, or after 50 ms, which only a lock that makes
+// newcomers wait behind a sleeping writer forces. The writer must get in.
+TEST_CASE("SharedMutex: overlapping readers cannot keep a sleeping writer out", "[concurrent][shared_mutex]") {
+    struct State {
+        SharedMutex mutex;
+        std::atomic<std::uint64_t> entries{0};
+        std::atomic<bool> stop{false};
+        std::atomic<bool> writer_in{false};
+    };
+    Crew<State> crew;
+    State& shared = crew.state();
+    const auto reader = [](State& s) {
+        while (!s.stop.load()) {
+            s.mutex.lock_shared();
+            const std::uint64_t mine = ++s.entries;
+            eventually([&] { return s.entries.load() > mine || s.stop.load(); }, 50ms);
+            s.mutex.unlock_shared();
+        }
+    };
+    crew.start(reader);
+    REQUIRE(eventually([&] { return shared.entries.load() >= 1; }));
+    crew.start(reader);
+    REQUIRE(eventually([&] { return shared.entries.load() >= 10; })); // the readers overlap
+    crew.start([](State& s) {
+        s.mutex.lock();
+        s.writer_in = true;
+        s.mutex.unlock();
+    });
+    const bool writer_got_in = eventually([&] { return shared.writer_in.load(); });
+    shared.stop = true;
+    CHECK(writer_got_in);
+    CHECK(crew.finish_within(10s));
+}
+
 // Every operation from 4 threads at random with random short holds, some
 // long enough (a yield, a sleep) to send waiters to sleep. Catches the
 // exclusion bugs above in combination, lost wake-ups under churn (the run

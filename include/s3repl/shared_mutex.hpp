@@ -24,9 +24,10 @@ inline namespace v0 {
 ///
 /// A thread that cannot get the lock spins briefly (the manager's critical
 /// sections are a hash lookup), then sleeps on a condition variable, so a
-/// long holder (a sweep, a snapshot, a rehash) costs waiters no CPU. While
-/// any thread sleeps, new readers take the slow path too, so a stream of
-/// readers cannot keep a writer out forever. Not recursive; meets the
+/// long holder (a sweep, a snapshot, a rehash) costs waiters no CPU. While a
+/// writer sleeps, new readers wait too, so overlapping readers cannot keep a
+/// writer out forever: the readers inside drain, and the writer then races
+/// only the readers that were already waiting. Not recursive; meets the
 /// standard's SharedMutex requirements (std::shared_lock works with it).
 class SharedMutex {
   public:
@@ -35,7 +36,9 @@ class SharedMutex {
     SharedMutex& operator=(const SharedMutex&) = delete;
 
     void lock() {
-        if (!try_lock()) sleep_until_added(writer, [](std::uint32_t s) { return (s & ~sleepers) == 0; });
+        if (!try_lock())
+            sleep_until_added(writer, sleepers | writer_sleeps,
+                              [](std::uint32_t s) { return (s & ~(sleepers | writer_sleeps)) == 0; });
     }
     bool try_lock() noexcept {
         std::uint32_t expected = 0;
@@ -47,12 +50,13 @@ class SharedMutex {
 
     void lock_shared() {
         if (!try_lock_shared())
-            sleep_until_added(one_reader,
-                              [](std::uint32_t s) { return (s & writer) == 0 && (s & readers) != readers; });
+            sleep_until_added(one_reader, sleepers, [](std::uint32_t s) {
+                return (s & (writer | writer_sleeps)) == 0 && (s & readers) != readers;
+            });
     }
     bool try_lock_shared() noexcept {
         std::uint32_t s = state_.load(std::memory_order_relaxed);
-        // Below `readers`: no writer, nobody asleep, and room for one more.
+        // Below `readers`: no writer, nobody asleep, room for one more.
         return s < readers &&
                state_.compare_exchange_strong(s, s + one_reader, std::memory_order_acquire, std::memory_order_relaxed);
     }
@@ -63,29 +67,33 @@ class SharedMutex {
     }
 
   private:
-    // One word: a writer bit, a "someone sleeps" bit, and the reader count.
+    // One word: a writer bit, a "someone sleeps" bit, a "a writer sleeps"
+    // bit, and the reader count.
     static constexpr std::uint32_t writer = 1u << 31;
     static constexpr std::uint32_t sleepers = 1u << 30;
-    static constexpr std::uint32_t readers = sleepers - 1;
+    static constexpr std::uint32_t writer_sleeps = 1u << 29;
+    static constexpr std::uint32_t readers = writer_sleeps - 1;
     static constexpr std::uint32_t one_reader = 1;
     static constexpr int spins_before_sleeping = 128;
 
     // The slow path of lock() and lock_shared(): adds `add` to the word as
-    // soon as `available(word)`. Unlike the fast paths, `available` ignores
-    // the sleepers bit: the waiters are who it makes newcomers step aside for.
+    // soon as `available(word)`, setting `asleep_bits` before each sleep.
+    // Unlike the fast paths, `available` ignores the sleepers bit (the
+    // sleepers are who it makes newcomers step aside for); a reader's still
+    // honours writer_sleeps.
     template <class Available>
-    void sleep_until_added(std::uint32_t add, Available available) {
+    void sleep_until_added(std::uint32_t add, std::uint32_t asleep_bits, Available available) {
         for (int i = 0; i < spins_before_sleeping; ++i) {
             if (try_add(add, available)) return;
             cpu_relax();
         }
         std::unique_lock<std::mutex> guard(sleep_mutex_);
         while (!try_add(add, available)) {
-            // The bit is set by a read-modify-write of the lock word itself,
+            // The bits are set by a read-modify-write of the lock word itself,
             // so every unlock is ordered before it (and `seen` shows the lock
             // free: retry) or after it (and sees the bit: it wakes us, after
             // wait() has released sleep_mutex_).
-            const std::uint32_t seen = state_.fetch_or(sleepers, std::memory_order_acq_rel);
+            const std::uint32_t seen = state_.fetch_or(asleep_bits, std::memory_order_acq_rel);
             if (!available(seen)) wake_.wait(guard);
         }
     }
@@ -101,8 +109,8 @@ class SharedMutex {
 
     void wake_sleepers() {
         std::lock_guard<std::mutex> guard(sleep_mutex_);
-        // Every sleeper wakes and retries; those that still cannot get in set the bit again.
-        state_.fetch_and(~sleepers, std::memory_order_relaxed);
+        // Every sleeper wakes and retries; those that still cannot get in set the bits again.
+        state_.fetch_and(~(sleepers | writer_sleeps), std::memory_order_relaxed);
         wake_.notify_all();
     }
 
