@@ -153,7 +153,10 @@ int main() {
     // newer PUT of the key supersedes it instead of being overwritten by it.
     auto redrive = [&](std::chrono::nanoseconds pending_age) {
         auto entries = manager.failed_entries();
-        for (auto& stuck : manager.stuck_pending(manager.clock().now(), pending_age)) entries.push_back(stuck);
+        // + 1ns: stuck_pending compares strictly, and with pending_age 0 an entry stamped this very
+        // second (the default clock's resolution) must count too.
+        const auto now = manager.clock().now() + std::chrono::nanoseconds(1);
+        for (auto& stuck : manager.stuck_pending(now, pending_age)) entries.push_back(stuck);
         for (const s3repl::EntryRef& e : entries)
             if (auto source = storage.get(e.bucket, e.key))
                 if (auto rule = manager.match_rule(e.bucket, e.key, source->tags))

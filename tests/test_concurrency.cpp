@@ -141,6 +141,9 @@ TEST_CASE("linearizability: concurrent stamps, lookups and sweeps agree with the
     // generation (duplicate tasks of one PUT) and late ones arrive stale.
     std::array<std::atomic<std::uint64_t>, 16> recent{};
     std::atomic<int> stampers_running{stampers};
+    // Set after the reader's first lookup: stampers wait for it halfway, so
+    // reads overlap stamps even when the scheduler starts the reader last.
+    std::atomic<bool> reader_started{false};
 
     std::uint64_t reads = 0, read_violations = 0, sweeps = 0, swept = 0, snapshots = 0, snapshot_violations = 0;
     auto reader = [&] {
@@ -151,6 +154,7 @@ TEST_CASE("linearizability: concurrent stamps, lookups and sweeps agree with the
             const std::size_t k = rng() % key_count;
             const auto e = m.lookup_entry(keys[k].first, keys[k].second);
             ++reads;
+            reader_started.store(true);
             if (!e) {
                 read_violations += seen[k]; // stamper entries are never swept
                 continue;
@@ -193,6 +197,10 @@ TEST_CASE("linearizability: concurrent stamps, lookups and sweeps agree with the
         std::vector<Stamp>& log = logs[static_cast<std::size_t>(t)];
         log.reserve(ops_per_stamper);
         for (int op = 0; op < ops_per_stamper; ++op) {
+            if (op == ops_per_stamper / 2) {
+                const auto give_up = std::chrono::steady_clock::now() + 10s;
+                while (!reader_started.load() && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+            }
             std::uint64_t generation;
             if (rng() % 3 == 0) {
                 generation = m.next_generation();

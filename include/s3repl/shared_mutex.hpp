@@ -25,10 +25,13 @@ inline namespace v0 {
 /// A thread that cannot get the lock spins briefly (the manager's critical
 /// sections are a hash lookup), then sleeps on a condition variable, so a
 /// long holder (a sweep, a snapshot, a rehash) costs waiters no CPU. While a
-/// writer sleeps, new readers wait too, so overlapping readers cannot keep a
-/// writer out forever: the readers inside drain, and the writer then races
-/// only the readers that were already waiting. Not recursive; meets the
-/// standard's SharedMutex requirements (std::shared_lock works with it).
+/// writer sleeps, new readers wait too, so the readers inside drain and
+/// overlapping readers do not keep a writer out for long; once woken, though,
+/// the writer races whoever comes first, so this favours writers without
+/// guaranteeing them a turn (glibc's pthread_rwlock favours readers). A
+/// thread holding it shared must not take it shared again: behind a sleeping
+/// writer, that deadlocks. Not recursive; meets the standard's SharedMutex
+/// requirements (std::shared_lock works with it).
 class SharedMutex {
   public:
     SharedMutex() = default;
@@ -44,7 +47,7 @@ class SharedMutex {
         std::uint32_t expected = 0;
         return state_.compare_exchange_strong(expected, writer, std::memory_order_acquire, std::memory_order_relaxed);
     }
-    void unlock() {
+    void unlock() noexcept {
         if (state_.fetch_sub(writer, std::memory_order_release) & sleepers) wake_sleepers();
     }
 
@@ -60,7 +63,7 @@ class SharedMutex {
         return s < readers &&
                state_.compare_exchange_strong(s, s + one_reader, std::memory_order_acquire, std::memory_order_relaxed);
     }
-    void unlock_shared() {
+    void unlock_shared() noexcept {
         const std::uint32_t before = state_.fetch_sub(one_reader, std::memory_order_release);
         // Only the last reader out can let a sleeping writer in.
         if ((before & sleepers) != 0 && (before & readers) == one_reader) wake_sleepers();
@@ -107,7 +110,9 @@ class SharedMutex {
         return false;
     }
 
-    void wake_sleepers() {
+    // noexcept: unlock must not throw; should std::mutex::lock fail here
+    // (it reports only a broken mutex), terminating beats a lost wake-up.
+    void wake_sleepers() noexcept {
         std::lock_guard<std::mutex> guard(sleep_mutex_);
         // Every sleeper wakes and retries; those that still cannot get in set the bits again.
         state_.fetch_and(~(sleepers | writer_sleeps), std::memory_order_relaxed);

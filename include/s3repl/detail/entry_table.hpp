@@ -40,7 +40,7 @@ inline KeyHashes hash_key(std::string_view bucket, std::string_view key, std::ui
 // The map is split into this many independently locked shards, chosen by
 // the top bits of the entry hash: enough that the threads of a server
 // working on different keys rarely meet on one lock, few enough that an
-// empty manager stays small (about 6 KiB of shards), and that the
+// empty manager stays small (about 14 KiB of shards), and that the
 // whole-state operations, which hold every shard lock at once, stay within
 // what ThreadSanitizer's deadlock detector can track (64 locks per thread).
 inline constexpr std::size_t shard_bits = 5;

@@ -19,12 +19,13 @@ namespace detail {
 // Beside the slots sits a presence filter of 8 bits per slot (one bit set
 // per element, never cleared by erase): a key whose bit is clear is absent
 // without touching the slots. Misses are what most HEADs on a server see
-// once the sweep has dropped old statuses, and the filter (1/64 of the
+// once the sweep has dropped old statuses, and the filter (1/8 of the
 // slots' size) stays in cache where the slots do not.
 //
 // Bits used: fingerprint = low 8 bits of the hash, home slot = the next bits
-// up, filter bit = bits 32 and up. The top bits pick the shard and are never
-// used here.
+// up, filter bit = bits 32 and up. The top bits pick the shard; past 2^24
+// slots in one shard the fields start to overlap, which only makes the
+// filter's false positives likelier, never a false negative.
 class FlatIndex {
   public:
     static constexpr std::uint32_t npos = 0xffffffffu;
