@@ -58,10 +58,8 @@ class SharedMutex {
             });
     }
     bool try_lock_shared() noexcept {
-        std::uint32_t s = state_.load(std::memory_order_relaxed);
         // Below `readers`: no writer, nobody asleep, room for one more.
-        return s < readers &&
-               state_.compare_exchange_strong(s, s + one_reader, std::memory_order_acquire, std::memory_order_relaxed);
+        return try_add(one_reader, [](std::uint32_t s) { return s < readers; });
     }
     void unlock_shared() noexcept {
         const std::uint32_t before = state_.fetch_sub(one_reader, std::memory_order_release);

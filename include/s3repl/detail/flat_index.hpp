@@ -70,7 +70,7 @@ class FlatIndex {
     // (a prefetch never faults).
     void prefetch(std::uint64_t hash) const noexcept {
         const std::uintptr_t slots = hint_slots_.load(std::memory_order_relaxed);
-        const std::size_t i = static_cast<std::size_t>(hash >> 8) & hint_mask_.load(std::memory_order_relaxed);
+        const std::size_t i = home(hash, hint_mask_.load(std::memory_order_relaxed));
 #if defined(__GNUC__) || defined(__clang__)
         __builtin_prefetch(reinterpret_cast<const void*>(slots + i * sizeof(Slot)));
 #else
@@ -178,7 +178,10 @@ class FlatIndex {
     static std::uint32_t first_dist_fp(std::uint64_t hash) noexcept {
         return dist_step | static_cast<std::uint32_t>(hash & 0xffu);
     }
-    std::size_t home(std::uint64_t hash) const noexcept { return static_cast<std::size_t>(hash >> 8) & mask_; }
+    std::size_t home(std::uint64_t hash) const noexcept { return home(hash, mask_); }
+    static std::size_t home(std::uint64_t hash, std::uint32_t mask) noexcept {
+        return static_cast<std::size_t>(hash >> 8) & mask;
+    }
 
     std::size_t slot_of(std::uint64_t hash, std::uint32_t position) const noexcept {
         std::size_t i = home(hash);
@@ -198,6 +201,12 @@ class FlatIndex {
         max_size_ = capacity * max_load_numerator / max_load_denominator;
     }
 
+    // Called wherever slots_ or mask_ change (allocate, swap).
+    void publish_prefetch_hint() noexcept {
+        hint_slots_.store(reinterpret_cast<std::uintptr_t>(slots_), std::memory_order_relaxed);
+        hint_mask_.store(mask_, std::memory_order_relaxed);
+    }
+
     // An empty index points at one shared empty slot, so find() needs no
     // "is it allocated" branch; the first insert allocates because max_size_ is 0.
     static Slot* empty_slot() noexcept {
@@ -215,11 +224,6 @@ class FlatIndex {
     std::uint32_t mask_ = 0;
     std::size_t size_ = 0;
     std::size_t max_size_ = 0;
-    void publish_prefetch_hint() noexcept {
-        hint_slots_.store(reinterpret_cast<std::uintptr_t>(slots_), std::memory_order_relaxed);
-        hint_mask_.store(mask_, std::memory_order_relaxed);
-    }
-
     std::unique_ptr<std::uint64_t[]> owned_filter_;
     std::uint64_t* filter_ = empty_filter();
     std::size_t filter_mask_ = 0;  // bits - 1
