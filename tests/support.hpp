@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <limits>
 #include <string_view>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -31,6 +32,18 @@ constexpr s3repl::ReplicationStatus all_statuses[] = {
 // part, so a clock that drops nanoseconds would show.
 inline const s3repl::Timestamp start =
     s3repl::Timestamp{std::chrono::seconds{1704067200}} + std::chrono::nanoseconds{123456789};
+
+// Polls `done` every millisecond until it holds or `limit` has passed;
+// returns whether it held. For "it eventually happens", never for speed.
+template <class Predicate>
+bool eventually(Predicate done, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!done()) {
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return true;
+}
 
 // Counts one entry of `status` into the entry counts of `s`.
 inline void count_entry(s3repl::ReplicationStats& s, s3repl::ReplicationStatus status) {

@@ -197,10 +197,7 @@ TEST_CASE("linearizability: concurrent stamps, lookups and sweeps agree with the
         std::vector<Stamp>& log = logs[static_cast<std::size_t>(t)];
         log.reserve(ops_per_stamper);
         for (int op = 0; op < ops_per_stamper; ++op) {
-            if (op == ops_per_stamper / 2) {
-                const auto give_up = std::chrono::steady_clock::now() + 10s;
-                while (!reader_started.load() && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
-            }
+            if (op == ops_per_stamper / 2) eventually([&] { return reader_started.load(); });
             std::uint64_t generation;
             if (rng() % 3 == 0) {
                 generation = m.next_generation();

@@ -34,18 +34,6 @@ using namespace s3repl_test;
 
 namespace {
 
-// Polls `done` every millisecond until it holds or `limit` has passed;
-// returns whether it held. For "it eventually happens", never for speed.
-template <class Predicate>
-bool eventually(Predicate done, std::chrono::milliseconds limit = 10s) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!done()) {
-        if (std::chrono::steady_clock::now() >= deadline) return false;
-        std::this_thread::sleep_for(1ms);
-    }
-    return true;
-}
-
 // A few compiler barriers: widens the window between two writes of a
 // critical section without any atomic the lock could lean on.
 void dawdle(unsigned rounds) {
