@@ -15,7 +15,7 @@ set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="$root/build"
 jobs=2
-fixtures="$root/../shared/fixtures/snapshots"
+fixtures="$root/tests/fixtures/snapshots"
 skipped=77 # a leg returns this when what it tests does not exist yet
 
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:strict_string_checks=1"

@@ -20,7 +20,7 @@ set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=${1:-/tmp/b-rust-reader}
-fixtures=${S3REPL_FIXTURES_DIR:-$root/../shared/fixtures/snapshots}
+fixtures=${S3REPL_FIXTURES_DIR:-$root/tests/fixtures/snapshots}
 # Debian's toolchain by default, whatever else is on PATH: CI has only that.
 cargo=${CARGO:-/usr/bin/cargo}
 rustc=${RUSTC:-/usr/bin/rustc}
