@@ -1,6 +1,7 @@
-// How a server wires s3repl together: the PUT path stamps PENDING and queues
-// the copy on a thread pool, the dispatcher copies with retries and stamps the
-// outcome, a re-drive picks up FAILED and stuck PENDING entries, and a sweeper
+// How a server wires s3repl together: the PUT path commits the object in
+// generation order and stamps PENDING, the copy runs on a thread pool and
+// writes the replica conditionally (an older copy never overwrites a newer
+// one), a re-drive picks up FAILED and stuck PENDING entries, and a sweeper
 // keeps the status map bounded. Prints what happens.
 #include <s3repl/s3repl.hpp>
 
@@ -25,17 +26,19 @@ struct Object {
     std::string body;
     Metadata metadata;
     s3repl::TagSet tags;
+    std::string etag; // set by Storage
 };
 
-// The demo server's buckets, in memory. A bucket taken offline refuses
-// writes, standing in for an unreachable destination.
+// The demo server's buckets, in memory, with S3's conditional writes. A
+// bucket taken offline refuses writes, standing in for an unreachable
+// destination. It is also the destination replicate_object writes to.
 class Storage {
   public:
-    bool put(const std::string& bucket, const std::string& key, Object object) {
+    // The source PUT's commit: the bytes are already received, this only swaps them in.
+    void store(const std::string& bucket, const std::string& key, Object object) {
         std::lock_guard<std::mutex> lock(mutex_);
-        if (offline_.count(bucket) != 0) return false;
+        object.etag = std::to_string(++last_etag_);
         objects_[bucket + "/" + key] = std::move(object);
-        return true;
     }
     std::optional<Object> get(const std::string& bucket, const std::string& key) const {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -43,6 +46,25 @@ class Storage {
         if (found == objects_.end()) return std::nullopt;
         return found->second;
     }
+
+    // ---- the destination contract (s3repl/destination.hpp) ----
+    std::optional<s3repl::ReplicaState> head(const std::string& bucket, const std::string& key) const {
+        const std::optional<Object> replica = get(bucket, key);
+        if (!replica) return std::nullopt;
+        return s3repl::ReplicaState{s3repl::replica_generation_of(replica->metadata), replica->etag};
+    }
+    s3repl::WriteResult put(const std::string& bucket, const std::string& key, const std::string& body,
+                            const Metadata& metadata, const s3repl::WriteCondition& condition) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (offline_.count(bucket) != 0) return s3repl::WriteResult::Failed;
+        const auto found = objects_.find(bucket + "/" + key);
+        if (condition.if_none_match && found != objects_.end()) return s3repl::WriteResult::PreconditionFailed;
+        if (condition.if_match && (found == objects_.end() || found->second.etag != *condition.if_match))
+            return s3repl::WriteResult::PreconditionFailed;
+        objects_[bucket + "/" + key] = Object{body, metadata, {}, std::to_string(++last_etag_)};
+        return s3repl::WriteResult::Written;
+    }
+
     void set_online(const std::string& bucket, bool online) {
         std::lock_guard<std::mutex> lock(mutex_);
         if (online)
@@ -53,8 +75,9 @@ class Storage {
 
   private:
     mutable std::mutex mutex_;
-    std::map<std::string, Object> objects_;
-    std::set<std::string> offline_;
+    std::map<std::string, Object> objects_; // guarded by mutex_
+    std::set<std::string> offline_;         // guarded by mutex_
+    unsigned long last_etag_ = 0;           // guarded by mutex_
 };
 
 // A minimal fixed-size pool; a real server has its own executor
@@ -108,15 +131,6 @@ class ThreadPool {
     std::vector<std::thread> workers_;
 };
 
-const char* name(s3repl::ReplicationResult result) {
-    switch (result) {
-    case s3repl::ReplicationResult::Completed: return "Completed";
-    case s3repl::ReplicationResult::Failed: return "Failed";
-    case s3repl::ReplicationResult::Superseded: return "Superseded";
-    }
-    return "?";
-}
-
 } // namespace
 
 int main() {
@@ -128,24 +142,22 @@ int main() {
         manager, s3repl::SweepPolicy{}, std::chrono::minutes(10),
         [](std::size_t swept, std::chrono::nanoseconds) { std::printf("swept %zu\n", swept); });
 
-    // The server's write to the destination: false or an exception is a failed attempt.
-    auto put = [&storage](const std::string& bucket, const std::string& key, const auto& body, const auto& metadata) {
-        return storage.put(bucket, key, Object{body, metadata, {}});
-    };
-    // Runs one copy on the pool.
+    // Runs one copy on the pool; `storage` is the destination (head + conditional put).
     auto replicate = [&](s3repl::ReplicationJob job, Object source) {
-        pool.post([&manager, put, job = std::move(job), source = std::move(source)] {
-            const auto outcome = s3repl::replicate_object(manager, job, source.body, source.metadata, put);
+        pool.post([&manager, &storage, job = std::move(job), source = std::move(source)] {
+            const auto outcome = s3repl::replicate_object(manager, job, source.body, source.metadata, storage);
             std::printf("%s generation %llu: %s after %d attempt(s)\n", job.source_key.c_str(),
-                        static_cast<unsigned long long>(job.generation), name(outcome.result), outcome.attempts);
+                        static_cast<unsigned long long>(job.generation), s3repl::to_string(outcome.result).data(),
+                        outcome.attempts);
         });
     };
 
-    // The PUT handler, once the source object is stored: a HEAD now answers PENDING.
+    // The PUT handler, once the upload is received: the commit swaps it in under the key's commit
+    // lock, so generations follow commits; a HEAD now answers PENDING.
     auto on_put = [&](const std::string& bucket, const std::string& key, Object object) {
-        storage.put(bucket, key, object);
-        if (auto job = s3repl::begin_replication(manager, bucket, key, object.tags))
-            replicate(std::move(*job), std::move(object));
+        auto job = s3repl::begin_replication(manager, bucket, key, object.tags,
+                                             [&](std::uint64_t) { storage.store(bucket, key, object); });
+        if (job) replicate(std::move(*job), std::move(object));
     };
 
     // Re-drive FAILED entries and PENDING ones older than `pending_age` (at startup, before serving,
@@ -170,14 +182,14 @@ int main() {
     manager.put_config("photos", s3repl::ReplicationConfig{"arn:aws:iam::123456789012:role/replication", {rule}});
 
     std::printf("-- PUTs, with the destination online\n");
-    on_put("photos", "cat.jpg", Object{"meow", {{"content-type", "image/jpeg"}}, {}});
-    on_put("photos", "dog.jpg", Object{"woof", {{"content-type", "image/jpeg"}}, {}});
-    on_put("notes", "todo.txt", Object{"no rule here", {}, {}});
+    on_put("photos", "cat.jpg", Object{"meow", {{"content-type", "image/jpeg"}}, {}, {}});
+    on_put("photos", "dog.jpg", Object{"woof", {{"content-type", "image/jpeg"}}, {}, {}});
+    on_put("notes", "todo.txt", Object{"no rule here", {}, {}, {}});
     pool.wait_idle();
 
     std::printf("-- a PUT while the destination is offline (retries after 50 and 100 ms)\n");
     storage.set_online("photos-replica", false);
-    on_put("photos", "bird.jpg", Object{"tweet", {}, {}});
+    on_put("photos", "bird.jpg", Object{"tweet", {}, {}, {}});
     pool.wait_idle();
 
     std::printf("-- the destination is back: re-drive (bird.jpg keeps its generation)\n");

@@ -23,6 +23,9 @@ using Metadata = std::map<std::string, std::string>;
 
 namespace {
 
+// The commit step of a PUT whose bytes the test does not store.
+const auto no_commit = [](std::uint64_t) {};
+
 s3repl::ReplicationRule rule_to(std::string destination, std::optional<std::string> storage_class = std::nullopt) {
     s3repl::ReplicationRule rule;
     rule.id = "to-" + destination;
@@ -107,7 +110,7 @@ TEST_CASE("begin_replication stamps PENDING at a fresh generation when a rule ma
     auto manager = replicating_manager();
     manager.next_generation(); // the job must carry the generation it mints, not a fixed one
 
-    const auto job = s3repl::begin_replication(manager, "src", "docs/a.txt", {});
+    const auto job = s3repl::begin_replication(manager, "src", "docs/a.txt", {}, no_commit);
     REQUIRE(job);
     CHECK(job->rule == rule_to("dst"));
     CHECK(job->source_bucket == "src");
@@ -116,17 +119,21 @@ TEST_CASE("begin_replication stamps PENDING at a fresh generation when a rule ma
     check_entry(manager, ReplicationStatus::Pending, job->generation);
 }
 
-TEST_CASE("begin_replication without a matching rule stamps nothing", "[dispatch]") {
+TEST_CASE("begin_replication without a matching rule still commits, with a fresh generation, and stamps nothing",
+          "[dispatch]") {
     auto manager = replicating_manager();
-    CHECK_FALSE(s3repl::begin_replication(manager, "src", "photos/a.jpg", {}));
-    CHECK_FALSE(s3repl::begin_replication(manager, "other-bucket", "docs/a.txt", {}));
+    std::vector<std::uint64_t> committed;
+    const auto commit = [&](std::uint64_t generation) { committed.push_back(generation); };
+    CHECK_FALSE(s3repl::begin_replication(manager, "src", "photos/a.jpg", {}, commit));
+    CHECK_FALSE(s3repl::begin_replication(manager, "other-bucket", "docs/a.txt", {}, commit));
+    CHECK(committed == std::vector<std::uint64_t>{1, 2});
     CHECK(manager.size() == 0);
-    CHECK(manager.stats().generations_minted == 0);
+    CHECK(manager.stats().generations_minted == 2);
 }
 
 TEST_CASE("happy path: one put of a REPLICA with the source metadata, then COMPLETED", "[dispatch]") {
     auto manager = replicating_manager();
-    const auto job = s3repl::begin_replication(manager, "src", "docs/a.txt", {});
+    const auto job = s3repl::begin_replication(manager, "src", "docs/a.txt", {}, no_commit);
     REQUIRE(job);
     std::vector<PutCall> calls;
     std::vector<std::chrono::nanoseconds> delays;
@@ -142,8 +149,10 @@ TEST_CASE("happy path: one put of a REPLICA with the source metadata, then COMPL
     CHECK(calls[0].bucket == "dst");
     CHECK(calls[0].key == "docs/a.txt");
     CHECK(calls[0].body == "hello");
-    const Metadata expected{
-        {"content-type", "text/plain"}, {"x-amz-meta-owner", "alice"}, {"x-amz-replication-status", "REPLICA"}};
+    const Metadata expected{{"content-type", "text/plain"},
+                            {"x-amz-meta-owner", "alice"},
+                            {"x-amz-meta-s3repl-generation", std::to_string(job->generation)},
+                            {"x-amz-replication-status", "REPLICA"}};
     CHECK(calls[0].metadata == expected);
     check_entry(manager, ReplicationStatus::Completed, job->generation);
     CHECK(manager.stats().dropped_total == 0);
@@ -152,7 +161,7 @@ TEST_CASE("happy path: one put of a REPLICA with the source metadata, then COMPL
 
 TEST_CASE("a put failing every attempt ends FAILED after the budget, backing off 50 then 100 ms", "[dispatch]") {
     auto manager = replicating_manager();
-    const auto job = s3repl::begin_replication(manager, "src", "docs/a.txt", {});
+    const auto job = s3repl::begin_replication(manager, "src", "docs/a.txt", {}, no_commit);
     REQUIRE(job);
     std::vector<PutCall> calls;
     std::vector<std::chrono::nanoseconds> delays;
@@ -172,7 +181,7 @@ TEST_CASE("a put failing every attempt ends FAILED after the budget, backing off
 
 TEST_CASE("a failed attempt followed by a success completes", "[dispatch]") {
     auto manager = replicating_manager();
-    const auto job = s3repl::begin_replication(manager, "src", "docs/a.txt", {});
+    const auto job = s3repl::begin_replication(manager, "src", "docs/a.txt", {}, no_commit);
     REQUIRE(job);
     std::vector<PutCall> calls;
     std::vector<std::chrono::nanoseconds> delays;
@@ -190,7 +199,7 @@ TEST_CASE("a failed attempt followed by a success completes", "[dispatch]") {
 
 TEST_CASE("a put that throws is a failed attempt whose message is kept", "[dispatch]") {
     auto manager = replicating_manager();
-    const auto job = s3repl::begin_replication(manager, "src", "docs/a.txt", {});
+    const auto job = s3repl::begin_replication(manager, "src", "docs/a.txt", {}, no_commit);
     REQUIRE(job);
     std::vector<std::chrono::nanoseconds> delays;
     int calls = 0;
@@ -227,7 +236,7 @@ TEST_CASE("a put that throws is a failed attempt whose message is kept", "[dispa
 
 TEST_CASE("a rule's storage class overrides the source's", "[dispatch]") {
     auto manager = replicating_manager("GLACIER");
-    const auto job = s3repl::begin_replication(manager, "src", "docs/a.txt", {});
+    const auto job = s3repl::begin_replication(manager, "src", "docs/a.txt", {}, no_commit);
     REQUIRE(job);
     std::vector<PutCall> calls;
 
@@ -240,7 +249,7 @@ TEST_CASE("a rule's storage class overrides the source's", "[dispatch]") {
 
 TEST_CASE("object-lock headers come from the options' lock state", "[dispatch]") {
     auto manager = replicating_manager();
-    const auto job = s3repl::begin_replication(manager, "src", "docs/a.txt", {});
+    const auto job = s3repl::begin_replication(manager, "src", "docs/a.txt", {}, no_commit);
     REQUIRE(job);
     std::vector<PutCall> calls;
     s3repl::ReplicationOptions options;
@@ -264,7 +273,9 @@ TEST_CASE("object-lock headers come from the options' lock state", "[dispatch]")
         options.object_lock = s3repl::ObjectLockState{};
         s3repl::replicate_object(manager, *job, std::string("x"), stale_lock, RecordingPut{&calls, {}}, options);
         REQUIRE(calls.size() == 1);
-        const Metadata expected{{"x-amz-object-lock-legal-hold", "OFF"}, {"x-amz-replication-status", "REPLICA"}};
+        const Metadata expected{{"x-amz-meta-s3repl-generation", std::to_string(job->generation)},
+                                {"x-amz-object-lock-legal-hold", "OFF"},
+                                {"x-amz-replication-status", "REPLICA"}};
         CHECK(calls[0].metadata == expected);
     }
     SECTION("governance mode") {
@@ -277,13 +288,14 @@ TEST_CASE("object-lock headers come from the options' lock state", "[dispatch]")
     SECTION("no lock state gives none of the three, even if the source metadata had them") {
         s3repl::replicate_object(manager, *job, std::string("x"), stale_lock, RecordingPut{&calls, {}}, options);
         REQUIRE(calls.size() == 1);
-        CHECK(calls[0].metadata == Metadata{{"x-amz-replication-status", "REPLICA"}});
+        CHECK(calls[0].metadata == Metadata{{"x-amz-meta-s3repl-generation", std::to_string(job->generation)},
+                                            {"x-amz-replication-status", "REPLICA"}});
     }
 }
 
 TEST_CASE("the destination key can be overridden", "[dispatch]") {
     auto manager = replicating_manager();
-    const auto job = s3repl::begin_replication(manager, "src", "docs/a.txt", {});
+    const auto job = s3repl::begin_replication(manager, "src", "docs/a.txt", {}, no_commit);
     REQUIRE(job);
     std::vector<PutCall> calls;
     s3repl::ReplicationOptions options;
@@ -298,7 +310,7 @@ TEST_CASE("the destination key can be overridden", "[dispatch]") {
 
 TEST_CASE("metadata may be an unordered_map and put may return a bool-like value", "[dispatch]") {
     auto manager = replicating_manager();
-    const auto job = s3repl::begin_replication(manager, "src", "docs/a.txt", {});
+    const auto job = s3repl::begin_replication(manager, "src", "docs/a.txt", {}, no_commit);
     REQUIRE(job);
     using Headers = std::unordered_map<std::string, std::string>;
     struct Status { // as an HTTP client's response might
@@ -315,13 +327,15 @@ TEST_CASE("metadata may be an unordered_map and put may return a bool-like value
         });
 
     CHECK(outcome.result == ReplicationResult::Completed);
-    CHECK(seen == Headers{{"etag", "1"}, {"x-amz-replication-status", "REPLICA"}});
+    CHECK(seen == Headers{{"etag", "1"},
+                          {"x-amz-meta-s3repl-generation", std::to_string(job->generation)},
+                          {"x-amz-replication-status", "REPLICA"}});
 }
 
 TEST_CASE("a job whose key has a newer generation makes no put", "[dispatch]") {
     auto manager = replicating_manager();
-    const auto older = s3repl::begin_replication(manager, "src", "docs/a.txt", {});
-    const auto newer = s3repl::begin_replication(manager, "src", "docs/a.txt", {});
+    const auto older = s3repl::begin_replication(manager, "src", "docs/a.txt", {}, no_commit);
+    const auto newer = s3repl::begin_replication(manager, "src", "docs/a.txt", {}, no_commit);
     REQUIRE(older);
     REQUIRE(newer);
     std::vector<PutCall> calls;
@@ -336,29 +350,38 @@ TEST_CASE("a job whose key has a newer generation makes no put", "[dispatch]") {
     CHECK(manager.stats().dropped_total == 0); // nothing was written
 }
 
-TEST_CASE("a put that succeeds after a newer PUT arrived is Superseded and counted dropped", "[dispatch]") {
+TEST_CASE("a put that succeeds after a newer PUT arrived is SupersededAfterWrite, counted dropped and queued for "
+          "re-drive",
+          "[dispatch]") {
     auto manager = replicating_manager();
-    const auto older = s3repl::begin_replication(manager, "src", "docs/a.txt", {});
+    const auto older = s3repl::begin_replication(manager, "src", "docs/a.txt", {}, no_commit);
     REQUIRE(older);
     std::optional<s3repl::ReplicationJob> newer;
 
     // The newer PUT lands while the older job's copy is in flight.
     const auto put = [&](const std::string&, const std::string&, const std::string&, const Metadata&) {
-        newer = s3repl::begin_replication(manager, "src", "docs/a.txt", {});
+        newer = s3repl::begin_replication(manager, "src", "docs/a.txt", {}, no_commit);
         return true;
     };
     const auto outcome = s3repl::replicate_object(manager, *older, std::string("old"), Metadata{}, put);
 
     REQUIRE(newer);
-    CHECK(outcome.result == ReplicationResult::Superseded);
+    CHECK(outcome.result == ReplicationResult::SupersededAfterWrite);
     CHECK(outcome.attempts == 1);
     check_entry(manager, ReplicationStatus::Pending, newer->generation);
     CHECK(manager.stats().dropped_total == 1);
+    // The older bytes may be what the destination holds now: the newest generation must be copied again.
+    const auto candidates = manager.take_redrive_candidates();
+    REQUIRE(candidates.size() == 1);
+    CHECK(candidates[0].bucket == "src");
+    CHECK(candidates[0].key == "docs/a.txt");
+    CHECK(candidates[0].entry.generation == newer->generation);
+    CHECK(manager.take_redrive_candidates().empty()); // taken once
 }
 
 TEST_CASE("a FAILED stamp never overwrites a newer COMPLETED", "[dispatch]") {
     auto manager = replicating_manager();
-    const auto older = s3repl::begin_replication(manager, "src", "docs/a.txt", {});
+    const auto older = s3repl::begin_replication(manager, "src", "docs/a.txt", {}, no_commit);
     REQUIRE(older);
     std::vector<std::chrono::nanoseconds> delays;
     std::vector<PutCall> newer_calls;
@@ -371,7 +394,7 @@ TEST_CASE("a FAILED stamp never overwrites a newer COMPLETED", "[dispatch]") {
         manager, *older, std::string("old"), Metadata{},
         [&](const std::string&, const std::string&, const std::string&, const Metadata&) {
             if (++older_calls == 3) {
-                newer = s3repl::begin_replication(manager, "src", "docs/a.txt", {});
+                newer = s3repl::begin_replication(manager, "src", "docs/a.txt", {}, no_commit);
                 if (newer)
                     newer_outcome = s3repl::replicate_object(manager, *newer, std::string("new"), Metadata{},
                                                              RecordingPut{&newer_calls, {}});
@@ -392,7 +415,7 @@ TEST_CASE("a FAILED stamp never overwrites a newer COMPLETED", "[dispatch]") {
 TEST_CASE("race: an older job failing slowly makes no further put once a newer job completed",
           "[dispatch][concurrent]") {
     auto manager = replicating_manager();
-    const auto job_a = s3repl::begin_replication(manager, "src", "docs/a.txt", {});
+    const auto job_a = s3repl::begin_replication(manager, "src", "docs/a.txt", {}, no_commit);
     REQUIRE(job_a);
     Gate a_in_put, b_done;
     std::atomic<int> a_calls{0};
@@ -413,7 +436,7 @@ TEST_CASE("race: an older job failing slowly makes no further put once a newer j
             a_options);
     });
     REQUIRE(a_in_put.wait());
-    const auto job_b = s3repl::begin_replication(manager, "src", "docs/a.txt", {});
+    const auto job_b = s3repl::begin_replication(manager, "src", "docs/a.txt", {}, no_commit);
     REQUIRE(job_b);
     std::thread b([&] {
         outcome_b = s3repl::replicate_object(
@@ -437,7 +460,8 @@ TEST_CASE("many jobs for one key on many threads: the newest generation's COMPLE
     auto manager = replicating_manager();
     constexpr int job_count = 8;
     std::vector<s3repl::ReplicationJob> jobs;
-    for (int i = 0; i < job_count; ++i) jobs.push_back(*s3repl::begin_replication(manager, "src", "docs/k", {}));
+    for (int i = 0; i < job_count; ++i)
+        jobs.push_back(*s3repl::begin_replication(manager, "src", "docs/k", {}, no_commit));
     std::vector<ReplicationResult> results(job_count);
 
     std::vector<std::thread> threads;
@@ -480,7 +504,7 @@ TEST_CASE("RetryPolicy backoff grows, caps and never overflows", "[dispatch][ret
 
 TEST_CASE("an unusable RetryPolicy is refused before any put", "[dispatch][retry]") {
     auto manager = replicating_manager();
-    const auto job = s3repl::begin_replication(manager, "src", "docs/a.txt", {});
+    const auto job = s3repl::begin_replication(manager, "src", "docs/a.txt", {}, no_commit);
     REQUIRE(job);
     std::vector<PutCall> calls;
     s3repl::ReplicationOptions options;

@@ -55,16 +55,11 @@ class Replicator {
         std::optional<s3repl::ReplicationJob> job;
         {
             std::lock_guard<std::mutex> lock(lock_of(bucket, key));
-            job = s3repl::begin_replication(manager_, bucket, key, meta.tags);
-            meta.generation = job ? job->generation : 0;
-            try {
+            const bool replicated = manager_.match_rule(bucket, key, meta.tags).has_value();
+            job = s3repl::begin_replication(manager_, bucket, key, meta.tags, [&](std::uint64_t generation) {
+                meta.generation = replicated ? generation : 0;
                 meta = store_.put(bucket, key, std::move(meta), *shared);
-            } catch (...) {
-                // The PUT failed: there is nothing to copy, and no re-drive should try.
-                if (job)
-                    manager_.record_status_if_newer(bucket, key, job->generation, s3repl::ReplicationStatus::Failed);
-                throw;
-            }
+            });
         }
         if (job) enqueue(std::move(*job), std::move(shared), meta);
         return meta;
@@ -218,6 +213,7 @@ class Replicator {
             return "COMPLETED after " + std::to_string(outcome.attempts) + " attempt(s)";
         case s3repl::ReplicationResult::Failed:
             return "FAILED after " + std::to_string(outcome.attempts) + " attempt(s): " + outcome.last_error;
+        case s3repl::ReplicationResult::SupersededAfterWrite: return "written, then superseded by a newer PUT";
         case s3repl::ReplicationResult::Superseded: break;
         }
         return "superseded by a newer PUT";

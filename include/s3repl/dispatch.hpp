@@ -1,6 +1,8 @@
 #pragma once
 
+#include "s3repl/destination.hpp"
 #include "s3repl/detail/time_math.hpp"
+#include "s3repl/detail/utf8.hpp"
 #include "s3repl/error.hpp"
 #include "s3repl/rules.hpp"
 #include "s3repl/status.hpp"
@@ -30,26 +32,47 @@ struct ReplicationJob {
     std::uint64_t generation = 0;
 };
 
-/// The PUT path: when an enabled rule of `bucket` selects the object, mints a
-/// generation, stamps PENDING with it (so a HEAD right after the PUT already
-/// sees PENDING) and returns the job to run; otherwise stamps nothing and
-/// returns nullopt. Thread-safe (the manager is). Cost: one rule match under
-/// the config lock, one atomic increment, one stamp.
+namespace detail {
+// Checked before a generation is minted, so that a throw consumes none.
+inline void require_nameable(std::string_view bucket, std::string_view key) {
+    if (!is_valid_utf8(bucket)) throw InvalidArgument("bucket is not valid UTF-8 (S3 names are UTF-8)");
+    if (!is_valid_utf8(key)) throw InvalidArgument("key is not valid UTF-8 (S3 names are UTF-8)");
+}
+} // namespace detail
+
+/// The PUT path, ordered: mints a generation and runs `commit(generation)`,
+/// the server's short, final step of the PUT (rename the uploaded file into
+/// place, swap a metadata pointer, recording the generation with the
+/// object), under the manager's per-key commit lock (commit_in_order), so
+/// that generation order is the order in which a key's source commits
+/// happen. When an enabled rule of `bucket` selects the object, PENDING is
+/// stamped at that generation inside the same lock (a HEAD right after the
+/// PUT already sees PENDING) and the job to run is returned; otherwise
+/// nothing is stamped and nullopt is returned, but `commit` still runs with
+/// a fresh generation, so the server has one code path.
 ///
-/// If the CAS refuses the PENDING stamp (a greater generation is stored
-/// already, stamped by hand), the job is still returned: replicate_object
-/// then reports it Superseded without writing.
+/// Receive and write the uploaded bytes before calling this, never inside
+/// `commit`: every PUT of a key that shares the lock's stripe waits for it.
+/// If `commit` throws, nothing is stamped and the exception propagates.
+/// Throws InvalidArgument before minting anything when the bucket or key is
+/// not valid UTF-8. Thread-safe. Cost: one rule match under the
+/// configuration lock, one mint, one stamp, all under the commit lock.
 ///
-///     if (auto job = s3repl::begin_replication(manager, "photos", "cat.jpg", tags))
-///         pool.post([&manager, job = std::move(*job), body, meta, put] {
-///             s3repl::replicate_object(manager, job, body, meta, put); });
-template <class Manager>
+///     auto job = s3repl::begin_replication(manager, "photos", "cat.jpg", tags,
+///         [&](std::uint64_t generation) { store.rename_into_place(upload, generation); });
+///     if (job) pool.post([&, job = std::move(*job)] { s3repl::replicate_object(manager, job, body, meta, dst); });
+template <class Manager, class Commit>
 std::optional<ReplicationJob> begin_replication(Manager& manager, std::string_view bucket, std::string_view key,
-                                                const TagSet& object_tags = {}) {
+                                                const TagSet& object_tags, Commit&& commit) {
+    static_assert(std::is_invocable_v<Commit&, std::uint64_t>,
+                  "s3repl: the commit step must be callable as commit(std::uint64_t generation)");
+    detail::require_nameable(bucket, key);
     std::optional<ReplicationRule> rule = manager.match_rule(bucket, key, object_tags);
+    const std::uint64_t generation = manager.commit_in_order(bucket, key, [&](std::uint64_t minted) {
+        std::invoke(commit, minted);
+        if (rule) manager.record_status_if_newer(bucket, key, minted, ReplicationStatus::Pending);
+    });
     if (!rule) return std::nullopt;
-    const std::uint64_t generation = manager.next_generation();
-    manager.record_status_if_newer(bucket, key, generation, ReplicationStatus::Pending);
     return ReplicationJob{std::move(*rule), std::string(bucket), std::string(key), generation};
 }
 
@@ -85,6 +108,11 @@ constexpr std::string_view to_aws_string(ObjectLockMode mode) noexcept {
     return mode == ObjectLockMode::Compliance ? "COMPLIANCE" : "GOVERNANCE";
 }
 
+/// The enumerator's name: "Governance" or "Compliance".
+constexpr std::string_view to_string(ObjectLockMode mode) noexcept {
+    return mode == ObjectLockMode::Compliance ? "Compliance" : "Governance";
+}
+
 /// The source object's Object Lock state, copied onto the replica.
 struct ObjectLockState {
     std::optional<ObjectLockMode> mode;
@@ -99,6 +127,11 @@ struct ReplicationOptions {
     std::optional<ObjectLockState> object_lock;
     /// Where the replica goes in the destination bucket; nullopt: the source key.
     std::optional<std::string> destination_key;
+    /// With a destination: how many times in a row one attempt re-heads and
+    /// retries after PreconditionFailed (someone wrote the replica between
+    /// its head and its put) before the attempt counts as failed. These
+    /// retries are immediate and consume no attempt of `retry`.
+    int precondition_retries = 8;
     /// Waits between attempts; empty: std::this_thread::sleep_for. Tests
     /// pass one that records the delays and returns at once; a server that
     /// shuts down may pass one that throws to abandon the job (the entry
@@ -107,15 +140,32 @@ struct ReplicationOptions {
 };
 
 enum class ReplicationResult {
-    Completed,  ///< `put` succeeded and COMPLETED was stamped at the job's generation
+    Completed,  ///< the replica holds the job's generation and COMPLETED was stamped at it
     Failed,     ///< every attempt failed and FAILED was stamped
     Superseded, ///< another task's stamp owns the status (a newer PUT, or a duplicate of this job that completed)
+    /// Only the unconditional `put` overload: its write landed, but a newer
+    /// generation had won meanwhile, so the destination may hold older
+    /// bytes than the source; the key is queued for take_redrive_candidates.
+    SupersededAfterWrite,
 };
+
+/// The enumerator's name: "Completed", "Failed", "Superseded", "SupersededAfterWrite".
+constexpr std::string_view to_string(ReplicationResult result) noexcept {
+    switch (result) {
+    case ReplicationResult::Completed: return "Completed";
+    case ReplicationResult::Failed: return "Failed";
+    case ReplicationResult::Superseded: return "Superseded";
+    case ReplicationResult::SupersededAfterWrite: return "SupersededAfterWrite";
+    }
+    return "Failed"; // unreachable for valid enumerators
+}
 
 /// What replicate_object did.
 struct ReplicationOutcome {
     ReplicationResult result = ReplicationResult::Failed;
-    /// Calls made to `put` (0 when superseded before the first).
+    /// Attempts begun (0 when superseded before the first). With a
+    /// destination, an attempt is a head and at most 1 + precondition_retries
+    /// conditional puts; with a `put`, one call to it.
     int attempts = 0;
     /// The most recent failed attempt's error (an exception's what()); empty
     /// when no attempt failed.
@@ -151,14 +201,16 @@ void set_header(Metadata& metadata, std::string_view name, std::string_view valu
 
 // The lock headers come only from `lock`: copies in the source metadata are
 // replaced or removed, so the replica never claims a lock the caller did not
-// describe.
+// describe. The generation lets the next copy's head tell stale from new.
 template <class Metadata>
-void set_replica_headers(Metadata& metadata, const ReplicationRule& rule, const std::optional<ObjectLockState>& lock) {
+void set_replica_headers(Metadata& metadata, const ReplicationJob& job, const std::optional<ObjectLockState>& lock) {
     constexpr std::string_view mode_header = "x-amz-object-lock-mode";
     constexpr std::string_view retain_header = "x-amz-object-lock-retain-until-date";
     constexpr std::string_view hold_header = "x-amz-object-lock-legal-hold";
     set_header(metadata, "x-amz-replication-status", to_aws_string(ReplicationStatus::Replica));
-    if (rule.destination_storage_class) set_header(metadata, "x-amz-storage-class", *rule.destination_storage_class);
+    set_replica_generation(metadata, job.generation);
+    if (job.rule.destination_storage_class)
+        set_header(metadata, "x-amz-storage-class", *job.rule.destination_storage_class);
     if (lock && lock->mode)
         set_header(metadata, mode_header, to_aws_string(*lock->mode));
     else
@@ -174,100 +226,56 @@ void set_replica_headers(Metadata& metadata, const ReplicationRule& rule, const 
         metadata.erase(typename Metadata::key_type(hold_header));
 }
 
-// One call to put; a throw is a failed attempt like `false`.
-template <class Put, class Body, class Metadata>
-bool attempt_put(Put& put, const std::string& bucket, const std::string& key, const Body& body,
-                 const Metadata& metadata, std::string& error) {
+// Runs a call to the server's code; an exception is a failed attempt whose
+// message is kept. Returns whether it returned normally.
+template <class Call>
+bool guarded(Call&& call, std::string& error) {
     try {
-        if (static_cast<bool>(std::invoke(put, bucket, key, body, metadata))) return true;
-        error = "put reported failure";
+        call();
+        return true;
     } catch (const std::exception& e) {
         error = e.what();
     } catch (...) {
-        error = "put threw an exception not derived from std::exception";
+        error = "the destination threw an exception not derived from std::exception";
     }
     return false;
 }
 
-inline void require_valid(const RetryPolicy& retry) {
+inline void require_valid(const ReplicationOptions& options) {
+    const RetryPolicy& retry = options.retry;
     if (retry.attempts < 1) throw InvalidArgument("RetryPolicy: attempts must be at least 1");
     if (retry.initial_backoff.count() < 0 || retry.max_backoff.count() < 0)
         throw InvalidArgument("RetryPolicy: backoffs must not be negative");
     if (!(retry.multiplier >= 1)) throw InvalidArgument("RetryPolicy: multiplier must be at least 1");
+    if (options.precondition_retries < 0)
+        throw InvalidArgument("ReplicationOptions: precondition_retries must not be negative");
 }
 
-} // namespace detail
+// The source has moved past the job: a newer generation is stored, or the
+// entry is gone (swept: a terminal status at this generation or later was
+// stamped, so another task finished the key).
+template <class Manager>
+bool superseded_at_source(const Manager& manager, const ReplicationJob& job) {
+    const auto stored = manager.lookup_entry(job.source_bucket, job.source_key);
+    return !stored || stored->generation > job.generation;
+}
 
-/// Copies one object to the job's destination and stamps the outcome. Runs
-/// synchronously on the calling thread: post it to the server's executor.
-/// Thread-safe: any number may run at once, for the same key too.
-///
-/// `put(destination_bucket, destination_key, const Body&, const Metadata&)`
-/// writes the replica and returns true (or anything that converts to bool)
-/// on success; `false` or an exception is a failed attempt. `Body` is passed
-/// through untouched. `Metadata` is a string-to-string map (std::map,
-/// std::unordered_map, ...) with lower-case header names, as S3 stores them.
-/// The replica's metadata is the source's plus `x-amz-replication-status:
-/// REPLICA`, `x-amz-storage-class` when the rule overrides it, and the three
-/// `x-amz-object-lock-*` headers from `options.object_lock`.
-///
-/// Before each attempt, a stored generation newer than the job's ends the
-/// job as Superseded with no further write. After a successful put, the CAS
-/// stamps COMPLETED; if a newer generation won meanwhile, the outcome is
-/// Superseded and the manager's dropped counter is bumped (stale bytes were
-/// written; the newer job overwrites them). After the last failed attempt,
-/// the CAS stamps FAILED and the dropped counter is bumped; the outcome is
-/// Failed, or Superseded when the CAS refused because another task's stamp
-/// already owns the status (a newer success is never rolled back).
-///
-/// Cost: the metadata is copied once (taken by value); per attempt, one
-/// allocation-free lookup and the put; one stamp at the end.
-///
-/// Throws InvalidArgument, before any call, for a RetryPolicy with fewer than
-/// one attempt, a negative backoff or a multiplier below 1; an exception
-/// from the sleeper or the manager propagates, leaving the entry PENDING for
-/// the re-drive (stuck_pending).
-///
-///     auto outcome = s3repl::replicate_object(manager, job, bytes, metadata,
-///         [&](const std::string& bucket, const std::string& key, const auto& body, const auto& meta) {
-///             return store.put(bucket, key, body, meta); });
-template <class Manager, class Body, class Metadata, class Put>
-ReplicationOutcome replicate_object(Manager& manager, const ReplicationJob& job, Body body, Metadata metadata, Put put,
-                                    const ReplicationOptions& options = {}) {
-    static_assert(detail::is_string_map<Metadata>::value,
-                  "s3repl: Metadata must be a string-to-string map such as std::map<std::string, std::string> or "
-                  "std::unordered_map<std::string, std::string> (needs operator[] and erase)");
-    static_assert(detail::is_put_callable<Put, Body, Metadata>::value,
-                  "s3repl: Put must be callable as put(const std::string& destination_bucket, const std::string& "
-                  "destination_key, const Body& body, const Metadata& metadata)");
-    static_assert(!detail::is_put_callable<Put, Body, Metadata>::value ||
-                      detail::put_reports_success<Put, Body, Metadata>::value,
-                  "s3repl: Put must return bool (true: the replica is stored) or something convertible to bool; "
-                  "report a failure by returning false or throwing");
-    detail::require_valid(options.retry);
-
-    detail::set_replica_headers(metadata, job.rule, options.object_lock);
-    const std::string& destination_key = options.destination_key ? *options.destination_key : job.source_key;
-    auto stamp = [&](ReplicationStatus status) {
-        return manager.record_status_if_newer(job.source_bucket, job.source_key, job.generation, status);
-    };
-
+// The retry loop both overloads share. `attempt(error)` returns the job's
+// result, or nullopt for a failed attempt (with `error` set). Before each
+// attempt the source is checked; after the last failed one FAILED is
+// stamped (the CAS keeps a newer success).
+template <class Manager, class Attempt>
+ReplicationOutcome run_attempts(Manager& manager, const ReplicationJob& job, const ReplicationOptions& options,
+                                Attempt&& attempt) {
     ReplicationOutcome outcome;
     for (;;) {
-        const auto stored = manager.lookup_entry(job.source_bucket, job.source_key);
-        if (stored && stored->generation > job.generation) {
+        if (superseded_at_source(manager, job)) {
             outcome.result = ReplicationResult::Superseded;
             return outcome;
         }
         ++outcome.attempts;
-        if (detail::attempt_put(put, job.rule.destination_bucket, destination_key, body, metadata,
-                                outcome.last_error)) {
-            if (stamp(ReplicationStatus::Completed)) {
-                outcome.result = ReplicationResult::Completed;
-            } else {
-                outcome.result = ReplicationResult::Superseded;
-                manager.note_dropped();
-            }
+        if (const std::optional<ReplicationResult> result = attempt(outcome.last_error)) {
+            outcome.result = *result;
             return outcome;
         }
         if (outcome.attempts >= options.retry.attempts) break;
@@ -277,9 +285,152 @@ ReplicationOutcome replicate_object(Manager& manager, const ReplicationJob& job,
         else
             std::this_thread::sleep_for(delay);
     }
-    outcome.result = stamp(ReplicationStatus::Failed) ? ReplicationResult::Failed : ReplicationResult::Superseded;
+    const bool stamped =
+        manager.record_status_if_newer(job.source_bucket, job.source_key, job.generation, ReplicationStatus::Failed);
+    outcome.result = stamped ? ReplicationResult::Failed : ReplicationResult::Superseded;
     manager.note_dropped();
     return outcome;
+}
+
+// The replica holds the job's generation: stamp COMPLETED. Refused only when
+// a newer generation is stored, whose own job then owns the destination.
+template <class Manager>
+ReplicationResult stamp_completed(Manager& manager, const ReplicationJob& job) {
+    if (manager.record_status_if_newer(job.source_bucket, job.source_key, job.generation, ReplicationStatus::Completed))
+        return ReplicationResult::Completed;
+    return ReplicationResult::Superseded;
+}
+
+} // namespace detail
+
+/// Copies one object to the job's destination so that an older job can never
+/// overwrite a newer replica, and stamps the outcome. Runs synchronously on
+/// the calling thread: post it to the server's executor. Thread-safe: any
+/// number may run at once, for the same key too, on any number of nodes
+/// sharing the destination.
+///
+/// `destination` has `std::optional<ReplicaState> head(bucket, key)` (what a
+/// HEAD of the replica says, nullopt when there is none) and
+/// `WriteResult put(bucket, key, const Body&, const Metadata&, const
+/// WriteCondition&)` (a conditional PutObject); an exception from either is
+/// a failed attempt, its message kept. `Body` is passed through untouched;
+/// `Metadata` is a string-to-string map with lower-case header names. The
+/// replica's metadata is the source's plus `x-amz-replication-status:
+/// REPLICA`, the job's generation in `x-amz-meta-s3repl-generation`,
+/// `x-amz-storage-class` when the rule overrides it, and the three
+/// `x-amz-object-lock-*` headers from `options.object_lock`.
+///
+/// Each attempt: a newer stored generation at the source, or no entry at all
+/// (swept after another task finished the key), ends the job as Superseded
+/// without writing. Otherwise `head` the replica: a generation above the
+/// job's is Superseded, an equal one is already this job's copy (COMPLETED
+/// is stamped: Completed); an older replica is overwritten with `If-Match`
+/// its ETag, a missing one created with `If-None-Match: *`. PreconditionFailed
+/// means someone wrote in between: head and decide again, up to
+/// `options.precondition_retries` times. After Written, the CAS stamps
+/// COMPLETED (Superseded when a newer generation won meanwhile; its job
+/// overwrites this copy, conditionally, later). After the last failed
+/// attempt FAILED is stamped (Failed, or Superseded when the CAS refused)
+/// and the dropped counter is bumped.
+///
+/// Throws InvalidArgument, before any call, for a RetryPolicy with fewer than
+/// one attempt, a negative backoff or a multiplier below 1, or negative
+/// precondition_retries; an exception from the sleeper or the manager
+/// propagates, leaving the entry PENDING for the re-drive (stuck_pending).
+///
+///     auto outcome = s3repl::replicate_object(manager, job, bytes, metadata, destination);
+///     if (outcome.result == s3repl::ReplicationResult::Failed) log(outcome.last_error);
+template <class Manager, class Body, class Metadata, class Destination>
+auto replicate_object(Manager& manager, const ReplicationJob& job, Body body, Metadata metadata,
+                      Destination&& destination, const ReplicationOptions& options = {})
+    -> std::enable_if_t<detail::is_destination<std::remove_reference_t<Destination>, Body, Metadata>::value,
+                        ReplicationOutcome> {
+    static_assert(detail::is_string_map<Metadata>::value,
+                  "s3repl: Metadata must be a string-to-string map such as std::map<std::string, std::string> or "
+                  "std::unordered_map<std::string, std::string> (needs operator[] and erase)");
+    detail::require_valid(options);
+    detail::set_replica_headers(metadata, job, options.object_lock);
+    const std::string& bucket = job.rule.destination_bucket;
+    const std::string& key = options.destination_key ? *options.destination_key : job.source_key;
+
+    return detail::run_attempts(manager, job, options, [&](std::string& error) -> std::optional<ReplicationResult> {
+        for (int conflicts = 0;; ++conflicts) {
+            std::optional<ReplicaState> replica;
+            if (!detail::guarded([&] { replica = destination.head(bucket, key); }, error)) return std::nullopt;
+            if (replica && replica->generation > job.generation) return ReplicationResult::Superseded;
+            if (replica && replica->generation == job.generation) return detail::stamp_completed(manager, job);
+            WriteCondition condition;
+            if (replica)
+                condition.if_match = replica->etag;
+            else
+                condition.if_none_match = true;
+            WriteResult written = WriteResult::Failed;
+            if (!detail::guarded([&] { written = destination.put(bucket, key, body, metadata, condition); }, error))
+                return std::nullopt;
+            if (written == WriteResult::Written) return detail::stamp_completed(manager, job);
+            if (written == WriteResult::Failed) {
+                error = "the destination reported a failed write";
+                return std::nullopt;
+            }
+            if (conflicts >= options.precondition_retries) {
+                error = "the replica changed between head and put " + std::to_string(conflicts + 1) +
+                        " times in a row (PreconditionFailed)";
+                return std::nullopt;
+            }
+            if (detail::superseded_at_source(manager, job)) return ReplicationResult::Superseded;
+        }
+    });
+}
+
+/// The unconditional form, for destinations without conditional writes.
+/// It cannot stop an older job's write from landing after a newer one's:
+/// when that happens its COMPLETED stamp is refused, the outcome is
+/// SupersededAfterWrite, the dropped counter is bumped and the key is queued
+/// for take_redrive_candidates (re-copy it at its newest generation). Prefer
+/// the destination overload above, which makes that impossible.
+///
+/// `put(destination_bucket, destination_key, const Body&, const Metadata&)`
+/// writes the replica and returns true (or anything that converts to bool)
+/// on success; `false` or an exception is a failed attempt. Metadata, the
+/// source check before each attempt, retries, FAILED and the exceptions are
+/// as above.
+///
+///     auto outcome = s3repl::replicate_object(manager, job, bytes, metadata,
+///         [&](const std::string& bucket, const std::string& key, const auto& body, const auto& meta) {
+///             return store.put(bucket, key, body, meta); });
+template <class Manager, class Body, class Metadata, class Put>
+auto replicate_object(Manager& manager, const ReplicationJob& job, Body body, Metadata metadata, Put put,
+                      const ReplicationOptions& options = {})
+    -> std::enable_if_t<!detail::is_destination<Put, Body, Metadata>::value, ReplicationOutcome> {
+    static_assert(detail::is_string_map<Metadata>::value,
+                  "s3repl: Metadata must be a string-to-string map such as std::map<std::string, std::string> or "
+                  "std::unordered_map<std::string, std::string> (needs operator[] and erase)");
+    static_assert(detail::is_put_callable<Put, Body, Metadata>::value,
+                  "s3repl: Put must be callable as put(const std::string& destination_bucket, const std::string& "
+                  "destination_key, const Body& body, const Metadata& metadata), or be a destination with head() "
+                  "and a conditional put() (see s3repl/destination.hpp)");
+    static_assert(!detail::is_put_callable<Put, Body, Metadata>::value ||
+                      detail::put_reports_success<Put, Body, Metadata>::value,
+                  "s3repl: Put must return bool (true: the replica is stored) or something convertible to bool; "
+                  "report a failure by returning false or throwing");
+    detail::require_valid(options);
+    detail::set_replica_headers(metadata, job, options.object_lock);
+    const std::string& bucket = job.rule.destination_bucket;
+    const std::string& key = options.destination_key ? *options.destination_key : job.source_key;
+
+    return detail::run_attempts(manager, job, options, [&](std::string& error) -> std::optional<ReplicationResult> {
+        bool stored = false;
+        if (!detail::guarded([&] { stored = static_cast<bool>(std::invoke(put, bucket, key, body, metadata)); }, error))
+            return std::nullopt;
+        if (!stored) {
+            error = "put reported failure";
+            return std::nullopt;
+        }
+        if (detail::stamp_completed(manager, job) == ReplicationResult::Completed) return ReplicationResult::Completed;
+        manager.note_dropped();
+        manager.request_redrive(job.source_bucket, job.source_key);
+        return ReplicationResult::SupersededAfterWrite;
+    });
 }
 
 } // namespace v0

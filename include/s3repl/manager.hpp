@@ -1,8 +1,11 @@
 #pragma once
 
 #include "s3repl/clock.hpp"
+#include "s3repl/detail/commit_locks.hpp"
 #include "s3repl/detail/entry_table.hpp"
+#include "s3repl/detail/generation_counter.hpp"
 #include "s3repl/detail/lock.hpp"
+#include "s3repl/detail/redrive_queue.hpp"
 #include "s3repl/detail/snapshot_file.hpp"
 #include "s3repl/detail/snapshot_reader.hpp"
 #include "s3repl/detail/snapshot_writer.hpp"
@@ -15,6 +18,7 @@
 
 #include <array>
 #include <atomic>
+#include <cassert>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -26,6 +30,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace s3repl {
@@ -33,13 +38,23 @@ inline namespace v0 {
 
 /// How long terminal entries live before sweep_stale removes them. FAILED is
 /// kept longer by default: it is the handle a server uses to re-drive.
+///
+///     s3repl::SweepPolicy policy{std::chrono::hours(24), std::chrono::hours::max()}; // FAILED forever
 struct SweepPolicy {
-    /// A TTL that never expires (no overflow anywhere). Use it rather than
-    /// a coarse `hours::max()`, which overflows converting to nanoseconds
-    /// before s3repl sees it.
+    /// A TTL that never expires; any duration at or past it means the same.
     static constexpr std::chrono::nanoseconds never = std::chrono::nanoseconds::max();
     std::chrono::nanoseconds completed_ttl = std::chrono::hours(24);
     std::chrono::nanoseconds failed_ttl = std::chrono::hours(24 * 7);
+
+    /// One day for COMPLETED, a week for FAILED.
+    constexpr SweepPolicy() noexcept = default;
+    /// Takes durations of any type and saturates them: `hours::max()` is
+    /// `never`, not an overflow into a negative TTL that sweeps everything.
+    template <class CompletedRep, class CompletedPeriod, class FailedRep, class FailedPeriod>
+    constexpr SweepPolicy(std::chrono::duration<CompletedRep, CompletedPeriod> completed,
+                          std::chrono::duration<FailedRep, FailedPeriod> failed) noexcept
+        : completed_ttl(detail::saturating_nanoseconds(completed)), failed_ttl(detail::saturating_nanoseconds(failed)) {
+    }
 };
 
 /// Exact counters. entries_* always equal a recount of the map; the others
@@ -80,13 +95,20 @@ struct EntryRef {
 
 /// Tracks the replication status of every (bucket, key) and the bucket
 /// replication rules. Every member may be called concurrently from any
-/// number of threads (except moving the manager itself).
+/// number of threads (except moving the manager itself). A moved-from
+/// manager may only be destroyed or assigned to: any other call is a
+/// precondition violation, checked by an assertion in debug builds.
 ///
-/// Locking: the status map is split into 32 shards, each guarded by its own
-/// Mutex (shared for lookups, exclusive for stamps and sweeps); the bucket
-/// configurations have one more Mutex; the generation counter and the
-/// dropped counter are lock-free atomics. No operation holds two shard locks
-/// except the whole-state ones (stats, restore), which take them in order.
+/// Locking, in the order locks are taken:
+/// - the commit lock of a key (256 striped std::mutex): held by
+///   commit_in_order around a source commit, so generations follow commits;
+/// - the snapshot lock (one Mutex): shared by to_json, exclusive by a
+///   restore, so a snapshot sees the state wholly before or after it;
+/// - the 32 shard locks (one Mutex each, shared for lookups, exclusive for
+///   stamps and sweeps) guard the status map; no operation holds two except
+///   the whole-state ones (stats, restore), which take them in order;
+/// - the configuration lock (one Mutex) guards the bucket configurations.
+/// The generation counter and the dropped counter are lock-free atomics.
 ///
 ///     s3repl::ReplicationManager manager;
 ///     auto generation = manager.next_generation();            // on the source PUT
@@ -113,16 +135,36 @@ class BasicReplicationManager {
 
     // ---- generations -----------------------------------------------------
 
-    /// A fresh token for a source PUT: 1 first, then strictly increasing
-    /// across threads. Lock-free. Throws GenerationExhausted instead of
-    /// wrapping once 2^64-1 has been handed out.
-    std::uint64_t next_generation() {
-        std::atomic<std::uint64_t>& issued = state_->last_issued;
-        std::uint64_t last = issued.load(std::memory_order_relaxed);
-        do {
-            if (last == std::numeric_limits<std::uint64_t>::max()) throw GenerationExhausted();
-        } while (!issued.compare_exchange_weak(last, last + 1, std::memory_order_relaxed));
-        return last + 1;
+    /// A fresh token: 1 first, then strictly increasing across threads, and
+    /// above every generation stored so far. Lock-free. Throws
+    /// GenerationExhausted instead of wrapping once 2^64-1 has been handed
+    /// out. A source PUT mints through commit_in_order (or the
+    /// begin_replication overload that takes a commit step) instead, so that
+    /// its generation follows the order its bytes were committed in.
+    std::uint64_t next_generation() { return state().generations.mint(); }
+
+    /// After it, every generation minted is greater than `floor` (a server
+    /// restarting over objects that carry generations newer than its last
+    /// snapshot calls it with the highest). Lock-free; counts as no mint in
+    /// stats(). raise_generation_floor(2^64-1) exhausts the counter.
+    void raise_generation_floor(std::uint64_t floor) noexcept { state().generations.raise_to(floor); }
+
+    /// The ordered source commit of a PUT: mints a generation and runs
+    /// `commit(generation)` while holding the key's commit lock, so that for
+    /// one (bucket, key) the order of generations is the order of commits.
+    /// Returns the generation. `commit` is the server's short, final step
+    /// (rename the uploaded file into place, swap a metadata pointer): never
+    /// receive or write the uploaded bytes under it, because every PUT of a
+    /// key sharing the lock's stripe waits. An exception from `commit`
+    /// propagates (the generation stays unused). `commit` must not call
+    /// commit_in_order itself (the stripe may be its own).
+    template <class Commit>
+    std::uint64_t commit_in_order(std::string_view bucket, std::string_view key, Commit&& commit) {
+        State& st = state();
+        std::lock_guard<std::mutex> lock(st.commit_locks.stripe_for(hash(bucket, key).entry));
+        const std::uint64_t generation = st.generations.mint();
+        std::forward<Commit>(commit)(generation);
+        return generation;
     }
 
     // ---- bucket rules ----------------------------------------------------
@@ -133,31 +175,31 @@ class BasicReplicationManager {
     void put_config(std::string_view bucket, ReplicationConfig config) {
         require_utf8(bucket, "bucket");
         require_utf8(config);
-        detail::WriteLock<Mutex> lock(state_->config_mutex);
-        state_->configs.insert_or_assign(std::string(bucket), std::move(config));
+        detail::WriteLock<Mutex> lock(state().config_mutex);
+        state().configs.insert_or_assign(std::string(bucket), std::move(config));
     }
 
     std::optional<ReplicationConfig> get_config(std::string_view bucket) const {
-        detail::ReadLock<Mutex> lock(state_->config_mutex);
-        const auto found = state_->configs.find(bucket);
-        if (found == state_->configs.end()) return std::nullopt;
+        detail::ReadLock<Mutex> lock(state().config_mutex);
+        const auto found = state().configs.find(bucket);
+        if (found == state().configs.end()) return std::nullopt;
         return found->second;
     }
 
     /// Idempotent.
     void delete_config(std::string_view bucket) {
-        detail::WriteLock<Mutex> lock(state_->config_mutex);
-        const auto found = state_->configs.find(bucket);
-        if (found != state_->configs.end()) state_->configs.erase(found);
+        detail::WriteLock<Mutex> lock(state().config_mutex);
+        const auto found = state().configs.find(bucket);
+        if (found != state().configs.end()) state().configs.erase(found);
     }
 
     /// The rule the object replicates by (see select_rule), or nullopt when
     /// the bucket has no configuration or no enabled rule matches.
     std::optional<ReplicationRule> match_rule(std::string_view bucket, std::string_view key,
                                               const TagSet& object_tags) const {
-        detail::ReadLock<Mutex> lock(state_->config_mutex);
-        const auto found = state_->configs.find(bucket);
-        if (found == state_->configs.end()) return std::nullopt;
+        detail::ReadLock<Mutex> lock(state().config_mutex);
+        const auto found = state().configs.find(bucket);
+        if (found == state().configs.end()) return std::nullopt;
         const ReplicationRule* rule = select_rule(found->second, key, object_tags);
         if (rule == nullptr) return std::nullopt;
         return *rule;
@@ -167,22 +209,30 @@ class BasicReplicationManager {
 
     /// Unconditional stamp with generation 0 (so the next real PUT's CAS
     /// overrides it); recorded_at = clock now. Throws InvalidArgument,
-    /// changing nothing, when bucket or key is not valid UTF-8.
+    /// changing nothing, when bucket or key is not valid UTF-8 or `status`
+    /// is not one of the four enumerators.
     void record_status(std::string_view bucket, std::string_view key, ReplicationStatus status) {
+        require_known(status);
         const detail::KeyHashes h = hash(bucket, key);
         Shard& shard = shard_for(h);
         detail::WriteLock<Mutex> lock(shard.mutex);
-        store(shard, bucket, key, h, shard.table.find(bucket, key, h), {status, 0, now()});
+        detail::StoredEntry* existing = shard.table.find(bucket, key, h);
+        if (existing == nullptr) require_storable(bucket, key);
+        store(shard, bucket, key, h, existing, {status, 0, now()});
     }
 
     /// The CAS: stamps `status` at `generation` unless the stored generation
     /// is greater, or equal with the stored status COMPLETED and `status`
     /// another (a duplicate task of the same PUT must not undo a success).
-    /// Returns whether the stamp was accepted. No heap allocation when the
-    /// entry exists. Throws InvalidArgument, changing nothing, when a new
-    /// entry's bucket or key is not valid UTF-8.
+    /// Returns whether the stamp was accepted. An accepted generation above
+    /// the counter raises it (every stored generation stays below the next
+    /// one minted): a stamp at 2^64-1 exhausts the counter at once. No heap
+    /// allocation when the entry exists. Throws InvalidArgument, changing
+    /// nothing, when a new entry's bucket or key is not valid UTF-8 or
+    /// `status` is not one of the four enumerators.
     bool record_status_if_newer(std::string_view bucket, std::string_view key, std::uint64_t generation,
                                 ReplicationStatus status) {
+        require_known(status);
         const detail::KeyHashes h = hash(bucket, key);
         Shard& shard = shard_for(h);
         shard.table.prefetch(h); // the slot's cache miss overlaps taking the lock
@@ -192,6 +242,10 @@ class BasicReplicationManager {
             ++shard.stamps_rejected;
             return false;
         }
+        if (existing == nullptr) require_storable(bucket, key);
+        // One relaxed load on the common path; raised before the store, so no
+        // mint can hand this generation out after it is visible.
+        if (generation > state().generations.last_issued()) state().generations.raise_to(generation);
         store(shard, bucket, key, h, existing, {status, generation, now()});
         return true;
     }
@@ -219,7 +273,7 @@ class BasicReplicationManager {
     /// Number of entries.
     std::size_t size() const {
         std::size_t total = 0;
-        for (const Shard& shard : state_->shards) {
+        for (const Shard& shard : state().shards) {
             detail::ReadLock<Mutex> lock(shard.mutex);
             total += shard.table.size();
         }
@@ -232,15 +286,26 @@ class BasicReplicationManager {
     /// now - max_age; never PENDING (still in flight) or REPLICA. Returns
     /// the number removed. Locks one shard at a time.
     /// Any duration type is accepted and clamped, so hours::max() means
-    /// "keep everything" instead of overflowing in a conversion.
+    /// "keep everything" instead of overflowing in a conversion. Throws
+    /// InvalidArgument, sweeping nothing, for a negative max_age.
     template <class Rep, class Period>
     std::size_t sweep_stale(Timestamp now, std::chrono::duration<Rep, Period> max_age) {
-        const std::chrono::nanoseconds ttl = detail::saturating_nanoseconds(max_age);
-        return sweep_stale(now, SweepPolicy{ttl, ttl});
+        return sweep_stale(now, SweepPolicy{max_age, max_age});
     }
 
     /// As above with separate TTLs for COMPLETED and FAILED.
     std::size_t sweep_stale(Timestamp now, const SweepPolicy& policy) {
+        return sweep_stale(now, policy, [] { return true; });
+    }
+
+    /// As above, asking `keep_going()` before each shard and stopping early
+    /// when it returns false (a sweeper being stopped need not finish the
+    /// pass: what is left is swept next time). Returns the number removed.
+    template <class KeepGoing>
+    std::size_t sweep_stale(Timestamp now, const SweepPolicy& policy, KeepGoing&& keep_going) {
+        if (policy.completed_ttl < std::chrono::nanoseconds::zero() ||
+            policy.failed_ttl < std::chrono::nanoseconds::zero())
+            throw InvalidArgument("sweep_stale: a TTL must not be negative (SweepPolicy::never keeps entries)");
         // A TTL of `never` sweeps nothing, even entries from 1677.
         constexpr std::int64_t keep_all = std::numeric_limits<std::int64_t>::min();
         const std::int64_t completed_cutoff = policy.completed_ttl == SweepPolicy::never
@@ -249,7 +314,8 @@ class BasicReplicationManager {
         const std::int64_t failed_cutoff =
             policy.failed_ttl == SweepPolicy::never ? keep_all : detail::saturating_cutoff(now, policy.failed_ttl);
         std::size_t removed = 0;
-        for (Shard& shard : state_->shards) {
+        for (Shard& shard : state().shards) {
+            if (!keep_going()) break;
             detail::WriteLock<Mutex> lock(shard.mutex);
             if (shard.table.count(ReplicationStatus::Completed) == 0 &&
                 shard.table.count(ReplicationStatus::Failed) == 0)
@@ -275,7 +341,7 @@ class BasicReplicationManager {
     /// manager (the shard's lock is held).
     template <class Visitor>
     void for_each_entry(Visitor&& visit) const {
-        for (const Shard& shard : state_->shards) {
+        for (const Shard& shard : state().shards) {
             detail::ReadLock<Mutex> lock(shard.mutex);
             shard.table.for_each([&](std::string_view bucket, std::string_view key, const detail::StoredEntry& e) {
                 visit(bucket, key, e.to_entry());
@@ -298,20 +364,39 @@ class BasicReplicationManager {
         return collect([](const detail::StoredEntry& e) { return e.status_value() == ReplicationStatus::Failed; });
     }
 
+    /// Queues (bucket, key) for take_redrive_candidates: its destination may
+    /// hold stale bytes. replicate_object's unconditional `put` overload
+    /// calls it when its write landed but a newer generation had won.
+    void request_redrive(std::string_view bucket, std::string_view key) { state().redrive.add(bucket, key); }
+
+    /// Takes the keys queued by request_redrive, each once, with its current
+    /// entry (keys no longer tracked are left out): re-copy each at
+    /// `entry.generation` with the source's current bytes. The queue lives
+    /// in memory only: a restart loses it (the conditional-write overload of
+    /// replicate_object never needs it).
+    std::vector<EntryRef> take_redrive_candidates() {
+        std::vector<EntryRef> candidates;
+        for (auto& queued : state().redrive.take()) {
+            const std::optional<ReplicationStatusEntry> entry = lookup_entry(queued.first, queued.second);
+            if (entry) candidates.push_back(EntryRef{std::move(queued.first), std::move(queued.second), *entry});
+        }
+        return candidates;
+    }
+
     // ---- stats -----------------------------------------------------------
 
     /// Called by the dispatcher when it gives up on a replication, or when
     /// its write succeeded but a newer generation had already won.
-    void note_dropped() noexcept { state_->dropped.fetch_add(1, std::memory_order_relaxed); }
+    void note_dropped() noexcept { state().dropped.fetch_add(1, std::memory_order_relaxed); }
 
     /// A consistent cut of every counter: all shard read locks are held
     /// together (taken in order) while summing.
     ReplicationStats stats() const {
         std::array<detail::ReadLock<Mutex>, detail::shard_count> locks;
         for (std::size_t i = 0; i < detail::shard_count; ++i)
-            locks[i] = detail::ReadLock<Mutex>(state_->shards[i].mutex);
+            locks[i] = detail::ReadLock<Mutex>(state().shards[i].mutex);
         ReplicationStats s;
-        for (const Shard& shard : state_->shards) {
+        for (const Shard& shard : state().shards) {
             s.entries_pending += shard.table.count(ReplicationStatus::Pending);
             s.entries_completed += shard.table.count(ReplicationStatus::Completed);
             s.entries_failed += shard.table.count(ReplicationStatus::Failed);
@@ -320,8 +405,8 @@ class BasicReplicationManager {
             s.stamps_rejected += shard.stamps_rejected;
             s.entries_swept += shard.entries_swept;
         }
-        s.generations_minted = state_->last_issued.load(std::memory_order_relaxed) - state_->mint_base;
-        s.dropped_total = state_->dropped.load(std::memory_order_relaxed);
+        s.generations_minted = state().generations.minted();
+        s.dropped_total = state().dropped.load(std::memory_order_relaxed);
         return s;
     }
 
@@ -329,16 +414,19 @@ class BasicReplicationManager {
 
     /// The whole state as compact JSON in the Rust server's format. Safe
     /// while other threads stamp: each entry is one whole accepted stamp and
-    /// next_generation is above every generation written. Holds one shard's
-    /// read lock at a time, so stamps elsewhere go on while it runs.
+    /// next_generation is above every generation written (2^64-1 for an
+    /// exhausted counter). Holds one shard's read lock at a time, so stamps
+    /// elsewhere go on while it runs; a concurrent restore_json is wholly
+    /// before or after it (the snapshot lock).
     std::string to_json() const {
+        detail::ReadLock<Mutex> snapshot_lock(state().snapshot_mutex);
         detail::SnapshotWriter writer;
         {
-            detail::ReadLock<Mutex> lock(state_->config_mutex);
-            writer.configs(state_->configs);
+            detail::ReadLock<Mutex> lock(state().config_mutex);
+            writer.configs(state().configs);
         }
         std::uint64_t highest = 0;
-        for (const Shard& shard : state_->shards) {
+        for (const Shard& shard : state().shards) {
             detail::ReadLock<Mutex> lock(shard.mutex);
             shard.table.for_each([&](std::string_view bucket, std::string_view key, const detail::StoredEntry& e) {
                 writer.status(bucket, key, e.status_value(), e.generation, e.to_entry().recorded_at);
@@ -346,22 +434,21 @@ class BasicReplicationManager {
             });
         }
         // Read after the entries: every generation minted before them is below it.
-        const std::uint64_t issued = state_->last_issued.load(std::memory_order_relaxed);
-        const std::uint64_t last = issued > highest ? issued : highest;
-        // Exhausted counters are written as 2^64-1, the largest the format holds.
-        return std::move(writer).finish(last == std::numeric_limits<std::uint64_t>::max() ? last : last + 1);
+        return std::move(writer).finish(state().generations.snapshot_value(highest));
     }
 
     /// Replaces the whole state (configurations, statuses, generation
     /// counter) with the snapshot's, all-or-nothing: on any error it throws
     /// SnapshotError and the manager is exactly as before. Entries without a
-    /// recorded_at get the clock's now. The counter becomes
-    /// max(next_generation, highest stored generation + 1, 1).
-    /// Restore before serving: a generation minted before the restore and
-    /// stamped after it may exceed the restored counter.
+    /// recorded_at get the clock's now. The counter never moves back: the
+    /// next generation minted is above every generation handed out before
+    /// the restore and every generation in the snapshot, and above the
+    /// snapshot's next_generation - 1 (a next_generation of 2^64-1 restores
+    /// exhausted, as to_json writes an exhausted counter). Statuses stamped
+    /// before the restore are replaced: restore before serving.
     void restore_json(std::string_view json) {
         detail::RestoredState staged;
-        detail::read_snapshot(json, staged, state_->seed, now());
+        detail::read_snapshot(json, staged, state().seed, now());
         install(staged);
     }
 
@@ -384,7 +471,7 @@ class BasicReplicationManager {
     static BasicReplicationManager load_snapshot(const std::filesystem::path& path, Clock clock = Clock{}) {
         BasicReplicationManager manager(std::move(clock));
         detail::RestoredState staged;
-        detail::read_snapshot_file(path, staged, manager.state_->seed, manager.now());
+        detail::read_snapshot_file(path, staged, manager.state().seed, manager.now());
         manager.install(staged);
         return manager;
     }
@@ -399,28 +486,39 @@ class BasicReplicationManager {
     };
 
     struct State {
+        detail::CommitLocks commit_locks;
+        mutable Mutex snapshot_mutex; // shared by to_json, exclusive by install
         std::array<Shard, detail::shard_count> shards;
         mutable Mutex config_mutex;
-        detail::ConfigMap configs;                 // guarded by config_mutex
-        std::atomic<std::uint64_t> last_issued{0}; // the highest generation handed out
-        std::uint64_t mint_base = 0;               // last_issued when counting began; written under all shard locks
+        detail::ConfigMap configs; // guarded by config_mutex
+        detail::GenerationCounter generations;
         std::atomic<std::uint64_t> dropped{0};
+        detail::RedriveQueue redrive;
         const std::uint64_t seed = random_seed();
     };
 
-    // Swaps a parsed snapshot in under every lock (shards in order, then the
-    // configurations); the old state leaves in `staged`, freed by the caller
-    // after the locks are released.
+    // Swaps a parsed snapshot in under every lock (the snapshot lock, shards
+    // in order, then the configurations); the old state leaves in `staged`,
+    // freed by the caller after the locks are released.
     void install(detail::RestoredState& staged) {
+        State& st = state();
+        detail::WriteLock<Mutex> snapshot_lock(st.snapshot_mutex);
         std::array<detail::WriteLock<Mutex>, detail::shard_count> locks;
-        for (std::size_t i = 0; i < detail::shard_count; ++i)
-            locks[i] = detail::WriteLock<Mutex>(state_->shards[i].mutex);
-        detail::WriteLock<Mutex> config_lock(state_->config_mutex);
-        for (std::size_t i = 0; i < detail::shard_count; ++i) state_->shards[i].table.swap(staged.tables[i]);
-        state_->configs.swap(staged.configs);
-        // generations_minted counts on across the restore.
-        const std::uint64_t old_issued = state_->last_issued.exchange(staged.last_issued);
-        state_->mint_base = staged.last_issued - (old_issued - state_->mint_base);
+        for (std::size_t i = 0; i < detail::shard_count; ++i) locks[i] = detail::WriteLock<Mutex>(st.shards[i].mutex);
+        detail::WriteLock<Mutex> config_lock(st.config_mutex);
+        for (std::size_t i = 0; i < detail::shard_count; ++i) st.shards[i].table.swap(staged.tables[i]);
+        st.configs.swap(staged.configs);
+        st.generations.raise_to(staged.last_issued); // never back: no token is reissued
+    }
+
+    // Every member but destruction and assignment goes through these.
+    State& state() noexcept {
+        assert(state_ != nullptr && "s3repl: call on a moved-from BasicReplicationManager");
+        return *state_;
+    }
+    const State& state() const noexcept {
+        assert(state_ != nullptr && "s3repl: call on a moved-from BasicReplicationManager");
+        return *state_;
     }
 
     static std::uint64_t random_seed() {
@@ -431,10 +529,10 @@ class BasicReplicationManager {
     Timestamp now() const { return std::chrono::time_point_cast<std::chrono::nanoseconds>(clock_.now()); }
 
     detail::KeyHashes hash(std::string_view bucket, std::string_view key) const noexcept {
-        return detail::hash_key(bucket, key, state_->seed);
+        return detail::hash_key(bucket, key, state().seed);
     }
-    Shard& shard_for(detail::KeyHashes h) noexcept { return state_->shards[detail::shard_of(h)]; }
-    const Shard& shard_for(detail::KeyHashes h) const noexcept { return state_->shards[detail::shard_of(h)]; }
+    Shard& shard_for(detail::KeyHashes h) noexcept { return state().shards[detail::shard_of(h)]; }
+    const Shard& shard_for(detail::KeyHashes h) const noexcept { return state().shards[detail::shard_of(h)]; }
 
     static bool stamp_wins(const detail::StoredEntry& stored, std::uint64_t generation,
                            ReplicationStatus status) noexcept {
@@ -442,17 +540,27 @@ class BasicReplicationManager {
         return stored.status_value() != ReplicationStatus::Completed || status == ReplicationStatus::Completed;
     }
 
-    // Writes an accepted stamp; the caller holds the shard's write lock.
+    // Writes an accepted stamp; the caller holds the shard's write lock and
+    // has checked a new entry's names (require_storable).
     static void store(Shard& shard, std::string_view bucket, std::string_view key, detail::KeyHashes h,
                       detail::StoredEntry* existing, const ReplicationStatusEntry& value) {
-        if (existing != nullptr) {
+        if (existing != nullptr)
             shard.table.assign(*existing, value);
-        } else {
-            require_utf8(bucket, "bucket");
-            require_utf8(key, "key");
+        else
             shard.table.insert(bucket, key, h, value);
-        }
         ++shard.stamps_accepted;
+    }
+
+    static void require_storable(std::string_view bucket, std::string_view key) {
+        require_utf8(bucket, "bucket");
+        require_utf8(key, "key");
+    }
+
+    // An out-of-range enumerator would index past the per-status counts.
+    static void require_known(ReplicationStatus status) {
+        if (static_cast<std::size_t>(status) >= replication_status_count)
+            throw InvalidArgument("status " + std::to_string(static_cast<unsigned>(status)) +
+                                  " is not a ReplicationStatus enumerator");
     }
 
     static void require_utf8(std::string_view text, const char* what) {
@@ -476,7 +584,7 @@ class BasicReplicationManager {
     template <class Predicate>
     std::vector<EntryRef> collect(Predicate&& wanted) const {
         std::vector<EntryRef> found;
-        for (const Shard& shard : state_->shards) {
+        for (const Shard& shard : state().shards) {
             detail::ReadLock<Mutex> lock(shard.mutex);
             shard.table.for_each([&](std::string_view bucket, std::string_view key, const detail::StoredEntry& e) {
                 if (wanted(e)) found.push_back(EntryRef{std::string(bucket), std::string(key), e.to_entry()});

@@ -2,6 +2,7 @@
 
 // Umbrella header: everything s3repl offers.
 #include "s3repl/clock.hpp"
+#include "s3repl/destination.hpp"
 #include "s3repl/dispatch.hpp"
 #include "s3repl/error.hpp"
 #include "s3repl/manager.hpp"

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "s3repl/detail/entry_table.hpp"
+#include "s3repl/detail/generation_counter.hpp"
 #include "s3repl/detail/json_scanner.hpp"
 #include "s3repl/detail/snapshot_writer.hpp"
 #include "s3repl/error.hpp"
@@ -49,7 +50,7 @@ class SnapshotReader {
             table.for_each([&](std::string_view, std::string_view, const StoredEntry& e) {
                 if (e.generation > highest) highest = e.generation;
             });
-        const std::uint64_t from_counter = next_generation_ == 0 ? 0 : next_generation_ - 1;
+        const std::uint64_t from_counter = GenerationCounter::last_issued_from_snapshot(next_generation_);
         out_.last_issued = highest > from_counter ? highest : from_counter; // highest 2^64-1: exhausted
     }
 
