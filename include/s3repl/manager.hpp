@@ -434,7 +434,8 @@ class BasicReplicationManager {
             });
         }
         // Read after the entries: every generation minted before them is below it.
-        return std::move(writer).finish(state().generations.snapshot_value(highest));
+        const detail::GenerationCounter& counter = state().generations;
+        return std::move(writer).finish(counter.snapshot_value(highest), counter.exhausted());
     }
 
     /// Replaces the whole state (configurations, statuses, generation

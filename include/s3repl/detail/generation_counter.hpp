@@ -48,18 +48,15 @@ class GenerationCounter {
         return last_issued_.load(std::memory_order_relaxed) - jumped;
     }
 
-    // The snapshot's next_generation: the format has no value past 2^64-1, so
-    // an exhausted counter and one whose last token is still free are both
-    // written as 2^64-1, and from_snapshot() reads that back as exhausted.
+    // The snapshot's next_generation: above every generation handed out or
+    // stored. The format has no value past 2^64-1, so an exhausted counter
+    // writes 2^64-1 and says exhausted() beside it.
     std::uint64_t snapshot_value(std::uint64_t highest_stored) const noexcept {
         const std::uint64_t issued = last_issued();
         const std::uint64_t last = issued > highest_stored ? issued : highest_stored;
         return last == exhausted_value ? last : last + 1;
     }
-    static constexpr std::uint64_t last_issued_from_snapshot(std::uint64_t next_generation) noexcept {
-        if (next_generation == exhausted_value) return exhausted_value;
-        return next_generation == 0 ? 0 : next_generation - 1;
-    }
+    bool exhausted() const noexcept { return last_issued() == exhausted_value; }
 
   private:
     std::atomic<std::uint64_t> last_issued_{0}; // the highest generation handed out or stored

@@ -50,7 +50,8 @@ class SnapshotReader {
             table.for_each([&](std::string_view, std::string_view, const StoredEntry& e) {
                 if (e.generation > highest) highest = e.generation;
             });
-        const std::uint64_t from_counter = GenerationCounter::last_issued_from_snapshot(next_generation_);
+        const std::uint64_t from_counter =
+            exhausted_ ? GenerationCounter::exhausted_value : (next_generation_ == 0 ? 0 : next_generation_ - 1);
         out_.last_issued = highest > from_counter ? highest : from_counter; // highest 2^64-1: exhausted
     }
 
@@ -67,9 +68,11 @@ class SnapshotReader {
     bool boolean(bool value) {
         if (skipping()) return true;
         if (slot() == Slot::Skip) return value_done();
-        if (slot() != Slot::Enabled) return unexpected(value ? "true" : "false");
-        rule_.status_enabled = value;
-        return value_done();
+        switch (slot()) {
+        case Slot::Enabled: rule_.status_enabled = value; return value_done();
+        case Slot::Exhausted: exhausted_ = value; return value_done();
+        default: return unexpected(value ? "true" : "false");
+        }
     }
     bool other_number(OtherNumber kind) {
         if (skipping()) return true;
@@ -216,7 +219,7 @@ class SnapshotReader {
     // What the next value is, from the innermost container and its field or position.
     enum class Slot : std::uint8_t {
         Root, Skip, TooMany, Wrong,
-        ByBucket, Statuses, NextGeneration,
+        ByBucket, Statuses, NextGeneration, Exhausted,
         Config, Role, Rules, Rule, RuleId, Priority, Enabled, Filter, Destination, StorageClass, Prefix, Tags,
         TagPair, TagKey, TagValue,
         StatusPair, StatusKey, EntryValue, KeyBucket, KeyName, EntryStatus, EntryGeneration, RecordedAt,
@@ -234,7 +237,7 @@ class SnapshotReader {
     };
 
     static const Shape& shape_of(Frame kind) noexcept {
-        static const Shape root{{"by_bucket", "statuses", "next_generation"}, 0b011};
+        static const Shape root{{"by_bucket", "statuses", "next_generation", "generations_exhausted"}, 0b0011};
         static const Shape config{{"role", "rules"}, 0b11};
         static const Shape rule{
             {"id", "priority", "status_enabled", "filter", "destination_bucket", "destination_storage_class"},
@@ -262,7 +265,7 @@ class SnapshotReader {
             return top.index == 0 ? first : top.index == 1 ? second : Slot::TooMany;
         };
         switch (top.kind) {
-        case Frame::Root: return field({Slot::ByBucket, Slot::Statuses, Slot::NextGeneration});
+        case Frame::Root: return field({Slot::ByBucket, Slot::Statuses, Slot::NextGeneration, Slot::Exhausted});
         case Frame::ByBucket: return Slot::Config;
         case Frame::Config: return field({Slot::Role, Slot::Rules});
         case Frame::Rules: return Slot::Rule;
@@ -307,7 +310,7 @@ class SnapshotReader {
         static constexpr const char* wanted[] = {
             "an object (the snapshot)", "", "nothing (the array has 2 elements)", "the end of the document",
             "an object of bucket configurations", "an array of statuses", "an unsigned 64-bit integer",
-            "a configuration object", "a string", "an array of rules", "a rule object", "a string",
+            "true or false", "a configuration object", "a string", "an array of rules", "a rule object", "a string",
             "an unsigned 32-bit integer", "true or false", "a filter object", "a string", "a string or null",
             "a string or null", "an array of tags", "a [key, value] array", "a string", "a string",
             "a [[bucket, key], entry] array", "a [bucket, key] array", "an entry object or a status string",
@@ -410,6 +413,7 @@ class SnapshotReader {
     std::string bucket_, key_;
     ReplicationStatusEntry entry_;
     std::uint64_t next_generation_ = 1; // absent: 1
+    bool exhausted_ = false;            // s3repl's own member: 2^64-1 was handed out too
 };
 
 // Parses `json` into `out`; throws SnapshotError.

@@ -64,9 +64,13 @@ class SnapshotWriter {
         commit(put(p, close));
     }
 
-    std::string finish(std::uint64_t next_generation) && {
+    // `exhausted`: 2^64-1 was handed out too, so next_generation (2^64-1,
+    // the largest the format holds) is not free; said in a member of our own,
+    // which the Rust server's reader ignores.
+    std::string finish(std::uint64_t next_generation, bool exhausted) && {
         out_ += "],\"next_generation\":";
         write_number(next_generation);
+        if (exhausted) out_ += ",\"generations_exhausted\":true";
         out_ += '}';
         return std::move(out_);
     }
