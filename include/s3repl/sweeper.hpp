@@ -3,6 +3,7 @@
 #include "s3repl/error.hpp"
 #include "s3repl/manager.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -16,9 +17,11 @@ inline namespace v0 {
 
 /// Keeps the status map bounded: on its own thread, every `interval` (the
 /// first pass one interval after construction), runs
-/// `manager.sweep_stale(manager.clock().now(), policy)` and reports the pass
-/// to `on_pass(swept, took)` (took: steady-clock time of the sweep, for
-/// metrics). PENDING and REPLICA entries are never swept.
+/// `manager.sweep_stale(manager.clock().now(), policy, keep_going)` and
+/// reports the pass to `on_pass(swept, took)` (took: steady-clock time of the
+/// sweep, for metrics). PENDING and REPLICA entries are never swept. A stop
+/// ends a pass between two shards, so stop() waits for one shard's sweep at
+/// most, not a whole pass.
 ///
 /// Thread safety: stop() may be called from any thread, concurrently and
 /// repeatedly, except from inside on_pass (which runs on the sweeper's
@@ -49,17 +52,26 @@ class StaleSweeper {
     ~StaleSweeper() { stop(); }
 
     /// Wakes the thread (mid-interval too) and waits for it to end; a pass in
-    /// progress finishes first. When it returns, on_pass will not be called
+    /// progress stops after the shard it is sweeping (what it left is swept
+    /// by the next sweeper). When it returns, on_pass will not be called
     /// again. Idempotent.
     void stop() {
+        request_stop();
+        // Serialises concurrent stop() calls: only one may join.
+        std::lock_guard<std::mutex> lock(join_mutex_);
+        if (worker_.joinable()) worker_.join();
+    }
+
+    /// Asks the thread to end, without waiting (a server shutting down asks
+    /// every component first, then joins each). May be called from on_pass.
+    /// Then stop() or the destructor joins.
+    void request_stop() {
         {
             std::lock_guard<std::mutex> lock(mutex_);
             stopping_ = true;
         }
+        stop_requested_.store(true, std::memory_order_relaxed);
         wake_.notify_all();
-        // Serialises concurrent stop() calls: only one may join.
-        std::lock_guard<std::mutex> lock(join_mutex_);
-        if (worker_.joinable()) worker_.join();
     }
 
   private:
@@ -87,7 +99,8 @@ class StaleSweeper {
             if (wake_.wait_until(lock, deadline, [this] { return stopping_; })) return;
             lock.unlock();
             const Steady::time_point started = Steady::now();
-            const std::size_t swept = manager_.sweep_stale(manager_.clock().now(), policy_);
+            const std::size_t swept = manager_.sweep_stale(
+                manager_.clock().now(), policy_, [this] { return !stop_requested_.load(std::memory_order_relaxed); });
             const std::chrono::nanoseconds took = Steady::now() - started;
             if (on_pass_) on_pass_(swept, took);
             lock.lock();
@@ -100,7 +113,8 @@ class StaleSweeper {
     const PassCallback on_pass_;
     std::mutex mutex_;
     std::condition_variable wake_;
-    bool stopping_ = false; // guarded by mutex_
+    bool stopping_ = false;                   // guarded by mutex_
+    std::atomic<bool> stop_requested_{false}; // stopping_, read between shards without the mutex
     std::mutex join_mutex_;
     std::thread worker_; // last: started once everything it reads exists
 };
