@@ -16,6 +16,7 @@
 #include <csignal>
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
@@ -283,11 +284,13 @@ TEST_CASE("a stop requested during a pass ends it after the shard being swept", 
     std::condition_variable reported;
     std::optional<std::size_t> swept; // guarded by mutex
     std::atomic<int> locks_in_pass{0};
-    s3repl::StaleSweeper<HookedManager>* sweeper = nullptr;
+    // The pass may start before the constructor returns: the hook waits to learn the sweeper.
+    std::promise<s3repl::StaleSweeper<HookedManager>*> sweeper;
+    std::shared_future<s3repl::StaleSweeper<HookedManager>*> sweeper_known = sweeper.get_future().share();
     const std::thread::id test_thread = std::this_thread::get_id();
     HookedMutex::on_lock = [&] {
         if (std::this_thread::get_id() == test_thread) return;
-        if (locks_in_pass++ == 0) sweeper->request_stop(); // the first shard of the first pass
+        if (locks_in_pass++ == 0) sweeper_known.get()->request_stop(); // the first shard of the first pass
     };
     {
         s3repl::StaleSweeper<HookedManager> running(m, SweepPolicy{1s, 1s}, 1ms,
@@ -298,7 +301,7 @@ TEST_CASE("a stop requested during a pass ends it after the shard being swept", 
                                                         }
                                                         reported.notify_all();
                                                     });
-        sweeper = &running;
+        sweeper.set_value(&running);
         std::unique_lock<std::mutex> lock(mutex);
         REQUIRE(reported.wait_for(lock, 60s, [&] { return swept.has_value(); }));
     } // joins
