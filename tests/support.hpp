@@ -9,7 +9,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <limits>
+#include <string>
 #include <string_view>
 #include <thread>
 #include <tuple>
@@ -43,6 +48,49 @@ bool eventually(Predicate done, std::chrono::milliseconds limit = std::chrono::s
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     return true;
+}
+
+// A fresh directory under the system's temporary directory, removed with
+// everything in it (write permission restored first) when the test ends.
+class TempDir {
+  public:
+    TempDir() {
+        std::string pattern = (std::filesystem::temp_directory_path() / "s3repl-test-XXXXXX").string();
+        REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+        path_ = pattern;
+    }
+    ~TempDir() {
+        std::error_code ignored;
+        std::filesystem::permissions(path_, std::filesystem::perms::owner_all, std::filesystem::perm_options::add,
+                                     ignored);
+        std::filesystem::remove_all(path_, ignored);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const std::filesystem::path& path() const { return path_; }
+    // The names in it, sorted.
+    std::vector<std::string> names() const {
+        std::vector<std::string> found;
+        for (const auto& item : std::filesystem::directory_iterator(path_))
+            found.push_back(item.path().filename().string());
+        std::sort(found.begin(), found.end());
+        return found;
+    }
+
+  private:
+    std::filesystem::path path_;
+};
+
+// A whole file's bytes, written or read raw.
+inline void write_raw(const std::filesystem::path& path, const std::string& bytes) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    REQUIRE(out.good());
+}
+inline std::string read_raw(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    REQUIRE(in);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 // Counts one entry of `status` into the entry counts of `s`.

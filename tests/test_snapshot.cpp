@@ -367,44 +367,6 @@ void check_round_trip(const std::string& json, const Contents& expected) {
 
 // ---- files ---------------------------------------------------------------------
 
-class TempDir {
-  public:
-    TempDir() {
-        std::string pattern = (fs::temp_directory_path() / "s3repl-snapshot-XXXXXX").string();
-        REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-        path_ = pattern;
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        fs::permissions(path_, fs::perms::owner_all, fs::perm_options::add, ignored);
-        fs::remove_all(path_, ignored);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const fs::path& path() const { return path_; }
-    std::vector<std::string> names() const {
-        std::vector<std::string> found;
-        for (const auto& item : fs::directory_iterator(path_)) found.push_back(item.path().filename().string());
-        std::sort(found.begin(), found.end());
-        return found;
-    }
-
-  private:
-    fs::path path_;
-};
-
-void write_raw(const fs::path& path, const std::string& bytes) {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    REQUIRE(out.good());
-}
-
-std::string read_raw(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    REQUIRE(in);
-    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
 // The checks for an input that must be refused: SnapshotError (from every
 // entry point), naming `pointer` when given, and a manager left as it was.
 void check_rejected(Manager& m, const Observed& before, const std::string& json, const std::string& pointer) {
@@ -1327,10 +1289,11 @@ TEST_CASE("a fault before any step of a durable write leaves the old file or the
         TempDir dir;
         const fs::path path = dir.path() / "state.json";
         old_manager.save_snapshot(path);
-        CHECK_THROWS_AS(s3repl::detail::write_file_durably(path, new_json,
-                                                           [fault](DurableWriteStep step) {
-                                                               if (step == fault) throw InjectedFault{step};
-                                                           }),
+        CHECK_THROWS_AS(s3repl::detail::write_file_durably(
+                            path, [&] { return new_json; },
+                            [fault](DurableWriteStep step) {
+                                if (step == fault) throw InjectedFault{step};
+                            }),
                         InjectedFault);
         const bool renamed = fault == DurableWriteStep::SyncDirectory;
         CHECK(contents(Manager::load_snapshot(path, ManualClock{})) == (renamed ? new_contents : old_contents));
@@ -1351,11 +1314,13 @@ TEST_CASE("at every step of a durable write the target holds the whole old or th
 
     // What a crash at each step would leave: the target as it is then.
     std::vector<DurableWriteStep> seen;
-    s3repl::detail::write_file_durably(path, new_manager.to_json(), [&](DurableWriteStep step) {
-        seen.push_back(step);
-        const Contents now = contents(Manager::load_snapshot(path, ManualClock{}));
-        CHECK(now == (step == DurableWriteStep::SyncDirectory ? new_contents : old_contents));
-    });
+    s3repl::detail::write_file_durably(
+        path, [&] { return new_manager.to_json(); },
+        [&](DurableWriteStep step) {
+            seen.push_back(step);
+            const Contents now = contents(Manager::load_snapshot(path, ManualClock{}));
+            CHECK(now == (step == DurableWriteStep::SyncDirectory ? new_contents : old_contents));
+        });
     CHECK(seen == std::vector<DurableWriteStep>(std::begin(all_steps), std::end(all_steps)));
     CHECK(contents(Manager::load_snapshot(path, ManualClock{})) == new_contents);
     CHECK(dir.names() == std::vector<std::string>{"state.json"});

@@ -464,7 +464,9 @@ class BasicReplicationManager {
     /// directory, fsync, rename over `path`, fsync of the directory. A crash
     /// at any instant leaves the old file or the new one. Throws
     /// SnapshotError naming the path and the OS reason; the old file stays.
-    void save_snapshot(const std::filesystem::path& path) const { detail::write_file_durably(path, to_json()); }
+    void save_snapshot(const std::filesystem::path& path) const {
+        detail::write_file_durably(path, [this] { return to_json(); });
+    }
 
     /// A new manager from a snapshot file, read whole and parsed in place (no
     /// DOM: peak memory is about the file plus the tables). Throws

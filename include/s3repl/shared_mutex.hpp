@@ -24,24 +24,30 @@ inline namespace v0 {
 ///
 /// A thread that cannot get the lock spins briefly (the manager's critical
 /// sections are a hash lookup), then sleeps on a condition variable, so a
-/// long holder (a sweep, a snapshot, a rehash) costs waiters no CPU. While a
-/// writer sleeps, new readers wait too, so the readers inside drain and
-/// overlapping readers do not keep a writer out for long; once woken, though,
-/// the writer races whoever comes first, so this favours writers without
-/// guaranteeing them a turn (glibc's pthread_rwlock favours readers). A
-/// thread holding it shared must not take it shared again: behind a sleeping
-/// writer, that deadlocks. Not recursive; meets the standard's SharedMutex
-/// requirements (std::shared_lock works with it).
+/// long holder (a sweep, a snapshot, a rehash) costs waiters no CPU. While
+/// anyone sleeps, newcomers wait too, so the readers inside drain and
+/// overlapping readers do not keep a sleeping writer out for long; once
+/// woken, though, the sleepers race whoever comes first, so this favours
+/// writers without guaranteeing them a turn (glibc's pthread_rwlock favours
+/// readers). A thread holding it shared must not take it shared again:
+/// behind a sleeping writer, that deadlocks. Not recursive; meets the
+/// standard's SharedMutex requirements (std::shared_lock works with it).
+///
+/// Like std::mutex, it may be destroyed as soon as no thread owns it or
+/// waits for it, even by a waiter that has just got in and out while the
+/// thread that let it in is still returning from unlock().
 class SharedMutex {
   public:
     SharedMutex() = default;
     SharedMutex(const SharedMutex&) = delete;
     SharedMutex& operator=(const SharedMutex&) = delete;
+    // An unlock that found sleepers wakes them holding sleep_mutex_, after
+    // its release let others in: one of them may be destroying us. Taking
+    // sleep_mutex_ here waits for that unlock to be done with us.
+    ~SharedMutex() { std::lock_guard<std::mutex> wait_for_waker(sleep_mutex_); }
 
     void lock() {
-        if (!try_lock())
-            sleep_until_added(writer, sleepers | writer_sleeps,
-                              [](std::uint32_t s) { return (s & ~(sleepers | writer_sleeps)) == 0; });
+        if (!try_lock()) sleep_until_added(writer, [](std::uint32_t s) { return s == 0; });
     }
     bool try_lock() noexcept {
         std::uint32_t expected = 0;
@@ -52,15 +58,9 @@ class SharedMutex {
     }
 
     void lock_shared() {
-        if (!try_lock_shared())
-            sleep_until_added(one_reader, sleepers, [](std::uint32_t s) {
-                return (s & (writer | writer_sleeps)) == 0 && (s & readers) != readers;
-            });
+        if (!try_lock_shared()) sleep_until_added(one_reader, free_for_reader);
     }
-    bool try_lock_shared() noexcept {
-        // Below `readers`: no writer, nobody asleep, room for one more.
-        return try_add(one_reader, [](std::uint32_t s) { return s < readers; });
-    }
+    bool try_lock_shared() noexcept { return try_add(one_reader, free_for_reader); }
     void unlock_shared() noexcept {
         const std::uint32_t before = state_.fetch_sub(one_reader, std::memory_order_release);
         // Only the last reader out can let a sleeping writer in.
@@ -68,34 +68,45 @@ class SharedMutex {
     }
 
   private:
-    // One word: a writer bit, a "someone sleeps" bit, a "a writer sleeps"
-    // bit, and the reader count.
+    // One word: a writer bit, a "someone sleeps" bit, and the reader count.
+    // The sleepers bit keeps everyone out, spinning and sleeping threads
+    // too: it is set only while the lock is held, so the release that frees
+    // the lock sees it, and until that unlock has cleared it (waking the
+    // sleepers, under sleep_mutex_) nobody can get in and destroy the mutex
+    // under it. The fast paths' one read-modify-write stays as it was.
     static constexpr std::uint32_t writer = 1u << 31;
     static constexpr std::uint32_t sleepers = 1u << 30;
-    static constexpr std::uint32_t writer_sleeps = 1u << 29;
-    static constexpr std::uint32_t readers = writer_sleeps - 1;
+    static constexpr std::uint32_t readers = sleepers - 1;
     static constexpr std::uint32_t one_reader = 1;
     static constexpr int spins_before_sleeping = 128;
 
+    // Below `readers`: no writer, nobody asleep, room for one more.
+    static bool free_for_reader(std::uint32_t s) noexcept { return s < readers; }
+
     // The slow path of lock() and lock_shared(): adds `add` to the word as
-    // soon as `available(word)`, setting `asleep_bits` before each sleep.
-    // Unlike the fast paths, `available` ignores the sleepers bit (the
-    // sleepers are who it makes newcomers step aside for); a reader's still
-    // honours writer_sleeps.
+    // soon as `available(word)`, setting the sleepers bit before each sleep.
     template <class Available>
-    void sleep_until_added(std::uint32_t add, std::uint32_t asleep_bits, Available available) {
+    void sleep_until_added(std::uint32_t add, Available available) {
         for (int i = 0; i < spins_before_sleeping; ++i) {
             if (try_add(add, available)) return;
             cpu_relax();
         }
         std::unique_lock<std::mutex> guard(sleep_mutex_);
-        while (!try_add(add, available)) {
-            // The bits are set by a read-modify-write of the lock word itself,
-            // so every unlock is ordered before it (and `seen` shows the lock
-            // free: retry) or after it (and sees the bit: it wakes us, after
-            // wait() has released sleep_mutex_).
-            const std::uint32_t seen = state_.fetch_or(asleep_bits, std::memory_order_acq_rel);
-            if (!available(seen)) wake_.wait(guard);
+        std::uint32_t s = state_.load(std::memory_order_relaxed);
+        for (;;) {
+            if (available(s)) {
+                if (state_.compare_exchange_weak(s, s + add, std::memory_order_acquire, std::memory_order_relaxed))
+                    return;
+            } else if ((s & sleepers) != 0 ||
+                       state_.compare_exchange_weak(s, s | sleepers, std::memory_order_relaxed)) {
+                // The bit went in by a read-modify-write of the word while the
+                // lock was held (a CAS fails if it was released meanwhile), so
+                // the unlock that frees it sees the bit and wakes us, after
+                // wait() has released sleep_mutex_. If the bit was already
+                // set, the lock is held or its releaser is on the way to us.
+                wake_.wait(guard);
+                s = state_.load(std::memory_order_relaxed);
+            }
         }
     }
 
@@ -112,8 +123,8 @@ class SharedMutex {
     // (it reports only a broken mutex), terminating beats a lost wake-up.
     void wake_sleepers() noexcept {
         std::lock_guard<std::mutex> guard(sleep_mutex_);
-        // Every sleeper wakes and retries; those that still cannot get in set the bits again.
-        state_.fetch_and(~(sleepers | writer_sleeps), std::memory_order_relaxed);
+        // Every sleeper wakes and retries; those that still cannot get in set the bit again.
+        state_.fetch_and(~sleepers, std::memory_order_relaxed);
         wake_.notify_all();
     }
 
