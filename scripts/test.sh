@@ -178,11 +178,65 @@ leg_consumers() {
     [ "$failed" -eq 0 ]
 }
 
+# Every public header compiled on its own the way a consumer who vendors s3repl
+# without SYSTEM sees it: a plain -I and strict warnings, g++ and clang++, each
+# C++ standard. Plus tests/consumers/strict.cpp, which instantiates the templates
+# (a bare include compiles no template body). -fsyntax-only: no code generated.
+strict_consumer_compile() {
+    local out="$build/strict" header cxx std tu tus=()
+    rm -rf "$out"
+    mkdir -p "$out"
+    for header in "$root"/include/s3repl/*.hpp; do
+        tu="$out/$(basename "$header" .hpp).cpp"
+        echo "#include <s3repl/$(basename "$header")>" >"$tu"
+        tus+=("$tu")
+    done
+    tus+=("$root/tests/consumers/strict.cpp")
+    for cxx in g++ clang++; do
+        local cxx23=c++23 # clang++ 14 spells it c++2b
+        echo | "$cxx" -std=c++23 -x c++ -fsyntax-only - 2>/dev/null || cxx23=c++2b
+        for std in c++17 c++20 "$cxx23"; do
+            for tu in "${tus[@]}"; do printf '%s %s %s\n' "$cxx" "$std" "$tu"; done
+        done
+    done >"$out/jobs"
+    say "$(wc -l <"$out/jobs") strict consumer compiles (g++, clang++ x C++17/20/23): ${strict_flags[*]}"
+    # xargs appends each line (compiler, standard, TU) to the flags; it fails if any compile did.
+    S3REPL_INCLUDE="$root/include" xargs -P "$jobs" -L 1 bash -c '
+        n=$# c=$(($# - 2)) s=$(($# - 1)); cxx=${!c} std=${!s} tu=${!n}
+        "$cxx" -std="$std" -fsyntax-only "${@:1:n-3}" -I "$S3REPL_INCLUDE" "$tu" ||
+            { echo "test.sh: FAILED: $cxx -std=$std $tu under strict consumer flags"; exit 1; }' _ \
+        "${strict_flags[@]}" <"$out/jobs"
+}
+strict_flags=(-Wall -Wextra -Wpedantic -Wconversion -Wsign-conversion -Wshadow -Wold-style-cast -Werror)
+
+# Under -std=c++14, every public header stops at one diagnostic saying s3repl
+# needs C++17, not at the hundreds the first C++17 construct would start.
+cxx14_diagnostic() {
+    local header cxx output errors ok=0
+    for cxx in g++ clang++; do
+        for header in "$root"/include/s3repl/*.hpp; do
+            header="s3repl/$(basename "$header")"
+            output="$(echo "#include <$header>" | "$cxx" -std=c++14 -x c++ -fsyntax-only -I "$root/include" - 2>&1)" &&
+                { say "FAILED: $cxx -std=c++14 compiled $header"; ok=1; continue; }
+            errors="$(grep -c 'error:' <<<"$output")"
+            if [ "$errors" -ne 1 ] || ! grep 'error:' <<<"$output" | grep -q 'C++17'; then
+                head -n 20 <<<"$output"
+                say "FAILED: $cxx -std=c++14 on $header: $errors error(s), expected one naming C++17"
+                ok=1
+            fi
+        done
+    done
+    [ "$ok" -eq 0 ] && say "-std=c++14: one error naming C++17 for every public header (g++, clang++)"
+    return "$ok"
+}
+
 leg_headers() {
     # Every public header compiled on its own (s3repl-header-check), and every
     # header included by a second TU linked into each test program
     # (s3repl-odr-check), with both compilers.
     local dir header ok=0
+    strict_consumer_compile || ok=1
+    cxx14_diagnostic || ok=1
     # The second TU includes the umbrella header (and, by name, any optional
     # header the umbrella leaves out): between them they must name every public one.
     for header in "$root"/include/s3repl/*.hpp; do
@@ -347,7 +401,7 @@ legs=(
     "release|clang++ C++20 Release with examples and benchmark, ctest|leg_release"
     "tsan|clang++ ThreadSanitizer, every [concurrent] test case|leg_tsan"
     "consumers|add_subdirectory, FetchContent, find_package, wrong version, plain -I|leg_consumers"
-    "headers|each public header on its own, and the ODR second TU (g++, clang++)|leg_headers"
+    "headers|each public header on its own (strict consumer flags, C++17/20/23; one line under C++14), the ODR second TU (g++, clang++)|leg_headers"
     "examples|example programs run to completion|leg_examples"
     "format|clang-format-14 check of include/ tests/ examples/ bench/|leg_format"
     "fuzz|libFuzzer on snapshot restore, 60 s|leg_fuzz"

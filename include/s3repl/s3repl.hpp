@@ -1,5 +1,7 @@
 #pragma once
 
+#include "s3repl/detail/require_cxx17.hpp" // first: a C++14 build stops here, in one line
+
 // Umbrella header: everything s3repl offers.
 #include "s3repl/clock.hpp"
 #include "s3repl/dispatch.hpp"

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "s3repl/detail/require_cxx17.hpp" // first: a C++14 build stops here, in one line
+
 /// The one place the version lives; CMakeLists.txt reads it from here.
 #define S3REPL_VERSION_MAJOR 0
 #define S3REPL_VERSION_MINOR 1

@@ -160,7 +160,8 @@ class EntryTable {
             throw;
         }
         if (heap_key) e.heap_key = heap_key.release();
-        e.bucket_id = bucket_id;
+        // Ids are below max_bucket_ids (2^24); the mask tells -Wconversion so.
+        e.bucket_id = bucket_id & (max_bucket_ids - 1);
         entries_.push_back(e); // capacity reserved above: cannot throw
         StoredEntry& stored = entries_.back();
         stored.status = static_cast<std::uint32_t>(value.status);
