@@ -121,35 +121,49 @@ leg_consumers() {
         "$root/include/s3repl/version.hpp" | paste -sd.)"
     rm -rf "$out"
     mkdir -p "$out"
+    # What a consumer without nlohmann/json sees: find_package(nlohmann_json) finds nothing.
+    local no_json=-DCMAKE_DISABLE_FIND_PACKAGE_nlohmann_json=ON
 
-    # Configures, builds and runs one consumer project; its program prints "OK s3repl <version>".
-    consumer() { # name, then extra cmake options
-        local name="$1"
-        shift
-        say "consumer $name"
-        cmake -S "$consumers/$name" -B "$out/$name" -G Ninja -DCMAKE_BUILD_TYPE=Release "$@" &&
-            cmake --build "$out/$name" -j"$jobs" &&
-            "$out/$name/consumer" | tee "$out/$name.log" && grep -qx "OK s3repl $version" "$out/$name.log"
+    # Configures, builds and runs one consumer project; its program prints "OK s3repl <version>"
+    # (and consumer-json, when the project builds it, "OK s3repl::json").
+    consumer() { # project, build directory name, then extra cmake options
+        local name="$1" dir="$out/$2"
+        shift 2
+        say "consumer $name ($(basename "$dir")${*:+: $*})"
+        cmake -S "$consumers/$name" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release "$@" &&
+            cmake --build "$dir" -j"$jobs" &&
+            "$dir/consumer" | tee "$dir.log" && grep -qx "OK s3repl $version" "$dir.log" &&
+            if [ -e "$dir/consumer-json" ]; then "$dir/consumer-json" | grep -qx "OK s3repl::json"; fi
     }
 
-    consumer add_subdirectory -DS3REPL_SOURCE_DIR="$root" || { say "FAILED: add_subdirectory"; failed=$((failed + 1)); }
-    consumer fetch_content -DS3REPL_SOURCE_DIR="$root" -DFETCHCONTENT_FULLY_DISCONNECTED=ON ||
+    consumer add_subdirectory add_subdirectory -DS3REPL_SOURCE_DIR="$root" ||
+        { say "FAILED: add_subdirectory"; failed=$((failed + 1)); }
+    consumer add_subdirectory add_subdirectory-no-json -DS3REPL_SOURCE_DIR="$root" "$no_json" ||
+        { say "FAILED: add_subdirectory without nlohmann/json"; failed=$((failed + 1)); }
+    consumer fetch_content fetch_content -DS3REPL_SOURCE_DIR="$root" -DFETCHCONTENT_FULLY_DISCONNECTED=ON ||
         { say "FAILED: fetch_content"; failed=$((failed + 1)); }
 
     say "install into $out/prefix"
+    local prefix="$out/prefix"
     if cmake -S "$root" -B "$out/install-build" -G Ninja -DS3REPL_INSTALL=ON \
         -DS3REPL_BUILD_TESTS=OFF -DS3REPL_BUILD_EXAMPLES=OFF -DS3REPL_BUILD_BENCHMARKS=OFF &&
-        cmake --install "$out/install-build" --prefix "$out/prefix"; then
-        consumer find_package -DCMAKE_PREFIX_PATH="$out/prefix" -DS3REPL_EXPECTED_VERSION="$version" ||
+        cmake --install "$out/install-build" --prefix "$prefix"; then
+        consumer find_package find_package -DCMAKE_PREFIX_PATH="$prefix" -DS3REPL_EXPECTED_VERSION="$version" ||
             { say "FAILED: find_package"; failed=$((failed + 1)); }
+        consumer find_package find_package-no-json -DCMAKE_PREFIX_PATH="$prefix" \
+            -DS3REPL_EXPECTED_VERSION="$version" -DS3REPL_EXPECT_JSON=OFF "$no_json" ||
+            { say "FAILED: find_package without nlohmann/json"; failed=$((failed + 1)); }
+
         # Far newer, the next major, and a newer minor of this major: all refused.
+        # Before 1.0 a minor release may break the API, so an older minor is refused too.
         local major="${version%%.*}" minor
         minor="$(echo "$version" | cut -d. -f2)"
-        local requested
-        for requested in 99 "$((major + 1))" "$major.$((minor + 1))"; do
+        local requested refused=(99 "$((major + 1))" "$major.$((minor + 1))")
+        [ "$major" -eq 0 ] && [ "$minor" -gt 0 ] && refused+=("0.$((minor - 1))")
+        for requested in "${refused[@]}"; do
             say "consumer wrong_version: requesting $requested must be refused"
             if cmake -S "$consumers/wrong_version" -B "$out/wrong_version-$requested" -G Ninja \
-                -DCMAKE_PREFIX_PATH="$out/prefix" -DS3REPL_REQUESTED_VERSION="$requested" \
+                -DCMAKE_PREFIX_PATH="$prefix" -DS3REPL_REQUESTED_VERSION="$requested" \
                 >"$out/wrong_version-$requested.log" 2>&1; then
                 say "FAILED: s3repl $version was accepted for a request of $requested"
                 failed=$((failed + 1))
@@ -162,6 +176,27 @@ leg_consumers() {
                 failed=$((failed + 1))
             fi
         done
+
+        say "the LICENSE is installed beside the package"
+        if ! cmp "$root/LICENSE" "$prefix/share/doc/s3repl/LICENSE"; then
+            say "FAILED: $prefix/share/doc/s3repl/LICENSE is missing or differs"
+            failed=$((failed + 1))
+        fi
+
+        say "consumer pkg-config: c++ \$(pkg-config --cflags --libs s3repl)"
+        local pc_version pc_flags pc_include
+        if pc_version="$(PKG_CONFIG_PATH="$prefix/share/pkgconfig" pkg-config --modversion s3repl)" &&
+            pc_flags="$(PKG_CONFIG_PATH="$prefix/share/pkgconfig" pkg-config --cflags --libs s3repl)" &&
+            pc_include="$(PKG_CONFIG_PATH="$prefix/share/pkgconfig" pkg-config --variable=includedir s3repl)" &&
+            [ "$pc_version" = "$version" ] && [ "$(realpath "$pc_include")" = "$(realpath "$prefix/include")" ] &&
+            # shellcheck disable=SC2086 # one flag per word
+            c++ -std=c++17 -Wall -Wextra -Wpedantic -Werror "$consumers/main.cpp" $pc_flags -o "$out/pkg-config" &&
+            "$out/pkg-config" | tee "$out/pkg-config.log" && grep -qx "OK s3repl $version" "$out/pkg-config.log"; then
+            say "pkg-config: s3repl ${pc_version:-?}, $pc_flags"
+        else
+            say "FAILED: pkg-config consumer (version '${pc_version:-}', flags '${pc_flags:-}')"
+            failed=$((failed + 1))
+        fi
     else
         say "FAILED: install"
         failed=$((failed + 1))
@@ -400,7 +435,7 @@ legs=(
     "asan|g++ C++17 Debug, AddressSanitizer + UndefinedBehaviorSanitizer, ctest|leg_asan"
     "release|clang++ C++20 Release with examples and benchmark, ctest|leg_release"
     "tsan|clang++ ThreadSanitizer, every [concurrent] test case|leg_tsan"
-    "consumers|add_subdirectory, FetchContent, find_package, wrong version, plain -I|leg_consumers"
+    "consumers|add_subdirectory, FetchContent, find_package (with and without nlohmann), wrong versions, LICENSE, pkg-config, plain -I|leg_consumers"
     "headers|each public header on its own (strict consumer flags, C++17/20/23; one line under C++14), the ODR second TU (g++, clang++)|leg_headers"
     "examples|example programs run to completion|leg_examples"
     "format|clang-format-14 check of include/ tests/ examples/ bench/|leg_format"
