@@ -331,6 +331,22 @@ leg_format() {
     fi
 }
 
+leg_docs() {
+    local ok=0 hits
+    # Every ```cpp block of README.md compiles as shown and runs (see the script for
+    # how a block that is part of an example says so).
+    python3 "$root/tests/readme/check_snippets.py" "$root" "$build/readme" g++ || ok=1
+    # The repository speaks for itself: no path out of it, no tracker number.
+    if hits="$(cd "$root" && git ls-files -z | xargs -0 grep -n -i -I -E '[.][.]/shared|(^|[^a-z])issue #?[0-9]')"; then
+        echo "$hits"
+        say "FAILED: the files above point outside the repository or at tracker numbers"
+        ok=1
+    else
+        say "no tracked file points outside the repository or at a tracker number"
+    fi
+    return "$ok"
+}
+
 leg_fuzz() {
     local source="$root/tests/fuzz/fuzz_snapshot.cpp" out="$build/fuzz"
     if [ ! -e "$source" ]; then
@@ -439,6 +455,7 @@ legs=(
     "headers|each public header on its own (strict consumer flags, C++17/20/23; one line under C++14), the ODR second TU (g++, clang++)|leg_headers"
     "examples|example programs run to completion|leg_examples"
     "format|clang-format-14 check of include/ tests/ examples/ bench/|leg_format"
+    "docs|README C++ snippets compile and run; no reference outside the repository or to tracker numbers|leg_docs"
     "fuzz|libFuzzer on snapshot restore, 60 s|leg_fuzz"
     "s3-server|example S3 server (release, then ASan) against boto3 and the AWS CLI|leg_s3_server"
     "bench|benchmark smoke run, --n 20011, every implementation|leg_bench"
