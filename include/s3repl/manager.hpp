@@ -457,10 +457,7 @@ class BasicReplicationManager {
         ++shard.stamps_accepted;
     }
 
-    static void require_utf8(std::string_view text, const char* what) {
-        if (!detail::is_valid_utf8(text))
-            throw InvalidArgument(std::string(what) + " is not valid UTF-8 (S3 names are UTF-8; JSON cannot hold it)");
-    }
+    static void require_utf8(std::string_view text, const char* what) { detail::require_utf8(text, what); }
     static void require_utf8(const ReplicationConfig& config) {
         require_utf8(config.role, "role");
         for (const ReplicationRule& rule : config.rules) {

@@ -6,6 +6,7 @@
 #include "s3repl/clock.hpp"
 #include "s3repl/dispatch.hpp"
 #include "s3repl/error.hpp"
+#include "s3repl/key.hpp"
 #include "s3repl/manager.hpp"
 #include "s3repl/rules.hpp"
 #include "s3repl/shared_mutex.hpp"
