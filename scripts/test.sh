@@ -336,6 +336,17 @@ leg_docs() {
     # Every ```cpp block of README.md compiles as shown and runs (see the script for
     # how a block that is part of an example says so).
     python3 "$root/tests/readme/check_snippets.py" "$root" "$build/readme" g++ || ok=1
+    # The CHANGELOG's newest section is the version in version.hpp (which CMake reads).
+    local version changelog
+    version="$(sed -n 's/^#define S3REPL_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)$/\2/p' \
+        "$root/include/s3repl/version.hpp" | paste -sd.)"
+    changelog="$(sed -n 's/^## \([0-9][0-9.]*\).*/\1/p' "$root/CHANGELOG.md" | head -n 1)"
+    if [ "$changelog" = "$version" ]; then
+        say "CHANGELOG.md's newest section is $version, as in version.hpp"
+    else
+        say "FAILED: CHANGELOG.md's newest section is '$changelog', version.hpp says $version"
+        ok=1
+    fi
     # The repository speaks for itself: no path out of it, no tracker number.
     if hits="$(cd "$root" && git ls-files -z | xargs -0 grep -n -i -I -E '[.][.]/shared|(^|[^a-z])issue #?[0-9]')"; then
         echo "$hits"
@@ -455,7 +466,7 @@ legs=(
     "headers|each public header on its own (strict consumer flags, C++17/20/23; one line under C++14), the ODR second TU (g++, clang++)|leg_headers"
     "examples|example programs run to completion|leg_examples"
     "format|clang-format-14 check of include/ tests/ examples/ bench/|leg_format"
-    "docs|README C++ snippets compile and run; no reference outside the repository or to tracker numbers|leg_docs"
+    "docs|README C++ snippets compile and run; CHANGELOG matches version.hpp; no reference outside the repository or to tracker numbers|leg_docs"
     "fuzz|libFuzzer on snapshot restore, 60 s|leg_fuzz"
     "s3-server|example S3 server (release, then ASan) against boto3 and the AWS CLI|leg_s3_server"
     "bench|benchmark smoke run, --n 20011, every implementation|leg_bench"
