@@ -25,9 +25,10 @@ function(s3repl_check_vendored source_dir)
             message(FATAL_ERROR "vendored s3repl turned ${option} on")
         endif()
     endforeach()
-    # s3repl_json (s3repl::json) exists exactly when nlohmann/json was found.
+    # s3repl_json (s3repl::json) exists exactly when nlohmann/json was found
+    # (by s3repl, which leaves nlohmann_json_DIR, or by the parent).
     set(expected_targets s3repl)
-    if(nlohmann_json_DIR)
+    if(nlohmann_json_DIR OR TARGET nlohmann_json::nlohmann_json)
         list(APPEND expected_targets s3repl_json)
     endif()
     get_property(targets DIRECTORY ${source_dir} PROPERTY BUILDSYSTEM_TARGETS)
