@@ -1,9 +1,9 @@
 #pragma once
 
-// The obvious design s3repl is measured against, as issue 6 describes it and
-// as the Rust server it comes from is built: one reader-writer lock around a
-// hash map keyed by two owned strings (so every lookup builds, and allocates,
-// the key), a clock read on every stamp, and a JSON DOM for snapshots. It is
+// The obvious design s3repl is measured against, built as the Rust server it
+// comes from is: one reader-writer lock around a hash map keyed by two owned
+// strings (so every lookup builds, and allocates, the key), a clock read on
+// every stamp, and a JSON DOM for snapshots. It is
 // meant to be a fair baseline, not a strawman: same CAS rules, same snapshot
 // bytes, nothing slowed on purpose. Benchmark code only, not part of the library.
 
@@ -219,7 +219,7 @@ class NaiveManager {
         return removed;
     }
 
-    /// The snapshot format of issue 4, compact, fields in the Rust server's order.
+    /// The snapshot format (README, "Snapshot format"), compact, fields in the Rust server's order.
     std::string to_json() const {
         Json doc = Json::object();
         {

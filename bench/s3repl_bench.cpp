@@ -1,4 +1,4 @@
-// s3repl-bench: the workloads of ../shared/bench-spec.md, on s3repl's manager
+// s3repl-bench: the workloads of docs/bench-spec.md, on s3repl's manager
 // (--impl s3repl, the default) or on the obvious design (--impl naive), so one
 // run shows the gain over the baseline side by side. Two more implementations
 // are s3repl with one default swapped back, to measure what that default buys:

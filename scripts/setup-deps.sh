@@ -26,14 +26,14 @@ nlohmann-json3-dev|s3repl dependency: JSON snapshots
 libhowardhinnant-date-dev|s3repl dependency: timestamp text forms
 libcpp-httplib-dev|example S3 server: HTTP
 libpugixml-dev|example S3 server: XML bodies
-pkg-config|finds cpp-httplib, which ships no CMake package
+pkg-config|finds cpp-httplib, which ships no CMake package; the pkg-config consumer test
 "
 test_packages="
 clang|the second compiler (C++20, ThreadSanitizer, libFuzzer)
 libclang-rt-14-dev|clang's sanitizer and libFuzzer runtimes
 clang-format-14|the formatting check
 catch2|the unit test framework
-python3|runs the example server's client tests
+python3|runs the example server's client tests and the README snippet check
 python3-boto3|S3 client the example server is tested with
 awscli|second S3 client the example server is tested with
 cargo|builds the Rust server's snapshot reader (tests/rust-reader)

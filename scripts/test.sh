@@ -121,35 +121,49 @@ leg_consumers() {
         "$root/include/s3repl/version.hpp" | paste -sd.)"
     rm -rf "$out"
     mkdir -p "$out"
+    # What a consumer without nlohmann/json sees: find_package(nlohmann_json) finds nothing.
+    local no_json=-DCMAKE_DISABLE_FIND_PACKAGE_nlohmann_json=ON
 
-    # Configures, builds and runs one consumer project; its program prints "OK s3repl <version>".
-    consumer() { # name, then extra cmake options
-        local name="$1"
-        shift
-        say "consumer $name"
-        cmake -S "$consumers/$name" -B "$out/$name" -G Ninja -DCMAKE_BUILD_TYPE=Release "$@" &&
-            cmake --build "$out/$name" -j"$jobs" &&
-            "$out/$name/consumer" | tee "$out/$name.log" && grep -qx "OK s3repl $version" "$out/$name.log"
+    # Configures, builds and runs one consumer project; its program prints "OK s3repl <version>"
+    # (and consumer-json, when the project builds it, "OK s3repl::json").
+    consumer() { # project, build directory name, then extra cmake options
+        local name="$1" dir="$out/$2"
+        shift 2
+        say "consumer $name ($(basename "$dir")${*:+: $*})"
+        cmake -S "$consumers/$name" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release "$@" &&
+            cmake --build "$dir" -j"$jobs" &&
+            "$dir/consumer" | tee "$dir.log" && grep -qx "OK s3repl $version" "$dir.log" &&
+            if [ -e "$dir/consumer-json" ]; then "$dir/consumer-json" | grep -qx "OK s3repl::json"; fi
     }
 
-    consumer add_subdirectory -DS3REPL_SOURCE_DIR="$root" || { say "FAILED: add_subdirectory"; failed=$((failed + 1)); }
-    consumer fetch_content -DS3REPL_SOURCE_DIR="$root" -DFETCHCONTENT_FULLY_DISCONNECTED=ON ||
+    consumer add_subdirectory add_subdirectory -DS3REPL_SOURCE_DIR="$root" ||
+        { say "FAILED: add_subdirectory"; failed=$((failed + 1)); }
+    consumer add_subdirectory add_subdirectory-no-json -DS3REPL_SOURCE_DIR="$root" "$no_json" ||
+        { say "FAILED: add_subdirectory without nlohmann/json"; failed=$((failed + 1)); }
+    consumer fetch_content fetch_content -DS3REPL_SOURCE_DIR="$root" -DFETCHCONTENT_FULLY_DISCONNECTED=ON ||
         { say "FAILED: fetch_content"; failed=$((failed + 1)); }
 
     say "install into $out/prefix"
+    local prefix="$out/prefix"
     if cmake -S "$root" -B "$out/install-build" -G Ninja -DS3REPL_INSTALL=ON \
         -DS3REPL_BUILD_TESTS=OFF -DS3REPL_BUILD_EXAMPLES=OFF -DS3REPL_BUILD_BENCHMARKS=OFF &&
-        cmake --install "$out/install-build" --prefix "$out/prefix"; then
-        consumer find_package -DCMAKE_PREFIX_PATH="$out/prefix" -DS3REPL_EXPECTED_VERSION="$version" ||
+        cmake --install "$out/install-build" --prefix "$prefix"; then
+        consumer find_package find_package -DCMAKE_PREFIX_PATH="$prefix" -DS3REPL_EXPECTED_VERSION="$version" ||
             { say "FAILED: find_package"; failed=$((failed + 1)); }
+        consumer find_package find_package-no-json -DCMAKE_PREFIX_PATH="$prefix" \
+            -DS3REPL_EXPECTED_VERSION="$version" -DS3REPL_EXPECT_JSON=OFF "$no_json" ||
+            { say "FAILED: find_package without nlohmann/json"; failed=$((failed + 1)); }
+
         # Far newer, the next major, and a newer minor of this major: all refused.
+        # Before 1.0 a minor release may break the API, so an older minor is refused too.
         local major="${version%%.*}" minor
         minor="$(echo "$version" | cut -d. -f2)"
-        local requested
-        for requested in 99 "$((major + 1))" "$major.$((minor + 1))"; do
+        local requested refused=(99 "$((major + 1))" "$major.$((minor + 1))")
+        [ "$major" -eq 0 ] && [ "$minor" -gt 0 ] && refused+=("0.$((minor - 1))")
+        for requested in "${refused[@]}"; do
             say "consumer wrong_version: requesting $requested must be refused"
             if cmake -S "$consumers/wrong_version" -B "$out/wrong_version-$requested" -G Ninja \
-                -DCMAKE_PREFIX_PATH="$out/prefix" -DS3REPL_REQUESTED_VERSION="$requested" \
+                -DCMAKE_PREFIX_PATH="$prefix" -DS3REPL_REQUESTED_VERSION="$requested" \
                 >"$out/wrong_version-$requested.log" 2>&1; then
                 say "FAILED: s3repl $version was accepted for a request of $requested"
                 failed=$((failed + 1))
@@ -162,6 +176,27 @@ leg_consumers() {
                 failed=$((failed + 1))
             fi
         done
+
+        say "the LICENSE is installed beside the package"
+        if ! cmp "$root/LICENSE" "$prefix/share/doc/s3repl/LICENSE"; then
+            say "FAILED: $prefix/share/doc/s3repl/LICENSE is missing or differs"
+            failed=$((failed + 1))
+        fi
+
+        say "consumer pkg-config: c++ \$(pkg-config --cflags --libs s3repl)"
+        local pc_version pc_flags pc_include
+        if pc_version="$(PKG_CONFIG_PATH="$prefix/share/pkgconfig" pkg-config --modversion s3repl)" &&
+            pc_flags="$(PKG_CONFIG_PATH="$prefix/share/pkgconfig" pkg-config --cflags --libs s3repl)" &&
+            pc_include="$(PKG_CONFIG_PATH="$prefix/share/pkgconfig" pkg-config --variable=includedir s3repl)" &&
+            [ "$pc_version" = "$version" ] && [ "$(realpath "$pc_include")" = "$(realpath "$prefix/include")" ] &&
+            # shellcheck disable=SC2086 # one flag per word
+            c++ -std=c++17 -Wall -Wextra -Wpedantic -Werror "$consumers/main.cpp" $pc_flags -o "$out/pkg-config" &&
+            "$out/pkg-config" | tee "$out/pkg-config.log" && grep -qx "OK s3repl $version" "$out/pkg-config.log"; then
+            say "pkg-config: s3repl ${pc_version:-?}, $pc_flags"
+        else
+            say "FAILED: pkg-config consumer (version '${pc_version:-}', flags '${pc_flags:-}')"
+            failed=$((failed + 1))
+        fi
     else
         say "FAILED: install"
         failed=$((failed + 1))
@@ -178,11 +213,65 @@ leg_consumers() {
     [ "$failed" -eq 0 ]
 }
 
+# Every public header compiled on its own the way a consumer who vendors s3repl
+# without SYSTEM sees it: a plain -I and strict warnings, g++ and clang++, each
+# C++ standard. Plus tests/consumers/strict.cpp, which instantiates the templates
+# (a bare include compiles no template body). -fsyntax-only: no code generated.
+strict_consumer_compile() {
+    local out="$build/strict" header cxx std tu tus=()
+    rm -rf "$out"
+    mkdir -p "$out"
+    for header in "$root"/include/s3repl/*.hpp; do
+        tu="$out/$(basename "$header" .hpp).cpp"
+        echo "#include <s3repl/$(basename "$header")>" >"$tu"
+        tus+=("$tu")
+    done
+    tus+=("$root/tests/consumers/strict.cpp")
+    for cxx in g++ clang++; do
+        local cxx23=c++23 # clang++ 14 spells it c++2b
+        echo | "$cxx" -std=c++23 -x c++ -fsyntax-only - 2>/dev/null || cxx23=c++2b
+        for std in c++17 c++20 "$cxx23"; do
+            for tu in "${tus[@]}"; do printf '%s %s %s\n' "$cxx" "$std" "$tu"; done
+        done
+    done >"$out/jobs"
+    say "$(wc -l <"$out/jobs") strict consumer compiles (g++, clang++ x C++17/20/23): ${strict_flags[*]}"
+    # xargs appends each line (compiler, standard, TU) to the flags; it fails if any compile did.
+    S3REPL_INCLUDE="$root/include" xargs -P "$jobs" -L 1 bash -c '
+        n=$# c=$(($# - 2)) s=$(($# - 1)); cxx=${!c} std=${!s} tu=${!n}
+        "$cxx" -std="$std" -fsyntax-only "${@:1:n-3}" -I "$S3REPL_INCLUDE" "$tu" ||
+            { echo "test.sh: FAILED: $cxx -std=$std $tu under strict consumer flags"; exit 1; }' _ \
+        "${strict_flags[@]}" <"$out/jobs"
+}
+strict_flags=(-Wall -Wextra -Wpedantic -Wconversion -Wsign-conversion -Wshadow -Wold-style-cast -Werror)
+
+# Under -std=c++14, every public header stops at one diagnostic saying s3repl
+# needs C++17, not at the hundreds the first C++17 construct would start.
+cxx14_diagnostic() {
+    local header cxx output errors ok=0
+    for cxx in g++ clang++; do
+        for header in "$root"/include/s3repl/*.hpp; do
+            header="s3repl/$(basename "$header")"
+            output="$(echo "#include <$header>" | "$cxx" -std=c++14 -x c++ -fsyntax-only -I "$root/include" - 2>&1)" &&
+                { say "FAILED: $cxx -std=c++14 compiled $header"; ok=1; continue; }
+            errors="$(grep -c 'error:' <<<"$output")"
+            if [ "$errors" -ne 1 ] || ! grep 'error:' <<<"$output" | grep -q 'C++17'; then
+                head -n 20 <<<"$output"
+                say "FAILED: $cxx -std=c++14 on $header: $errors error(s), expected one naming C++17"
+                ok=1
+            fi
+        done
+    done
+    [ "$ok" -eq 0 ] && say "-std=c++14: one error naming C++17 for every public header (g++, clang++)"
+    return "$ok"
+}
+
 leg_headers() {
     # Every public header compiled on its own (s3repl-header-check), and every
     # header included by a second TU linked into each test program
     # (s3repl-odr-check), with both compilers.
     local dir header ok=0
+    strict_consumer_compile || ok=1
+    cxx14_diagnostic || ok=1
     # The second TU includes the umbrella header (and, by name, any optional
     # header the umbrella leaves out): between them they must name every public one.
     for header in "$root"/include/s3repl/*.hpp; do
@@ -240,6 +329,33 @@ leg_format() {
         say "to see why: clang-format-14 --dry-run <file>; to fix: clang-format-14 -i ${unformatted[*]}"
         return 1
     fi
+}
+
+leg_docs() {
+    local ok=0 hits
+    # Every ```cpp block of README.md compiles as shown and runs (see the script for
+    # how a block that is part of an example says so).
+    python3 "$root/tests/readme/check_snippets.py" "$root" "$build/readme" g++ || ok=1
+    # The CHANGELOG's newest section is the version in version.hpp (which CMake reads).
+    local version changelog
+    version="$(sed -n 's/^#define S3REPL_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)$/\2/p' \
+        "$root/include/s3repl/version.hpp" | paste -sd.)"
+    changelog="$(sed -n 's/^## \([0-9][0-9.]*\).*/\1/p' "$root/CHANGELOG.md" | head -n 1)"
+    if [ "$changelog" = "$version" ]; then
+        say "CHANGELOG.md's newest section is $version, as in version.hpp"
+    else
+        say "FAILED: CHANGELOG.md's newest section is '$changelog', version.hpp says $version"
+        ok=1
+    fi
+    # The repository speaks for itself: no path out of it, no tracker number.
+    if hits="$(cd "$root" && git ls-files -z | xargs -0 grep -n -i -I -E '[.][.]/shared|(^|[^a-z])issue #?[0-9]')"; then
+        echo "$hits"
+        say "FAILED: the files above point outside the repository or at tracker numbers"
+        ok=1
+    else
+        say "no tracked file points outside the repository or at a tracker number"
+    fi
+    return "$ok"
 }
 
 leg_fuzz() {
@@ -346,10 +462,11 @@ legs=(
     "asan|g++ C++17 Debug, AddressSanitizer + UndefinedBehaviorSanitizer, ctest|leg_asan"
     "release|clang++ C++20 Release with examples and benchmark, ctest|leg_release"
     "tsan|clang++ ThreadSanitizer, every [concurrent] test case|leg_tsan"
-    "consumers|add_subdirectory, FetchContent, find_package, wrong version, plain -I|leg_consumers"
-    "headers|each public header on its own, and the ODR second TU (g++, clang++)|leg_headers"
+    "consumers|add_subdirectory, FetchContent, find_package (with and without nlohmann), wrong versions, LICENSE, pkg-config, plain -I|leg_consumers"
+    "headers|each public header on its own (strict consumer flags, C++17/20/23; one line under C++14), the ODR second TU (g++, clang++)|leg_headers"
     "examples|example programs run to completion|leg_examples"
     "format|clang-format-14 check of include/ tests/ examples/ bench/|leg_format"
+    "docs|README C++ snippets compile and run; CHANGELOG matches version.hpp; no reference outside the repository or to tracker numbers|leg_docs"
     "fuzz|libFuzzer on snapshot restore, 60 s|leg_fuzz"
     "s3-server|example S3 server (release, then ASan) against boto3 and the AWS CLI|leg_s3_server"
     "bench|benchmark smoke run, --n 20011, every implementation|leg_bench"

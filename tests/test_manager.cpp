@@ -686,7 +686,7 @@ TEST_CASE_METHOD(Fixture, "note_dropped counts into dropped_total and nothing el
 }
 
 TEST_CASE_METHOD(Fixture, "stats stay exact after a long mixed sequence of operations", "[stats]") {
-    // A reference model of the rules the issue states, driven by one seeded
+    // A reference model of the CAS and counter rules, driven by one seeded
     // random sequence; the counters are tallied from return values.
     std::map<std::pair<std::string, std::string>, ReplicationStatusEntry> model;
     ReplicationStats tally;

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "s3repl/detail/require_cxx17.hpp" // first: a C++14 build stops here, in one line
+
 #include <charconv>
 #include <cstdint>
 #include <optional>

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "s3repl/detail/require_cxx17.hpp" // first: a C++14 build stops here, in one line
+
 #include "s3repl/destination.hpp"
 #include "s3repl/detail/time_math.hpp"
 #include "s3repl/detail/utf8.hpp"
@@ -35,8 +37,8 @@ struct ReplicationJob {
 namespace detail {
 // Checked before a generation is minted, so that a throw consumes none.
 inline void require_nameable(std::string_view bucket, std::string_view key) {
-    if (!is_valid_utf8(bucket)) throw InvalidArgument("bucket is not valid UTF-8 (S3 names are UTF-8)");
-    if (!is_valid_utf8(key)) throw InvalidArgument("key is not valid UTF-8 (S3 names are UTF-8)");
+    require_utf8(bucket, "bucket");
+    require_utf8(key, "key");
 }
 } // namespace detail
 

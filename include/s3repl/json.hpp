@@ -1,5 +1,7 @@
 #pragma once
 
+#include "s3repl/detail/require_cxx17.hpp" // first: a C++14 build stops here, in one line
+
 // Optional: nlohmann/json conversions, so a server can put s3repl's values
 // into its own JSON (an admin endpoint, a metrics document) with
 // `nlohmann::json j = manager.stats();`. The shapes and field names are the

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "s3repl/detail/require_cxx17.hpp" // first: a C++14 build stops here, in one line
+
 #include "s3repl/clock.hpp"
 #include "s3repl/detail/commit_locks.hpp"
 #include "s3repl/detail/entry_table.hpp"
@@ -566,10 +568,7 @@ class BasicReplicationManager {
                                   " is not a ReplicationStatus enumerator");
     }
 
-    static void require_utf8(std::string_view text, const char* what) {
-        if (!detail::is_valid_utf8(text))
-            throw InvalidArgument(std::string(what) + " is not valid UTF-8 (S3 names are UTF-8; JSON cannot hold it)");
-    }
+    static void require_utf8(std::string_view text, const char* what) { detail::require_utf8(text, what); }
     static void require_utf8(const ReplicationConfig& config) {
         require_utf8(config.role, "role");
         for (const ReplicationRule& rule : config.rules) {

@@ -1,10 +1,13 @@
 #pragma once
 
+#include "s3repl/detail/require_cxx17.hpp" // first: a C++14 build stops here, in one line
+
 // Umbrella header: everything s3repl offers.
 #include "s3repl/clock.hpp"
 #include "s3repl/destination.hpp"
 #include "s3repl/dispatch.hpp"
 #include "s3repl/error.hpp"
+#include "s3repl/key.hpp"
 #include "s3repl/manager.hpp"
 #include "s3repl/rules.hpp"
 #include "s3repl/shared_mutex.hpp"

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "s3repl/detail/require_cxx17.hpp" // first: a C++14 build stops here, in one line
+
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -25,6 +27,12 @@ constexpr std::string_view to_aws_string(ReplicationStatus status) noexcept {
     }
     return "PENDING"; // unreachable for valid enumerators
 }
+
+/// The status's name for logs and messages: the same words as to_aws_string
+/// ("PENDING", "COMPLETED", "FAILED", "REPLICA"), so a log line and the header a
+/// client sees agree. Found by ADL as `to_string(status)`, like the
+/// to_string of every other s3repl enum.
+constexpr std::string_view to_string(ReplicationStatus status) noexcept { return to_aws_string(status); }
 
 /// Parses a header value; accepts AWS's legacy "COMPLETE" as Completed.
 /// Case-sensitive, as S3 is.

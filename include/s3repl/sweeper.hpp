@@ -1,5 +1,7 @@
 #pragma once
 
+#include "s3repl/detail/require_cxx17.hpp" // first: a C++14 build stops here, in one line
+
 #include "s3repl/error.hpp"
 #include "s3repl/manager.hpp"
 

@@ -9,9 +9,11 @@ macro(s3repl_vendoring_begin)
 endmacro()
 
 # New variables the parent may see: our options; project()'s and
-# FetchContent's bookkeeping; the cache entries of find_package.
+# FetchContent's bookkeeping; the cache entries of find_package. Not
+# CMAKE_PROJECT_VERSION: these parents' project() names no version, and ours
+# must not become theirs (their CPack would package itself as s3repl).
 set(s3repl_allowed_new_variables
-    "^(S3REPL_(BUILD_TESTS|BUILD_EXAMPLES|BUILD_BENCHMARKS|INSTALL)|s3repl_(SOURCE_DIR|BINARY_DIR|IS_TOP_LEVEL|POPULATED)|CMAKE_PROJECT_VERSION.*|FETCHCONTENT_.*|__cmake_.*|(nlohmann_json|date)_DIR|FIND_PACKAGE_MESSAGE_DETAILS_.*|CMAKE_HAVE_LIBC_PTHREAD|s3repl_variables_before|s3repl_cxx_flags_before)$")
+    "^(S3REPL_(BUILD_TESTS|BUILD_EXAMPLES|BUILD_BENCHMARKS|INSTALL)|s3repl_(SOURCE_DIR|BINARY_DIR|IS_TOP_LEVEL|POPULATED)|FETCHCONTENT_.*|__cmake_.*|(nlohmann_json|date)_DIR|FIND_PACKAGE_MESSAGE_DETAILS_.*|CMAKE_HAVE_LIBC_PTHREAD|s3repl_variables_before|s3repl_cxx_flags_before)$")
 
 function(s3repl_check_vendored source_dir)
     # First, before this function's own variables exist.
@@ -23,9 +25,15 @@ function(s3repl_check_vendored source_dir)
             message(FATAL_ERROR "vendored s3repl turned ${option} on")
         endif()
     endforeach()
+    # s3repl_json (s3repl::json) exists exactly when nlohmann/json was found
+    # (by s3repl, which leaves nlohmann_json_DIR, or by the parent).
+    set(expected_targets s3repl)
+    if(nlohmann_json_DIR OR TARGET nlohmann_json::nlohmann_json)
+        list(APPEND expected_targets s3repl_json)
+    endif()
     get_property(targets DIRECTORY ${source_dir} PROPERTY BUILDSYSTEM_TARGETS)
-    if(NOT targets STREQUAL "s3repl")
-        message(FATAL_ERROR "vendored s3repl defined targets '${targets}' (expected only 's3repl')")
+    if(NOT targets STREQUAL expected_targets)
+        message(FATAL_ERROR "vendored s3repl defined targets '${targets}' (expected '${expected_targets}')")
     endif()
     get_property(subdirectories DIRECTORY ${source_dir} PROPERTY SUBDIRECTORIES)
     if(subdirectories)

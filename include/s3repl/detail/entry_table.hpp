@@ -4,6 +4,7 @@
 #include "s3repl/detail/flat_index.hpp"
 #include "s3repl/detail/hash.hpp"
 #include "s3repl/error.hpp"
+#include "s3repl/key.hpp"
 #include "s3repl/status.hpp"
 
 #include <array>
@@ -140,7 +141,7 @@ class EntryTable {
     // (allocation, too many buckets) the table is unchanged.
     StoredEntry& insert(std::string_view bucket, std::string_view key, KeyHashes h,
                         const ReplicationStatusEntry& value) {
-        if (key.size() > 0xffffffffu) throw InvalidArgument("a key longer than 4 GiB cannot be stored");
+        if (key.size() > max_key_bytes) throw InvalidArgument("a key of more than 2^32-1 bytes cannot be stored");
         reserve_one_more(entries_); // may throw; nothing changed yet
         StoredEntry e{};
         e.key_size = static_cast<std::uint32_t>(key.size());
@@ -160,7 +161,8 @@ class EntryTable {
             throw;
         }
         if (heap_key) e.heap_key = heap_key.release();
-        e.bucket_id = bucket_id;
+        // Ids are below max_bucket_ids (2^24); the mask tells -Wconversion so.
+        e.bucket_id = bucket_id & (max_bucket_ids - 1);
         entries_.push_back(e); // capacity reserved above: cannot throw
         StoredEntry& stored = entries_.back();
         stored.status = static_cast<std::uint32_t>(value.status);

@@ -1,7 +1,11 @@
 #pragma once
 
+#include "s3repl/error.hpp"
+
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <string_view>
 
 namespace s3repl {
@@ -9,11 +13,14 @@ inline namespace v0 {
 namespace detail {
 
 // Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above
-// U+10FFFF. NUL is a valid character. Runs of ASCII are skipped 8 bytes at a
-// time because keys are almost always ASCII.
-inline bool is_valid_utf8(std::string_view text) noexcept {
-    const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+// U+10FFFF. NUL is a valid character. Returns the offset of the first byte of
+// the first invalid (or truncated) sequence, npos when the text is valid. Runs
+// of ASCII are skipped 8 bytes at a time because keys are almost always ASCII.
+inline std::size_t first_invalid_utf8(std::string_view text) noexcept {
+    const auto* begin = reinterpret_cast<const unsigned char*>(text.data());
+    const auto* p = begin;
     const auto* end = p + text.size();
+    const auto offset = [begin](const unsigned char* at) { return static_cast<std::size_t>(at - begin); };
     while (p < end) {
         if (end - p >= 8) {
             std::uint64_t chunk;
@@ -41,15 +48,30 @@ inline bool is_valid_utf8(std::string_view text) noexcept {
             if (lead == 0xF0) min_second = 0x90; // overlong
             if (lead == 0xF4) max_second = 0x8F; // above U+10FFFF
         } else {
-            return false;
+            return offset(p);
         }
-        if (end - p <= continuation) return false;
-        if (p[1] < min_second || p[1] > max_second) return false;
+        if (end - p <= continuation) return offset(p);
+        if (p[1] < min_second || p[1] > max_second) return offset(p);
         for (int i = 2; i <= continuation; ++i)
-            if ((p[i] & 0xC0) != 0x80) return false;
+            if ((p[i] & 0xC0) != 0x80) return offset(p);
         p += continuation + 1;
     }
-    return true;
+    return std::string_view::npos;
+}
+
+inline bool is_valid_utf8(std::string_view text) noexcept { return first_invalid_utf8(text) == std::string_view::npos; }
+
+// Throws InvalidArgument naming `what` (e.g. "key") and the offset of the
+// first invalid sequence; the text itself stays out of the message, which
+// could not show it.
+inline void require_utf8(std::string_view text, const char* what) {
+    const std::size_t at = first_invalid_utf8(text);
+    if (at == std::string_view::npos) return;
+    static constexpr char hex[] = "0123456789abcdef";
+    const auto byte = static_cast<unsigned char>(text[at]);
+    throw InvalidArgument(std::string(what) + " is not valid UTF-8 at byte " + std::to_string(at) + " (byte 0x" +
+                          hex[byte >> 4] + hex[byte & 0xF] +
+                          "; S3 names are UTF-8 and JSON cannot hold anything else)");
 }
 
 } // namespace detail
