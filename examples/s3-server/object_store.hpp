@@ -357,7 +357,8 @@ class ObjectStore {
         meta.headers = json.value("headers", HeaderMap{});
         meta.tags = json.value("tags", s3repl::TagSet{});
         meta.generation = json.value("generation", std::uint64_t{0});
-        meta.replicated = json.value("replicated", false);
+        // Files from before the flag: only replicated PUTs had a generation then.
+        meta.replicated = json.value("replicated", meta.generation != 0);
         meta.etag = json.value("etag", "");
         meta.size = json.value("size", std::uint64_t{0});
         meta.last_modified = SystemTime(std::chrono::milliseconds(json.value("last_modified_ms", std::int64_t{0})));
