@@ -3,12 +3,14 @@
 #include "http_text.hpp"
 #include "s3_error.hpp"
 
+#include <s3repl/destination.hpp>
 #include <s3repl/rules.hpp>
 #include <s3repl/status.hpp>
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -16,7 +18,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,10 +43,14 @@ using HeaderMap = std::map<std::string, std::string>;
 struct ObjectMeta {
     HeaderMap headers;
     s3repl::TagSet tags;
-    /// The replication generation of the PUT that wrote these bytes; 0 when
-    /// the PUT matched no rule. Lets a restart find replications the
-    /// snapshot missed, and lets a status lookup ignore a stale entry.
+    /// The generation the manager minted for the client PUT that committed
+    /// these bytes (every client PUT has one, replicated or not); 0 for a
+    /// replica, which carries its source's in x-amz-meta-s3repl-generation.
+    /// Lets a status lookup ignore an entry older than the bytes.
     std::uint64_t generation = 0;
+    /// Whether a rule selected the PUT when it was committed: a restart
+    /// re-stamps PENDING only for those (the snapshot may have missed them).
+    bool replicated = false;
     std::string etag; ///< quoted, as in the ETag header
     std::uint64_t size = 0;
     SystemTime last_modified{};
@@ -53,6 +61,46 @@ struct ObjectMeta {
 struct TerminalStatus {
     std::uint64_t generation = 0;
     s3repl::ReplicationStatus status = s3repl::ReplicationStatus::Completed;
+};
+
+/// What ObjectStore::commit did: a conditional write is decided under the
+/// object's lock, so the condition and the write are one atomic step.
+enum class CommitResult {
+    Committed,          ///< the object now holds the staged bytes
+    PreconditionFailed, ///< If-None-Match: * and the object exists, or If-Match and its ETag differs
+    NoSuchKey,          ///< If-Match and there is no object (S3 answers 404 NoSuchKey)
+};
+
+/// An upload written to DIR/tmp/ and fsynced, not yet visible: the slow part
+/// of a PUT, done outside every lock. ObjectStore::commit renames it into
+/// place; destroying it uncommitted removes the file. Move-only.
+class StagedObject {
+  public:
+    StagedObject(StagedObject&& other) noexcept
+        : bucket_(std::move(other.bucket_)), key_(std::move(other.key_)), temp_(std::exchange(other.temp_, {})),
+          fd_(std::exchange(other.fd_, -1)), meta_(std::move(other.meta_)) {}
+    StagedObject(const StagedObject&) = delete;
+    StagedObject& operator=(const StagedObject&) = delete;
+    StagedObject& operator=(StagedObject&&) = delete;
+    ~StagedObject() {
+        if (fd_ >= 0) ::close(fd_);
+        if (!temp_.empty()) ::unlink(temp_.c_str());
+    }
+
+    /// The metadata as it will be stored (etag, size and last_modified
+    /// filled in; generation and replicated once committed).
+    const ObjectMeta& meta() const noexcept { return meta_; }
+
+  private:
+    friend class ObjectStore;
+    StagedObject(std::string bucket, std::string key, std::filesystem::path temp, int fd, ObjectMeta meta)
+        : bucket_(std::move(bucket)), key_(std::move(key)), temp_(std::move(temp)), fd_(fd), meta_(std::move(meta)) {}
+
+    std::string bucket_;
+    std::string key_;
+    std::filesystem::path temp_; ///< empty once committed
+    int fd_ = -1;
+    ObjectMeta meta_;
 };
 
 /// Buckets and objects in a directory:
@@ -66,7 +114,11 @@ struct TerminalStatus {
 /// name would not fit a file name is refused with KeyTooLongError. Every
 /// write goes to tmp/, is fsynced, renamed over its target and the directory
 /// fsynced: a crash leaves the old object or the new one, never a torn one,
-/// and concurrent PUTs of one key end with one whole winner. Thread-safe.
+/// and concurrent PUTs of one key end with one whole winner. An object's
+/// commit, removal and outcome update happen under that object's lock (64
+/// striped mutexes), so a condition checked there still holds when the
+/// rename lands; reads take no lock (a file is never changed once renamed
+/// into place). Thread-safe.
 class ObjectStore {
   public:
     explicit ObjectStore(std::filesystem::path root) : root_(std::move(root)) {
@@ -104,15 +156,44 @@ class ObjectStore {
         return buckets;
     }
 
-    /// Stores the object, filling in etag, size and last_modified, and
-    /// returns the metadata as stored.
-    ObjectMeta put(const std::string& bucket, const std::string& key, ObjectMeta meta, std::string_view body) {
+    /// Writes the bytes and metadata (etag, size and last_modified filled in)
+    /// to a temporary file and fsyncs it; nothing is visible until commit.
+    /// Throws KeyTooLongError before writing anything.
+    StagedObject stage(const std::string& bucket, const std::string& key, ObjectMeta meta, std::string_view body) {
+        const std::filesystem::path target = object_path(bucket, key);
         meta.etag = etag_of(body);
         meta.size = body.size();
         meta.last_modified = std::chrono::system_clock::now();
-        write_atomically(object_path(bucket, key),
-                         to_json(meta).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + '\n', body);
-        return meta;
+        meta.generation = 0;
+        meta.replicated = false;
+        const auto [temp, fd] = write_temp(first_line(meta), body, target);
+        return StagedObject(bucket, key, temp, fd, std::move(meta));
+    }
+
+    /// Makes the staged upload the object, if `condition` holds against the
+    /// object stored now (`If-Match` compares ETags with or without their
+    /// quotes), recording `generation` and `replicated` with it. Under the
+    /// object's lock: the check, the two fields patched in place (fixed
+    /// width, so no bytes are rewritten), fdatasync and the rename; the
+    /// directory's fsync follows outside it. Returns what happened; on
+    /// anything but Committed the staged file is left for its destructor.
+    CommitResult commit(StagedObject& staged, const s3repl::WriteCondition& condition, std::uint64_t generation,
+                        bool replicated) {
+        const std::filesystem::path target = object_path(staged.bucket_, staged.key_);
+        {
+            std::lock_guard<std::mutex> lock(lock_of(staged.bucket_, staged.key_));
+            const CommitResult allowed = check(condition, head(staged.bucket_, staged.key_));
+            if (allowed != CommitResult::Committed) return allowed;
+            const std::string fields = commit_fields(generation, replicated);
+            if (::pwrite(staged.fd_, fields.data(), fields.size(), 0) != static_cast<ssize_t>(fields.size()) ||
+                ::fdatasync(staged.fd_) != 0 || ::rename(staged.temp_.c_str(), target.c_str()) != 0)
+                throw_errno("commit " + target.string());
+            staged.temp_.clear();
+        }
+        staged.meta_.generation = generation;
+        staged.meta_.replicated = replicated;
+        sync_directory(target.parent_path());
+        return CommitResult::Committed;
     }
 
     std::optional<ObjectMeta> head(const std::string& bucket, const std::string& key) const {
@@ -131,10 +212,15 @@ class ObjectStore {
         return std::make_pair(std::move(meta), std::move(body));
     }
 
-    /// False when there was no such object.
+    /// False when there was no such object. Under the object's lock, so a
+    /// commit lands wholly before or after it.
     bool remove(const std::string& bucket, const std::string& key) {
-        std::filesystem::remove(status_path(bucket, key));
-        const bool removed = std::filesystem::remove(object_path(bucket, key));
+        bool removed = false;
+        {
+            std::lock_guard<std::mutex> lock(lock_of(bucket, key));
+            std::filesystem::remove(status_path(bucket, key));
+            removed = std::filesystem::remove(object_path(bucket, key));
+        }
         if (removed) sync_directory(object_path(bucket, key).parent_path());
         return removed;
     }
@@ -159,10 +245,17 @@ class ObjectStore {
             for (const auto& object : list(bucket.first)) visit(bucket.first, object.first, object.second);
     }
 
-    void set_terminal_status(const std::string& bucket, const std::string& key, TerminalStatus status) {
+    /// Keeps `status` beside the object if the object still holds the bytes
+    /// of `status.generation` (checked under the object's lock, so an older
+    /// job's outcome never lands over a newer one's). Returns whether it did.
+    bool set_terminal_status_if_current(const std::string& bucket, const std::string& key, TerminalStatus status) {
         const nlohmann::json json = {{"generation", status.generation},
                                      {"status", std::string(s3repl::to_aws_string(status.status))}};
+        std::lock_guard<std::mutex> lock(lock_of(bucket, key));
+        const auto current = head(bucket, key);
+        if (!current || current->generation != status.generation) return false;
         write_atomically(status_path(bucket, key), json.dump(), {});
+        return true;
     }
 
     std::optional<TerminalStatus> terminal_status(const std::string& bucket, const std::string& key) const {
@@ -177,6 +270,23 @@ class ObjectStore {
 
   private:
     std::filesystem::path bucket_dir(const std::string& bucket) const { return root_ / "buckets" / bucket; }
+
+    std::mutex& lock_of(const std::string& bucket, const std::string& key) {
+        return object_locks_[std::hash<std::string>()(bucket + '\0' + key) % object_locks_.size()];
+    }
+
+    static CommitResult check(const s3repl::WriteCondition& condition, const std::optional<ObjectMeta>& current) {
+        if (condition.if_none_match && current) return CommitResult::PreconditionFailed;
+        if (!condition.if_match) return CommitResult::Committed;
+        if (!current) return CommitResult::NoSuchKey;
+        return unquoted(*condition.if_match) == unquoted(current->etag) ? CommitResult::Committed
+                                                                        : CommitResult::PreconditionFailed;
+    }
+
+    static std::string_view unquoted(std::string_view etag) {
+        if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') return etag.substr(1, etag.size() - 2);
+        return etag;
+    }
 
     std::filesystem::path object_path(const std::string& bucket, const std::string& key) const {
         return bucket_dir(bucket) / "objects" / file_name_of(key);
@@ -214,10 +324,24 @@ class ObjectStore {
         return text;
     }
 
+    // The fields a commit fills in open the file's first line at a fixed
+    // width (JSON allows the padding), so commit patches them in place.
+    static std::string commit_fields(std::uint64_t generation, bool replicated) {
+        char text[64];
+        const int length = std::snprintf(text, sizeof text, "{\"generation\":%20llu,\"replicated\":%-5s,",
+                                         static_cast<unsigned long long>(generation), replicated ? "true" : "false");
+        return std::string(text, static_cast<std::size_t>(length));
+    }
+
+    // The commit fields, then the rest of the metadata as JSON, then '\n'.
+    static std::string first_line(const ObjectMeta& meta) {
+        const std::string rest = to_json(meta).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        return commit_fields(meta.generation, meta.replicated) + rest.substr(1) + '\n';
+    }
+
     static nlohmann::json to_json(const ObjectMeta& meta) {
         return {{"headers", meta.headers},
                 {"tags", meta.tags},
-                {"generation", meta.generation},
                 {"etag", meta.etag},
                 {"size", meta.size},
                 {"last_modified_ms",
@@ -233,22 +357,37 @@ class ObjectStore {
         meta.headers = json.value("headers", HeaderMap{});
         meta.tags = json.value("tags", s3repl::TagSet{});
         meta.generation = json.value("generation", std::uint64_t{0});
+        // Files from before the flag: only replicated PUTs had a generation then.
+        meta.replicated = json.value("replicated", meta.generation != 0);
         meta.etag = json.value("etag", "");
         meta.size = json.value("size", std::uint64_t{0});
         meta.last_modified = SystemTime(std::chrono::milliseconds(json.value("last_modified_ms", std::int64_t{0})));
         return meta;
     }
 
-    void write_atomically(const std::filesystem::path& target, std::string_view head, std::string_view body) {
+    // A new file in tmp/ holding head and body, fsynced; returns it and its
+    // open descriptor. `target` only names the write in errors.
+    std::pair<std::filesystem::path, int> write_temp(std::string_view head, std::string_view body,
+                                                     const std::filesystem::path& target) {
         const std::filesystem::path temp =
             root_ / "tmp" / (std::to_string(::getpid()) + '-' + std::to_string(temp_counter_++));
-        const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        const int fd = ::open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
         if (fd < 0) throw_errno("open " + temp.string());
-        const bool written = write_all(fd, head) && write_all(fd, body) && ::fsync(fd) == 0;
-        const int saved_errno = errno;
+        if (!write_all(fd, head) || !write_all(fd, body) || ::fsync(fd) != 0) {
+            const int error = errno;
+            ::close(fd);
+            ::unlink(temp.c_str());
+            errno = error;
+            throw_errno("write " + target.string());
+        }
+        return {temp, fd};
+    }
+
+    void write_atomically(const std::filesystem::path& target, std::string_view head, std::string_view body) {
+        const auto [temp, fd] = write_temp(head, body, target);
         ::close(fd);
-        if (!written || ::rename(temp.c_str(), target.c_str()) != 0) {
-            const int error = written ? errno : saved_errno;
+        if (::rename(temp.c_str(), target.c_str()) != 0) {
+            const int error = errno;
             ::unlink(temp.c_str());
             errno = error;
             throw_errno("write " + target.string());
@@ -280,6 +419,7 @@ class ObjectStore {
 
     std::filesystem::path root_;
     std::atomic<std::uint64_t> temp_counter_{0};
+    std::array<std::mutex, 64> object_locks_;
 };
 
 } // namespace s3server

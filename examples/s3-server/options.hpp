@@ -17,6 +17,7 @@ struct ServerOptions {
     std::chrono::seconds sweep_ttl{3600};
     int fail_destination_percent = 0;
     std::chrono::milliseconds slow_destination{0};
+    std::chrono::milliseconds slow_destination_jitter{0};
     std::chrono::milliseconds snapshot_interval{1000};
     int workers = 4;
 };
@@ -24,7 +25,8 @@ struct ServerOptions {
 inline constexpr const char* usage =
     "usage: s3repl-s3-server --data-dir DIR [--listen 127.0.0.1] [--port N (0: any free port)]\n"
     "         [--sweep-ttl SECONDS (3600)] [--snapshot-interval-ms N (1000)] [--workers N (4)]\n"
-    "         [--fail-destination-percent N (0)] [--slow-destination-ms N (0)]\n";
+    "         [--fail-destination-percent N (0)] [--slow-destination-ms N (0)]\n"
+    "         [--slow-destination-jitter-ms N (0)]\n";
 
 /// Throws std::invalid_argument with a one-line reason on a bad command line.
 inline ServerOptions parse_options(int argc, char** argv) {
@@ -58,6 +60,8 @@ inline ServerOptions parse_options(int argc, char** argv) {
             options.fail_destination_percent = static_cast<int>(number(flag, value, 0, 100));
         else if (flag == "--slow-destination-ms")
             options.slow_destination = std::chrono::milliseconds(number(flag, value, 0, 3'600'000));
+        else if (flag == "--slow-destination-jitter-ms")
+            options.slow_destination_jitter = std::chrono::milliseconds(number(flag, value, 0, 3'600'000));
         else if (flag == "--snapshot-interval-ms")
             options.snapshot_interval = std::chrono::milliseconds(number(flag, value, 1, 86'400'000));
         else if (flag == "--workers")

@@ -2,114 +2,114 @@
 
 #include "http_text.hpp"
 #include "object_store.hpp"
+#include "s3_error.hpp"
+#include "store_destination.hpp"
 #include "worker_pool.hpp"
 
+#include <s3repl/destination.hpp>
 #include <s3repl/dispatch.hpp>
 #include <s3repl/manager.hpp>
 
 #include <algorithm>
-#include <array>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <functional>
 #include <iostream>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <stdexcept>
 #include <string>
-#include <thread>
+#include <string_view>
 #include <vector>
 
 namespace s3server {
 
-/// Destination faults to show retries, FAILED, PENDING and the stale guard.
-struct FaultInjection {
-    int fail_percent = 0;              ///< share of destination writes that fail
-    std::chrono::milliseconds slow{0}; ///< delay before each destination write
-};
-
-/// The object writes of the server, with replication: a PUT to a source
-/// bucket stamps PENDING and queues the copy; workers write the replica
-/// through the same store and stamp the outcome. Thread-safe.
+/// The object writes of the server, with replication: a client PUT is
+/// staged, then committed through begin_replication, which stamps PENDING
+/// when a rule selects it and returns the copy to queue; workers run
+/// replicate_object against a StoreDestination and keep the outcome beside
+/// the source object. Thread-safe.
 ///
-/// Ordering: every write of one key happens under that key's lock (64
-/// striped mutexes), and a source PUT mints its generation under it too, so
-/// generations follow the order in which the bytes landed: the newest
-/// generation's copy is the newest bytes. A replica write re-checks, under
-/// the destination key's lock, that no newer source PUT has been stamped
-/// since; a stale copy therefore can never land after a newer one.
+/// Ordering is the library's: begin_replication mints the generation and
+/// runs the commit (the rename into place) under the manager's per-key
+/// commit lock, so generations follow the order in which a key's bytes
+/// landed; replicate_object writes the replica with If-Match /
+/// If-None-Match against the replica's generation, so an older copy never
+/// overwrites a newer one. The server keeps no ordering locks of its own.
 class Replicator {
   public:
-    using Body = std::shared_ptr<const std::string>;
+    using Body = StoreDestination::Body;
 
     Replicator(s3repl::ReplicationManager& manager, ObjectStore& store, FaultInjection faults, std::size_t workers)
-        : manager_(manager), store_(store), faults_(faults), pool_(workers) {}
+        : manager_(manager), store_(store), destination_(store, faults), pool_(workers) {}
 
-    /// Stores a client's PUT; when a rule of the bucket selects the object,
-    /// stamps PENDING (begin_replication) and queues the copy.
-    ObjectMeta put_object(const std::string& bucket, const std::string& key, ObjectMeta meta, std::string body) {
+    /// Stores a client's PUT if `condition` holds (S3's If-Match /
+    /// If-None-Match: *); when a rule of the bucket selects the object,
+    /// PENDING is stamped and the copy queued. Throws S3Error
+    /// PreconditionFailed (412) or NoSuchKey (404, If-Match on a missing
+    /// object), storing and stamping nothing.
+    ObjectMeta put_object(const std::string& bucket, const std::string& key, ObjectMeta meta, std::string body,
+                          const s3repl::WriteCondition& condition) {
         auto shared = std::make_shared<const std::string>(std::move(body));
-        std::optional<s3repl::ReplicationJob> job;
-        {
-            std::lock_guard<std::mutex> lock(lock_of(bucket, key));
-            const bool replicated = manager_.match_rule(bucket, key, meta.tags).has_value();
-            job = s3repl::begin_replication(manager_, bucket, key, meta.tags, [&](std::uint64_t generation) {
-                meta.generation = replicated ? generation : 0;
-                meta = store_.put(bucket, key, std::move(meta), *shared);
-            });
-        }
-        if (job) enqueue(std::move(*job), std::move(shared), meta);
-        return meta;
+        // The slow part, outside every lock: the bytes go to a temporary file.
+        StagedObject staged = store_.stage(bucket, key, std::move(meta), *shared);
+        // Recorded with the object for recover(); begin_replication matches
+        // again itself (a configuration replaced in between can make the two
+        // differ: see the README).
+        const bool replicated = manager_.match_rule(bucket, key, staged.meta().tags).has_value();
+        auto job = s3repl::begin_replication(manager_, bucket, key, staged.meta().tags, [&](std::uint64_t generation) {
+            switch (store_.commit(staged, condition, generation, replicated)) {
+            case CommitResult::Committed: return;
+            case CommitResult::PreconditionFailed: throw precondition_failed();
+            case CommitResult::NoSuchKey: throw no_such_key();
+            }
+        });
+        if (job) enqueue(std::move(*job), std::move(shared), staged.meta());
+        return staged.meta();
     }
 
     /// False when there was no such object. The replica, if any, stays (S3
     /// does not replicate deletes without delete-marker replication).
-    bool delete_object(const std::string& bucket, const std::string& key) {
-        std::lock_guard<std::mutex> lock(lock_of(bucket, key));
-        return store_.remove(bucket, key);
-    }
+    bool delete_object(const std::string& bucket, const std::string& key) { return store_.remove(bucket, key); }
 
-    /// The `x-amz-replication-status` of a stored object: the manager's
-    /// entry while it has one at least as new as the bytes, then the outcome
-    /// kept beside the object, REPLICA for replicas, nothing when no rule
-    /// matched its PUT.
+    /// The `x-amz-replication-status` of a stored object: REPLICA for a
+    /// replica; for a client PUT the manager's entry while it has one at
+    /// least as new as the bytes, then the outcome kept beside the object;
+    /// nothing when neither exists, which is an object no rule selected
+    /// (the library stamps PENDING in the same commit lock as the rename, so
+    /// a selected object has its entry as soon as its PUT is answered).
     std::optional<s3repl::ReplicationStatus> status_of(const std::string& bucket, const std::string& key,
                                                        const ObjectMeta& meta) const {
-        if (meta.generation == 0) {
-            const auto header = meta.headers.find("x-amz-replication-status");
-            if (header == meta.headers.end()) return std::nullopt;
-            return s3repl::parse_aws_status(header->second);
-        }
+        if (meta.generation == 0) return replica_status(meta);
         const auto entry = manager_.lookup_entry(bucket, key);
         if (entry && entry->generation >= meta.generation) return entry->status;
         const auto done = store_.terminal_status(bucket, key);
         if (done && done->generation == meta.generation) return done->status;
-        return s3repl::ReplicationStatus::Pending; // the PUT's stamp is not visible to us yet
+        return std::nullopt;
     }
 
-    /// At start-up, after the snapshot is restored: stamps PENDING for
-    /// replicated PUTs the snapshot missed (it is taken periodically; a crash
-    /// loses what came after), then re-drives every PENDING entry with the
-    /// object's current bytes. Returns the number re-driven.
+    /// At start-up, after the snapshot is restored: raises the generation
+    /// floor above every generation the files carry, stamps PENDING for
+    /// replicated PUTs the snapshot missed (it is taken periodically; a
+    /// crash loses what came after), then re-drives every PENDING entry with
+    /// the object's current bytes. Returns the number re-driven.
     std::size_t recover() {
         std::uint64_t highest = 0;
         store_.for_each_object([&](const std::string& bucket, const std::string& key, const ObjectMeta& meta) {
-            highest = std::max(highest, meta.generation);
-            if (meta.generation == 0) return;
+            // A replica's generation counts too: its source may be gone, and a
+            // new PUT of it minted below the replica would be superseded by it.
+            highest = std::max(highest, meta.generation == 0 && replica_status(meta)
+                                            ? s3repl::replica_generation_of(meta.headers)
+                                            : meta.generation);
+            if (!meta.replicated) return;
             const auto entry = manager_.lookup_entry(bucket, key);
             const auto done = store_.terminal_status(bucket, key);
             if ((entry && entry->generation >= meta.generation) || (done && done->generation == meta.generation))
                 return;
             manager_.record_status_if_newer(bucket, key, meta.generation, s3repl::ReplicationStatus::Pending);
         });
-        // The restored counter may be behind generations the files carry (a
-        // PUT after the last snapshot); new PUTs must mint above them, or a
-        // reused generation would make their stamps ambiguous.
-        while (manager_.next_generation() < highest) {
-        }
+        manager_.raise_generation_floor(highest);
         std::vector<s3repl::EntryRef> pending;
         manager_.for_each_entry(
             [&](std::string_view bucket, std::string_view key, const s3repl::ReplicationStatusEntry& e) {
@@ -135,6 +135,14 @@ class Replicator {
     struct Abandoned : std::runtime_error {
         Abandoned() : std::runtime_error("shutting down") {}
     };
+
+    // Replicas are written by StoreDestination, the only writer that keeps
+    // x-amz-replication-status (a client PUT never stores it).
+    static std::optional<s3repl::ReplicationStatus> replica_status(const ObjectMeta& meta) {
+        const auto header = meta.headers.find("x-amz-replication-status");
+        if (header == meta.headers.end()) return std::nullopt;
+        return s3repl::parse_aws_status(header->second);
+    }
 
     void redrive(const s3repl::EntryRef& ref) {
         const auto fail = [&](const char* why) {
@@ -164,76 +172,30 @@ class Replicator {
             std::unique_lock<std::mutex> lock(stop_mutex_);
             if (stop_wake_.wait_for(lock, delay, [this] { return stopping_; })) throw Abandoned();
         };
-        const auto put = [&](const std::string& bucket, const std::string& key, const Body& bytes,
-                             const HeaderMap& replica_metadata) {
-            return write_replica(job, bucket, key, *bytes, replica_metadata);
-        };
         s3repl::ReplicationOutcome outcome;
         try {
-            outcome = s3repl::replicate_object(manager_, job, body, metadata, put, options);
+            outcome = s3repl::replicate_object(manager_, job, body, metadata, destination_, options);
         } catch (const Abandoned&) {
             return;
         }
-        std::cout << "replication " << job.source_bucket << '/' << job.source_key << " generation " << job.generation
-                  << ": " << describe(outcome) << std::endl;
-        if (outcome.result == s3repl::ReplicationResult::Superseded) return;
-        const auto status = outcome.result == s3repl::ReplicationResult::Completed
-                                ? s3repl::ReplicationStatus::Completed
-                                : s3repl::ReplicationStatus::Failed;
-        std::lock_guard<std::mutex> lock(lock_of(job.source_bucket, job.source_key));
-        const auto current = store_.head(job.source_bucket, job.source_key);
-        if (current && current->generation == job.generation)
-            store_.set_terminal_status(job.source_bucket, job.source_key, {job.generation, status});
-    }
-
-    bool write_replica(const s3repl::ReplicationJob& job, const std::string& bucket, const std::string& key,
-                       const std::string& bytes, HeaderMap metadata) {
-        if (faults_.slow.count() > 0) std::this_thread::sleep_for(faults_.slow);
-        if (faults_.fail_percent > 0 && roll_percent() < faults_.fail_percent)
-            throw std::runtime_error("injected destination failure (--fail-destination-percent)");
-        std::lock_guard<std::mutex> lock(lock_of(bucket, key));
-        const auto stored = manager_.lookup_entry(job.source_bucket, job.source_key);
-        if (stored && stored->generation > job.generation)
-            throw std::runtime_error("a newer PUT of the source was stamped; not overwriting its copy");
-        if (!store_.bucket_exists(bucket)) throw std::runtime_error("destination bucket " + bucket + " does not exist");
-        ObjectMeta replica;
-        const auto tagging = metadata.find("x-amz-tagging");
-        if (tagging != metadata.end()) {
-            replica.tags = parse_tagging_header(tagging->second);
-            metadata.erase(tagging);
-        }
-        replica.headers = std::move(metadata);
-        store_.put(bucket, key, std::move(replica), bytes);
-        return true;
-    }
-
-    static std::string describe(const s3repl::ReplicationOutcome& outcome) {
-        switch (outcome.result) {
-        case s3repl::ReplicationResult::Completed:
-            return "COMPLETED after " + std::to_string(outcome.attempts) + " attempt(s)";
-        case s3repl::ReplicationResult::Failed:
-            return "FAILED after " + std::to_string(outcome.attempts) + " attempt(s): " + outcome.last_error;
-        case s3repl::ReplicationResult::SupersededAfterWrite: return "written, then superseded by a newer PUT";
-        case s3repl::ReplicationResult::Superseded: break;
-        }
-        return "superseded by a newer PUT";
-    }
-
-    int roll_percent() {
-        std::lock_guard<std::mutex> lock(random_mutex_);
-        return std::uniform_int_distribution<int>(0, 99)(random_);
-    }
-
-    std::mutex& lock_of(const std::string& bucket, const std::string& key) {
-        return key_locks_[std::hash<std::string>()(bucket + '\0' + key) % key_locks_.size()];
+        // One write of the whole line: workers log at once, and a chain of <<
+        // would interleave their pieces.
+        std::cout << "replication " + job.source_bucket + '/' + job.source_key + " generation " +
+                         std::to_string(job.generation) + ": " + std::string(s3repl::to_string(outcome.result)) +
+                         " after " + std::to_string(outcome.attempts) + " attempt(s)" +
+                         (outcome.last_error.empty() ? "" : "; last error: " + outcome.last_error) + '\n'
+                  << std::flush;
+        // Superseded: a newer PUT's job owns the outcome.
+        const bool completed = outcome.result == s3repl::ReplicationResult::Completed;
+        if (completed || outcome.result == s3repl::ReplicationResult::Failed)
+            store_.set_terminal_status_if_current(
+                job.source_bucket, job.source_key,
+                {job.generation, completed ? s3repl::ReplicationStatus::Completed : s3repl::ReplicationStatus::Failed});
     }
 
     s3repl::ReplicationManager& manager_;
     ObjectStore& store_;
-    const FaultInjection faults_;
-    std::array<std::mutex, 64> key_locks_;
-    std::mutex random_mutex_;
-    std::mt19937 random_{std::random_device{}()}; // guarded by random_mutex_
+    StoreDestination destination_;
     std::mutex stop_mutex_;
     std::condition_variable stop_wake_;
     bool stopping_ = false; // guarded by stop_mutex_

@@ -8,6 +8,7 @@
 #include "s3_error.hpp"
 #include "s3_xml.hpp"
 
+#include <s3repl/destination.hpp>
 #include <s3repl/error.hpp>
 #include <s3repl/manager.hpp>
 
@@ -263,8 +264,22 @@ class S3Api {
         meta.headers["content-type"] =
             req.has_header("Content-Type") ? req.get_header_value("Content-Type") : "binary/octet-stream";
         if (req.has_header("x-amz-tagging")) meta.tags = parse_tagging_header(req.get_header_value("x-amz-tagging"));
-        const ObjectMeta stored = replicator_.put_object(bucket, key, std::move(meta), body_of(req));
+        const ObjectMeta stored =
+            replicator_.put_object(bucket, key, std::move(meta), body_of(req), write_condition(req));
         res.set_header("ETag", stored.etag);
+    }
+
+    // S3's conditional PutObject: If-Match <etag>, If-None-Match: * (the
+    // only value S3 accepts there).
+    static s3repl::WriteCondition write_condition(const Request& req) {
+        s3repl::WriteCondition condition;
+        if (req.has_header("If-Match")) condition.if_match = req.get_header_value("If-Match");
+        if (req.has_header("If-None-Match")) {
+            if (req.get_header_value("If-None-Match") != "*")
+                throw not_implemented("If-None-Match with a value other than *");
+            condition.if_none_match = true;
+        }
+        return condition;
     }
 
     void get_object(const Request& req, Response& res) {

@@ -29,6 +29,9 @@ inline S3Error invalid_argument(const std::string& why) { return S3Error("Invali
 inline S3Error invalid_request(const std::string& why) { return S3Error("InvalidRequest", 400, why); }
 inline S3Error no_such_bucket() { return S3Error("NoSuchBucket", 404, "The specified bucket does not exist"); }
 inline S3Error no_such_key() { return S3Error("NoSuchKey", 404, "The specified key does not exist."); }
+inline S3Error precondition_failed() {
+    return S3Error("PreconditionFailed", 412, "At least one of the pre-conditions you specified did not hold");
+}
 inline S3Error not_implemented(const std::string& what) {
     return S3Error("NotImplemented", 501, what + " is not implemented by this demo server");
 }

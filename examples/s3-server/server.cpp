@@ -7,6 +7,7 @@
 #include "periodic_task.hpp"
 #include "replicator.hpp"
 #include "s3_api.hpp"
+#include "store_destination.hpp"
 
 #include <s3repl/manager.hpp>
 #include <s3repl/sweeper.hpp>
@@ -83,8 +84,10 @@ int main(int argc, char** argv) {
     try {
         s3server::ObjectStore store(options.data_dir);
         s3repl::ReplicationManager manager = restore(store.snapshot_path());
-        s3server::Replicator replicator(manager, store, {options.fail_destination_percent, options.slow_destination},
-                                        static_cast<std::size_t>(options.workers));
+        s3server::Replicator replicator(
+            manager, store,
+            {options.fail_destination_percent, options.slow_destination, options.slow_destination_jitter},
+            static_cast<std::size_t>(options.workers));
         httplib::Server http;
         s3server::S3Api api(manager, store, replicator);
         api.install(http);

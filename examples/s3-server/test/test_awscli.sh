@@ -123,6 +123,14 @@ expect_error no-replication-config ReplicationConfigurationNotFoundError s3api g
 expect_error unknown-bucket NoSuchBucket s3api put-bucket-replication --bucket nope \
     --replication-configuration "file://$work/replication.json"
 expect_error unknown-key NoSuchKey s3api get-object --bucket src --key docs/missing "$work/missing.bin"
+# Conditional PutObject: a stale If-Match and If-None-Match: * on an existing key are refused.
+etag=$(s3api head-object --bucket src --key docs/cli.bin --query ETag --output text)
+expect_error if-none-match-existing PreconditionFailed s3api put-object --bucket src --key docs/cli.bin \
+    --body "$work/replication.json" --if-none-match '*'
+expect_error if-match-stale PreconditionFailed s3api put-object --bucket src --key docs/cli.bin \
+    --body "$work/replication.json" --if-match '"0123456789abcdef0123456789abcdef"'
+s3api put-object --bucket src --key docs/cli.bin --body "$work/replication.json" --if-match "$etag" >/dev/null
+check if-match-current 0 $?
 echo '{"Role": "r", "Rules": [{"ID": "x", "Status": "Enabled", "Filter": {}, "Destination": {"Bucket": "arn:aws:s3:::absent"}}]}' \
     >"$work/bad.json"
 expect_error missing-destination InvalidRequest s3api put-bucket-replication --bucket src \

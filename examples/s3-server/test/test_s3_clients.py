@@ -212,7 +212,9 @@ def test_matching_put_replicates_bytes_metadata_tags():
 
         replica = s3.get_object(Bucket="dst", Key="docs/report.bin")
         expect_equal(replica["Body"].read(), body, "replica bytes")
-        expect_equal(replica["Metadata"], {"owner": "ada", "level": "2"}, "replica metadata")
+        # The source generation travels as user metadata; the first PUT of a fresh server is generation 1.
+        expect_equal(replica["Metadata"], {"owner": "ada", "level": "2", "s3repl-generation": "1"},
+                     "replica metadata")
         expect_equal(replica["ContentType"], "application/x-report", "replica content type")
         expect_equal(replica.get("ReplicationStatus"), "REPLICA", "replica status (GET)")
         expect_equal(replica.get("StorageClass"), "STANDARD_IA", "replica storage class (rule override)")
@@ -255,23 +257,27 @@ def test_unmatched_keys_get_no_status():
                 expect_equal(error_of(s3.head_object, Bucket=bucket, Key=key)[1], 404, "%s in %s" % (key, bucket))
 
 
-def test_rapid_overwrites_end_with_last_write():
-    writes, threads = 50, 5
-    with Server("--slow-destination-ms", 100) as server:
+def test_overwrite_storm_converges():
+    # Several clients overwrite a few keys with distinct bodies while every
+    # copy is slow by a random amount, so copies of one key overlap and land
+    # out of order; the conditional replica writes must still leave every
+    # replica equal to its source's latest bytes.
+    keys = ["docs/storm-%d" % i for i in range(3)]
+    threads, writes = 4, 15
+    with Server("--slow-destination-ms", 5, "--slow-destination-jitter-ms", 60, "--workers", 6) as server:
         s3 = server.client()
         configure(s3)
-        bodies = set()
         errors = []
 
         def writer(thread):
             client = server.client()  # boto3 clients are thread-safe, sessions are not: one each
-            for i in range(writes // threads):
-                body = ("thread %d write %d " % (thread, i)).encode() * 50
+            for i in range(writes):
+                key = keys[(thread + i) % len(keys)]
+                body = ("thread %d write %d of %s " % (thread, i, key)).encode() * 50
                 try:
-                    client.put_object(Bucket="src", Key="docs/hot", Body=body, Metadata={"writer": str(thread)})
+                    client.put_object(Bucket="src", Key=key, Body=body, Metadata={"writer": str(thread)})
                 except Exception as e:  # collected, reported below
                     errors.append(repr(e))
-                bodies.add(body)
 
         pool = [threading.Thread(target=writer, args=(t,)) for t in range(threads)]
         for t in pool:
@@ -280,16 +286,50 @@ def test_rapid_overwrites_end_with_last_write():
             t.join(timeout=DEADLINE_SECONDS * 3)
         if any(t.is_alive() for t in pool) or errors:
             raise AssertionError("writers failed: %s" % errors[:3])
-        last = s3.get_object(Bucket="src", Key="docs/hot")["Body"].read()
-        if last not in bodies:
-            raise AssertionError("the source holds bytes nobody wrote")
-        wait_status(s3, "src", "docs/hot", "COMPLETED")
-        expect_equal(s3.get_object(Bucket="dst", Key="docs/hot")["Body"].read(), last, "replica after COMPLETED")
-        # Every one of the 50 jobs reports its outcome; once all have, no
-        # stale copy can still land. The replica must still be the last write.
-        wait_for(lambda: server.output().count("replication src/docs/hot ") >= writes, "all 50 jobs to finish")
-        expect_equal(s3.get_object(Bucket="dst", Key="docs/hot")["Body"].read(), last, "replica after every job")
-        expect_equal(status(s3, "src", "docs/hot"), "COMPLETED", "final source status")
+        # Every PUT queued one job and every job logs its outcome once: after
+        # that no copy is in flight.
+        total = threads * writes
+        wait_for(lambda: server.output().count("replication src/docs/storm-") >= total,
+                 "all %d jobs to finish" % total, deadline=DEADLINE_SECONDS * 3)
+        for key in keys:
+            latest = s3.get_object(Bucket="src", Key=key)["Body"].read()
+            expect_equal(s3.get_object(Bucket="dst", Key=key)["Body"].read(), latest, "replica of " + key)
+            expect_equal(status(s3, "src", key), "COMPLETED", "source status of " + key)
+
+
+def test_conditional_put_object():
+    with Server() as server:
+        s3 = server.client()
+        configure(s3)
+        first = s3.put_object(Bucket="src", Key="docs/cas", Body=b"v1")["ETag"]
+        if len(first) < 3 or first[0] != '"' or first[-1] != '"':
+            raise AssertionError("ETag %r is not quoted as S3 quotes it" % first)
+        second = s3.put_object(Bucket="src", Key="docs/cas", Body=b"v2", IfMatch=first)["ETag"]
+        wait_status(s3, "src", "docs/cas", "COMPLETED")
+        try:
+            s3.put_object(Bucket="src", Key="docs/cas", Body=b"stale", IfMatch=first)
+            raise AssertionError("a PUT with a stale If-Match succeeded")
+        except ClientError as e:
+            expect_equal((e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]),
+                         ("PreconditionFailed", 412), "a stale If-Match")
+            if not e.response["Error"].get("Message"):
+                raise AssertionError("the 412 carries no S3 error message: %r" % e.response)
+        expect_equal(error_of(s3.put_object, Bucket="src", Key="docs/cas", Body=b"again", IfNoneMatch="*"),
+                     ("PreconditionFailed", 412), "If-None-Match: * on an existing key")
+        expect_equal(error_of(s3.put_object, Bucket="src", Key="docs/absent", Body=b"x", IfMatch=first),
+                     ("NoSuchKey", 404), "If-Match on a missing key")
+        # A refused PUT stores nothing and stamps nothing: a PENDING stamp
+        # without its bytes would stay PENDING for good.
+        head = s3.head_object(Bucket="src", Key="docs/cas")
+        expect_equal((head["ETag"], head.get("ReplicationStatus")), (second, "COMPLETED"), "after the refused PUTs")
+        expect_equal(s3.get_object(Bucket="src", Key="docs/cas")["Body"].read(), b"v2", "source bytes")
+        expect_equal(s3.get_object(Bucket="dst", Key="docs/cas")["Body"].read(), b"v2", "replica bytes")
+        expect_equal(error_of(s3.head_object, Bucket="src", Key="docs/absent")[1], 404, "a refused create")
+        s3.put_object(Bucket="src", Key="docs/cas", Body=b"v3", IfMatch=second)
+        s3.put_object(Bucket="src", Key="docs/created", Body=b"new", IfNoneMatch="*")
+        for key, body in (("docs/cas", b"v3"), ("docs/created", b"new")):
+            wait_status(s3, "src", key, "COMPLETED")
+            expect_equal(s3.get_object(Bucket="dst", Key=key)["Body"].read(), body, "replica of " + key)
 
 
 def test_failing_destination_ends_failed():
@@ -299,7 +339,7 @@ def test_failing_destination_ends_failed():
         s3.put_object(Bucket="src", Key="docs/doomed", Body=b"never arrives")
         wait_status(s3, "src", "docs/doomed", "FAILED")
         expect_equal(error_of(s3.head_object, Bucket="dst", Key="docs/doomed")[1], 404, "replica of a FAILED copy")
-        if "FAILED after 3 attempt(s)" not in server.output():
+        if "generation 1: Failed after 3 attempt(s); last error: injected" not in server.output():
             raise AssertionError("expected three attempts in the log:\n" + server.output())
 
 
@@ -388,6 +428,35 @@ def test_sigterm_saves_and_restores():
             expect_equal(status(s3, "src", "docs/failed"), "FAILED", "a FAILED status across a restart")
             expect_equal(len(s3.get_bucket_replication(Bucket="src")["ReplicationConfiguration"]["Rules"]),
                          len(RULES), "the configuration across a restart")
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_restart_mints_above_replica_generations():
+    # A replica outlives its source. After a crash that saved no snapshot,
+    # the new manager's first generations must still be above the replica's
+    # (raise_generation_floor at start-up), or the next PUT of the key would
+    # be superseded by that replica and stay PENDING.
+    data_dir = tempfile.mkdtemp(prefix="s3repl-s3-test-")
+    try:
+        server = Server("--snapshot-interval-ms", 3600000, data_dir=data_dir).start()
+        try:
+            s3 = server.client()
+            configure(s3)
+            for i in range(5):
+                s3.put_object(Bucket="src", Key="docs/moved", Body=b"old %d" % i)
+            wait_status(s3, "src", "docs/moved", "COMPLETED")
+            s3.delete_object(Bucket="src", Key="docs/moved")
+        finally:
+            server.kill9()
+        if snapshot_statuses(data_dir) is not None:
+            raise AssertionError("a snapshot was saved: the restart would not start from nothing")
+        with Server(data_dir=data_dir) as server:
+            s3 = server.client()
+            s3.put_bucket_replication(Bucket="src", ReplicationConfiguration={"Role": ROLE, "Rules": RULES})
+            s3.put_object(Bucket="src", Key="docs/moved", Body=b"new")
+            wait_status(s3, "src", "docs/moved", "COMPLETED")
+            expect_equal(s3.get_object(Bucket="dst", Key="docs/moved")["Body"].read(), b"new", "replica after restart")
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
 

@@ -1,0 +1,86 @@
+#pragma once
+
+#include "http_text.hpp"
+#include "object_store.hpp"
+
+#include <s3repl/destination.hpp>
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+namespace s3server {
+
+/// Destination faults to show retries, FAILED, PENDING and overlapping copies.
+struct FaultInjection {
+    int fail_percent = 0;              ///< share of destination writes that fail
+    std::chrono::milliseconds slow{0}; ///< delay before each destination write (after its head)
+    /// A random extra delay of up to this much per write, so that copies
+    /// of one key land out of order.
+    std::chrono::milliseconds jitter{0};
+};
+
+/// The destination s3repl::replicate_object writes replicas to: this
+/// server's own object store, with S3's conditional PutObject. A replica's
+/// state is its ETag and the source generation it carries in
+/// x-amz-meta-s3repl-generation; `put` checks If-Match / If-None-Match and
+/// writes under the store's lock for that object (ObjectStore::commit), so
+/// the library's compare-and-set is atomic. Thread-safe.
+class StoreDestination {
+  public:
+    using Body = std::shared_ptr<const std::string>;
+
+    StoreDestination(ObjectStore& store, FaultInjection faults) : store_(store), faults_(faults) {}
+
+    /// What a HEAD of the replica says; nullopt when there is none.
+    std::optional<s3repl::ReplicaState> head(const std::string& bucket, const std::string& key) const {
+        const std::optional<ObjectMeta> meta = store_.head(bucket, key);
+        if (!meta) return std::nullopt;
+        return s3repl::ReplicaState{s3repl::replica_generation_of(meta->headers), meta->etag};
+    }
+
+    /// Writes the replica if `condition` holds. An If-Match on a replica
+    /// that is gone is PreconditionFailed too (S3 would answer 404): either
+    /// way someone changed it since the head. Throws for an injected fault
+    /// or a missing destination bucket (a failed attempt).
+    s3repl::WriteResult put(const std::string& bucket, const std::string& key, const Body& body,
+                            const HeaderMap& metadata, const s3repl::WriteCondition& condition) {
+        const std::chrono::milliseconds delay = faults_.slow + std::chrono::milliseconds(roll(faults_.jitter.count()));
+        if (delay.count() > 0) std::this_thread::sleep_for(delay);
+        if (faults_.fail_percent > 0 && roll(99) < faults_.fail_percent)
+            throw std::runtime_error("injected destination failure (--fail-destination-percent)");
+        if (!store_.bucket_exists(bucket)) throw std::runtime_error("destination bucket " + bucket + " does not exist");
+        ObjectMeta replica;
+        replica.headers = metadata;
+        const auto tagging = replica.headers.find("x-amz-tagging");
+        if (tagging != replica.headers.end()) {
+            replica.tags = parse_tagging_header(tagging->second);
+            replica.headers.erase(tagging);
+        }
+        // Replicas are never a client PUT: no generation of their own, never re-stamped.
+        StagedObject staged = store_.stage(bucket, key, std::move(replica), *body);
+        if (store_.commit(staged, condition, 0, false) == CommitResult::Committed) return s3repl::WriteResult::Written;
+        return s3repl::WriteResult::PreconditionFailed;
+    }
+
+  private:
+    // Uniform in [0, high].
+    template <class Int>
+    Int roll(Int high) {
+        if (high <= 0) return 0;
+        std::lock_guard<std::mutex> lock(random_mutex_);
+        return std::uniform_int_distribution<Int>(0, high)(random_);
+    }
+
+    ObjectStore& store_;
+    const FaultInjection faults_;
+    std::mutex random_mutex_;
+    std::mt19937 random_{std::random_device{}()}; // guarded by random_mutex_
+};
+
+} // namespace s3server
