@@ -320,6 +320,15 @@ TEST_CASE("two PUTs of one key: the one committed last carries the higher genera
     check_replicated(manager, source, destination, "k");
 }
 
+TEST_CASE("a commit step taking two arguments learns whether a rule selected the object", "[ordering]") {
+    auto manager = replicating_manager();
+    std::vector<std::pair<std::uint64_t, bool>> told;
+    const auto commit = [&](std::uint64_t generation, bool replicated) { told.emplace_back(generation, replicated); };
+    CHECK(s3repl::begin_replication(manager, "src", "k", {}, commit));
+    CHECK_FALSE(s3repl::begin_replication(manager, "other", "k", {}, commit));
+    CHECK(told == std::vector<std::pair<std::uint64_t, bool>>{{1, true}, {2, false}});
+}
+
 TEST_CASE("a commit that throws stamps nothing and propagates", "[ordering]") {
     auto manager = replicating_manager();
     CHECK_THROWS_WITH(s3repl::begin_replication(manager, "src", "k", {},

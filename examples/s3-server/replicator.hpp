@@ -54,17 +54,15 @@ class Replicator {
         auto shared = std::make_shared<const std::string>(std::move(body));
         // The slow part, outside every lock: the bytes go to a temporary file.
         StagedObject staged = store_.stage(bucket, key, std::move(meta), *shared);
-        // Recorded with the object for recover(); begin_replication matches
-        // again itself (a configuration replaced in between can make the two
-        // differ: see the README).
-        const bool replicated = manager_.match_rule(bucket, key, staged.meta().tags).has_value();
-        auto job = s3repl::begin_replication(manager_, bucket, key, staged.meta().tags, [&](std::uint64_t generation) {
-            switch (store_.commit(staged, condition, generation, replicated)) {
-            case CommitResult::Committed: return;
-            case CommitResult::PreconditionFailed: throw precondition_failed();
-            case CommitResult::NoSuchKey: throw no_such_key();
-            }
-        });
+        // Whether a rule selected the object is recorded with it, for recover().
+        auto job = s3repl::begin_replication(manager_, bucket, key, staged.meta().tags,
+                                             [&](std::uint64_t generation, bool replicated) {
+                                                 switch (store_.commit(staged, condition, generation, replicated)) {
+                                                 case CommitResult::Committed: return;
+                                                 case CommitResult::PreconditionFailed: throw precondition_failed();
+                                                 case CommitResult::NoSuchKey: throw no_such_key();
+                                                 }
+                                             });
         if (job) enqueue(std::move(*job), std::move(shared), staged.meta());
         return staged.meta();
     }

@@ -51,7 +51,10 @@ inline void require_nameable(std::string_view bucket, std::string_view key) {
 /// stamped at that generation inside the same lock (a HEAD right after the
 /// PUT already sees PENDING) and the job to run is returned; otherwise
 /// nothing is stamped and nullopt is returned, but `commit` still runs with
-/// a fresh generation, so the server has one code path.
+/// a fresh generation, so the server has one code path. A commit step
+/// callable as `commit(generation, bool replicated)` learns whether a rule
+/// selected the object, to record beside it (no second match_rule that a
+/// concurrent put_config could make disagree).
 ///
 /// Receive and write the uploaded bytes before calling this, never inside
 /// `commit`: every PUT of a key that shares the lock's stripe waits for it.
@@ -66,12 +69,17 @@ inline void require_nameable(std::string_view bucket, std::string_view key) {
 template <class Manager, class Commit>
 std::optional<ReplicationJob> begin_replication(Manager& manager, std::string_view bucket, std::string_view key,
                                                 const TagSet& object_tags, Commit&& commit) {
-    static_assert(std::is_invocable_v<Commit&, std::uint64_t>,
-                  "s3repl: the commit step must be callable as commit(std::uint64_t generation)");
+    constexpr bool told_if_replicated = std::is_invocable_v<Commit&, std::uint64_t, bool>;
+    static_assert(told_if_replicated || std::is_invocable_v<Commit&, std::uint64_t>,
+                  "s3repl: the commit step must be callable as commit(std::uint64_t generation) or "
+                  "commit(std::uint64_t generation, bool replicated)");
     detail::require_nameable(bucket, key);
     std::optional<ReplicationRule> rule = manager.match_rule(bucket, key, object_tags);
     const std::uint64_t generation = manager.commit_in_order(bucket, key, [&](std::uint64_t minted) {
-        std::invoke(commit, minted);
+        if constexpr (told_if_replicated)
+            std::invoke(commit, minted, rule.has_value());
+        else
+            std::invoke(commit, minted);
         if (rule) manager.record_status_if_newer(bucket, key, minted, ReplicationStatus::Pending);
     });
     if (!rule) return std::nullopt;
