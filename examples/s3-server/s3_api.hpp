@@ -191,12 +191,11 @@ class S3Api {
     void put_replication(const Request& req, const std::string& bucket) {
         require_bucket(bucket);
         s3repl::ReplicationConfig config = parse_replication_xml(body_of(req));
-        const std::vector<std::string> problems = s3repl::validate(config);
-        if (!problems.empty()) {
-            std::string all;
-            for (const std::string& problem : problems) all += (all.empty() ? "" : "; ") + problem;
-            throw invalid_argument(all);
-        }
+        // S3 answers with the first problem it finds.
+        const std::vector<s3repl::ConfigProblem> problems = s3repl::validate(config);
+        if (!problems.empty())
+            throw S3Error(std::string(s3repl::to_string(problems.front().code)), 400,
+                          s3repl::to_string(problems.front()));
         for (const s3repl::ReplicationRule& rule : config.rules) {
             if (rule.destination_bucket == bucket)
                 throw invalid_request("Destination bucket cannot be the same as the source bucket.");
