@@ -164,6 +164,9 @@ class ConfigChecker {
     // V1 (no Filter: a rule-level Prefix at most) or V2 (a Filter, which
     // brings Priority and DeleteMarkerReplication with it).
     void check_schema(const ReplicationRule& rule) {
+        if (!rule.has_priority && rule.priority != 0)
+            add(S3ErrorCode::InvalidArgument, "Priority",
+                "the rule has a priority but no Priority (has_priority is false)");
         if (!rule.has_filter) {
             if (rule.filter != ReplicationFilter{})
                 add(S3ErrorCode::InvalidArgument, "Filter",

@@ -11,7 +11,7 @@ endmacro()
 # New variables the parent may see: our options; project()'s and
 # FetchContent's bookkeeping; the cache entries of find_package.
 set(s3repl_allowed_new_variables
-    "^(S3REPL_(BUILD_TESTS|BUILD_EXAMPLES|BUILD_BENCHMARKS|INSTALL)|s3repl_(SOURCE_DIR|BINARY_DIR|IS_TOP_LEVEL|POPULATED)|CMAKE_PROJECT_VERSION.*|FETCHCONTENT_.*|__cmake_.*|(nlohmann_json|date)_DIR|FIND_PACKAGE_MESSAGE_DETAILS_.*|CMAKE_HAVE_LIBC_PTHREAD|s3repl_variables_before|s3repl_cxx_flags_before)$")
+    "^(S3REPL_(BUILD_TESTS|BUILD_EXAMPLES|BUILD_BENCHMARKS|INSTALL)|s3repl_(SOURCE_DIR|BINARY_DIR|IS_TOP_LEVEL|POPULATED)|CMAKE_PROJECT_VERSION.*|FETCHCONTENT_.*|__cmake_.*|(nlohmann_json|date|pugixml)_DIR|FIND_PACKAGE_MESSAGE_DETAILS_.*|CMAKE_HAVE_LIBC_PTHREAD|s3repl_variables_before|s3repl_cxx_flags_before)$")
 
 function(s3repl_check_vendored source_dir)
     # First, before this function's own variables exist.
@@ -24,8 +24,9 @@ function(s3repl_check_vendored source_dir)
         endif()
     endforeach()
     get_property(targets DIRECTORY ${source_dir} PROPERTY BUILDSYSTEM_TARGETS)
-    if(NOT targets STREQUAL "s3repl")
-        message(FATAL_ERROR "vendored s3repl defined targets '${targets}' (expected only 's3repl')")
+    # s3repl_aws_xml: the optional s3repl::aws_xml, when pugixml is installed.
+    if(NOT targets MATCHES "^s3repl(;s3repl_aws_xml)?$")
+        message(FATAL_ERROR "vendored s3repl defined targets '${targets}' (expected only 's3repl' [and 's3repl_aws_xml'])")
     endif()
     get_property(subdirectories DIRECTORY ${source_dir} PROPERTY SUBDIRECTORIES)
     if(subdirectories)
