@@ -34,8 +34,8 @@ struct ReplicationFilter {
 /// `SourceSelectionCriteria`: each member is that child's `Status`
 /// (true = Enabled), unset when the document leaves the child out.
 struct SourceSelectionCriteria {
-    std::optional<bool> sse_kms_encrypted_objects;
-    std::optional<bool> replica_modifications;
+    std::optional<bool> sse_kms_encrypted_objects{};
+    std::optional<bool> replica_modifications{};
 
     friend bool operator==(const SourceSelectionCriteria& a, const SourceSelectionCriteria& b) {
         return a.sse_kms_encrypted_objects == b.sse_kms_encrypted_objects &&
@@ -60,7 +60,7 @@ struct ReplicationTime {
 /// when the document has no EventThreshold; S3 accepts only 15).
 struct ReplicationMetrics {
     bool enabled = true;
-    std::optional<std::uint32_t> event_threshold_minutes;
+    std::optional<std::uint32_t> event_threshold_minutes{};
 
     friend bool operator==(const ReplicationMetrics& a, const ReplicationMetrics& b) {
         return a.enabled == b.enabled && a.event_threshold_minutes == b.event_threshold_minutes;
@@ -88,19 +88,19 @@ struct ReplicationRule {
     bool status_enabled = true;
     ReplicationFilter filter;
     std::string destination_bucket;
-    std::optional<std::string> destination_storage_class;
+    std::optional<std::string> destination_storage_class{};
 
     bool has_filter = true;
     bool has_priority = true;
-    std::optional<std::string> prefix;               // V1 rule-level Prefix
-    std::optional<bool> delete_marker_replication;   // DeleteMarkerReplication/Status
-    std::optional<bool> existing_object_replication; // ExistingObjectReplication/Status
-    std::optional<SourceSelectionCriteria> source_selection_criteria;
-    std::optional<std::string> destination_account;  // Destination/Account
-    std::optional<std::string> access_control_owner; // Destination/AccessControlTranslation/Owner
-    std::optional<std::string> replica_kms_key_id;   // Destination/EncryptionConfiguration/ReplicaKmsKeyID
-    std::optional<ReplicationTime> replication_time; // Destination/ReplicationTime
-    std::optional<ReplicationMetrics> metrics;       // Destination/Metrics
+    std::optional<std::string> prefix{};               // V1 rule-level Prefix
+    std::optional<bool> delete_marker_replication{};   // DeleteMarkerReplication/Status
+    std::optional<bool> existing_object_replication{}; // ExistingObjectReplication/Status
+    std::optional<SourceSelectionCriteria> source_selection_criteria{};
+    std::optional<std::string> destination_account{};  // Destination/Account
+    std::optional<std::string> access_control_owner{}; // Destination/AccessControlTranslation/Owner
+    std::optional<std::string> replica_kms_key_id{};   // Destination/EncryptionConfiguration/ReplicaKmsKeyID
+    std::optional<ReplicationTime> replication_time{}; // Destination/ReplicationTime
+    std::optional<ReplicationMetrics> metrics{};       // Destination/Metrics
 
     friend bool operator==(const ReplicationRule& a, const ReplicationRule& b) {
         return a.id == b.id && a.priority == b.priority && a.status_enabled == b.status_enabled &&
