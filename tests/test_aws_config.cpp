@@ -4,6 +4,7 @@
 
 #include <s3repl/aws_json.hpp>
 #include <s3repl/aws_xml.hpp>
+#include <s3repl/json.hpp>
 #include <s3repl/s3repl.hpp>
 
 #include <catch2/catch.hpp>
@@ -586,4 +587,103 @@ TEST_CASE("parse_replication_json: hostile text fails fast and cleanly", "[aws_c
     check_error(json_error(R"({"Role": "r", "Rules": [{"ID": ")" + std::string("\xC3\x28") + "\"}]}"),
                 S3ErrorCode::MalformedXML, std::nullopt, "");
     check_error(json_error(R"({"Role": "\ud800", "Rules": []})"), S3ErrorCode::MalformedXML, std::nullopt, "");
+}
+
+// ---- the snapshot ------------------------------------------------------------
+
+namespace {
+
+// Every fixture's configuration under its own bucket.
+s3repl::ReplicationManager manager_with_fixtures() {
+    s3repl::ReplicationManager manager;
+    for (const std::string& name : fixture_names) manager.put_config(name, fixture(name));
+    return manager;
+}
+
+std::string restore_error(const std::string& rule_json) {
+    s3repl::ReplicationManager manager;
+    const std::string snapshot = R"({"by_bucket":{"b":{"role":"r","rules":[)" + rule_json + R"(]}},"statuses":[]})";
+    try {
+        manager.restore_json(snapshot);
+    } catch (const s3repl::SnapshotError& error) {
+        CHECK_FALSE(manager.get_config("b"));
+        return error.what();
+    }
+    FAIL("restore_json accepted " << rule_json);
+    return {};
+}
+
+const std::string rule_head = R"({"id":"a","priority":1,"status_enabled":true,"filter":{"prefix":null,"tags":[]},)"
+                              R"("destination_bucket":"d","destination_storage_class":null)";
+
+} // namespace
+
+TEST_CASE("snapshot: every member of every fixture survives a save and a restore", "[aws_config][snapshot]") {
+    const s3repl::ReplicationManager saved = manager_with_fixtures();
+    s3repl::ReplicationManager restored;
+    restored.restore_json(saved.to_json());
+    for (const std::string& name : fixture_names) {
+        INFO(name);
+        CHECK(restored.get_config(name) == std::optional<ReplicationConfig>(fixture(name)));
+    }
+    CHECK(restored.to_json() == saved.to_json());
+}
+
+TEST_CASE("snapshot: a rule of today's fields is written byte for byte as before", "[aws_config][snapshot]") {
+    s3repl::ReplicationManager manager;
+    ReplicationRule rule;
+    rule.id = "a";
+    rule.priority = 1;
+    rule.filter.prefix = "p/";
+    rule.filter.tags = {{"k", "v"}};
+    rule.destination_bucket = "d";
+    manager.put_config("b", ReplicationConfig{"r", {rule}});
+    CHECK(
+        manager.to_json() ==
+        R"({"by_bucket":{"b":{"role":"r","rules":[{"id":"a","priority":1,"status_enabled":true,)"
+        R"("filter":{"prefix":"p/","tags":[["k","v"]]},"destination_bucket":"d","destination_storage_class":null}]}},)"
+        R"("statuses":[],"next_generation":1})");
+}
+
+TEST_CASE("snapshot: the new members go into one extra member the Rust reader ignores", "[aws_config][snapshot]") {
+    s3repl::ReplicationManager manager;
+    manager.put_config("v1", fixture("v1-prefix"));
+    manager.put_config("full", fixture("full-v2"));
+    const nlohmann::json snapshot = nlohmann::json::parse(manager.to_json());
+    const nlohmann::json& v1 = snapshot["by_bucket"]["v1"]["rules"][0];
+    // The Rust server matches a V1 rule on its prefix: it is in "filter".
+    CHECK(v1["filter"]["prefix"] == "key-prefix");
+    CHECK(v1["aws"] == nlohmann::json{{"has_filter", false}, {"has_priority", false}});
+    const nlohmann::json& full = snapshot["by_bucket"]["full"]["rules"][0];
+    CHECK(full["aws"] == nlohmann::json::parse(R"({"delete_marker_replication":false,
+        "existing_object_replication":true,
+        "source_selection_criteria":{"sse_kms_encrypted_objects":true,"replica_modifications":false},
+        "destination_account":"111122223333","access_control_owner":"Destination",
+        "replica_kms_key_id":"arn:aws:kms:us-east-1:111122223333:key/example",
+        "replication_time":{"enabled":true,"minutes":15},"metrics":{"enabled":true,"event_threshold_minutes":15}})"));
+    // s3repl/json.hpp's to_json gives the snapshot's shape, extra member included.
+    CHECK(snapshot["by_bucket"]["full"] == nlohmann::json(fixture("full-v2")));
+    CHECK(snapshot["by_bucket"]["v1"] == nlohmann::json(fixture("v1-prefix")));
+}
+
+TEST_CASE("snapshot: the extra member is read strictly", "[aws_config][snapshot]") {
+    CHECK_THAT(restore_error(rule_head + R"(,"aws":{"bogus":1}})"),
+               Catch::Contains("/by_bucket/b/rules/0/aws/bogus: unknown field \"bogus\""));
+    CHECK_THAT(restore_error(rule_head + R"(,"aws":{"has_filter":false,"has_filter":false}})"),
+               Catch::Contains("/aws/has_filter: the field is given twice"));
+    CHECK_THAT(restore_error(rule_head + R"(,"aws":{"has_filter":0}})"),
+               Catch::Contains("/aws/has_filter: expected true or false, found a number"));
+    CHECK_THAT(restore_error(rule_head + R"(,"aws":{"destination_account":null}})"),
+               Catch::Contains("/aws/destination_account: expected a string, found null"));
+    CHECK_THAT(restore_error(rule_head + R"(,"aws":{"replication_time":{"enabled":true}}})"),
+               Catch::Contains("/aws/replication_time: missing required field \"minutes\""));
+    CHECK_THAT(restore_error(rule_head + R"(,"aws":{"replication_time":{"enabled":true,"minutes":4294967296}}})"),
+               Catch::Contains("/aws/replication_time/minutes: expected an unsigned 32-bit integer"));
+    CHECK_THAT(restore_error(rule_head + R"(,"aws":{"metrics":{"enabled":true,"unit":"s"}}})"),
+               Catch::Contains("/aws/metrics/unit: unknown field \"unit\""));
+    CHECK_THAT(restore_error(rule_head + R"(,"aws":{"source_selection_criteria":{"x":true}}})"),
+               Catch::Contains("/aws/source_selection_criteria/x: unknown field"));
+    CHECK_THAT(restore_error(rule_head + R"(,"aws":{"has_filter":false,"prefix":"p"}})"),
+               Catch::Contains("/by_bucket/b/rules/0: \"aws\" holds a \"prefix\" for a rule without a filter"));
+    CHECK_THAT(restore_error(rule_head + R"(,"aws":[]})"), Catch::Contains("/aws: expected an object of AWS rule"));
 }
