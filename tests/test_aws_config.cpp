@@ -531,6 +531,17 @@ TEST_CASE("parse_replication_xml: hostile bodies fail fast and cleanly", "[aws_c
                                  "<ReplicationConfiguration><Role>&x;</Role></ReplicationConfiguration>";
         check_error(xml_error(body), S3ErrorCode::MalformedXML, std::nullopt, "");
     }
+    SECTION("undeclared entities and bare ampersands") {
+        for (const char* text : {"&lol;", "a & b", "&#;", "&#x;", "&#12a;", "&amp", "&AMP;"}) {
+            INFO(text);
+            check_error(xml_error(xml_with_rule(std::string("<ID>") + text + "</ID>" + good_rule_tail)),
+                        S3ErrorCode::MalformedXML, std::nullopt, "");
+        }
+        // In a comment, a CDATA section or a processing instruction, '&' is text.
+        const ReplicationConfig config = s3repl::parse_replication_xml(xml_with_rule(
+            "<!-- a & b --><?pi & ?><ID><![CDATA[&lol;]]>&lt;&#65;&#x42;&quot;&apos;&gt;</ID>" + good_rule_tail));
+        CHECK(config.rules.at(0).id == "&lol;<AB\"'>");
+    }
     SECTION("invalid UTF-8") {
         check_error(xml_error(xml_with_rule("<ID>\xC3\x28</ID>" + good_rule_tail)), S3ErrorCode::MalformedXML,
                     std::nullopt, "");

@@ -99,6 +99,45 @@ class XmlOut {
     std::vector<pugi::xml_node> stack_;
 };
 
+// pugixml leaves an undeclared entity reference ("&name;") or a bare '&' in
+// the text as it stands; XML calls either not well-formed, and so does S3.
+// With no DOCTYPE nothing can declare an entity, so outside comments, CDATA
+// sections and processing instructions (whose '&' is text) every '&' must
+// start one of XML's five references or a character reference. Returns
+// what is wrong, or nullptr; a DOCTYPE is named as such (a billion laughs
+// would otherwise be reported as its first undeclared reference).
+inline const char* ill_formed_reference(std::string_view body) noexcept {
+    constexpr const char* bare_ampersand = "an '&' that starts no XML reference (entities are not declared)";
+    constexpr std::string_view verbatim[][2] = {{"<!--", "-->"}, {"<![CDATA[", "]]>"}, {"<?", "?>"}};
+    std::size_t at = 0;
+    while ((at = body.find_first_of("&<", at)) != std::string_view::npos) {
+        if (body[at] == '<') {
+            if (body.substr(at, 9) == "<!DOCTYPE") return "a DOCTYPE is not allowed";
+            std::size_t next = at + 1;
+            for (const auto& section : verbatim) {
+                if (body.substr(at, section[0].size()) != section[0]) continue;
+                const std::size_t close = body.find(section[1], at + section[0].size());
+                if (close == std::string_view::npos) return nullptr; // unterminated: pugixml refuses it
+                next = close + section[1].size();
+                break;
+            }
+            at = next;
+            continue;
+        }
+        const std::size_t end = body.find(';', at);
+        if (end == std::string_view::npos) return bare_ampersand;
+        const std::string_view name = body.substr(at + 1, end - at - 1);
+        const bool predefined = name == "amp" || name == "lt" || name == "gt" || name == "quot" || name == "apos";
+        const bool hex = name.size() > 2 && name[0] == '#' && name[1] == 'x' &&
+                         name.find_first_not_of("0123456789abcdefABCDEF", 2) == std::string_view::npos;
+        const bool decimal =
+            name.size() > 1 && name[0] == '#' && name.find_first_not_of("0123456789", 1) == std::string_view::npos;
+        if (!predefined && !hex && !decimal) return bare_ampersand;
+        at = end + 1;
+    }
+    return nullptr;
+}
+
 [[noreturn]] inline void malformed_document(const std::string& what) {
     config_fail(S3ErrorCode::MalformedXML, std::nullopt, "", what);
 }
@@ -116,7 +155,8 @@ class XmlOut {
 /// that is neither Enabled nor Disabled, a required element missing);
 /// InvalidArgument for a Destination/Bucket that is not a bucket ARN.
 /// pugixml expands no entities but the five XML ones and character
-/// references, and a DOCTYPE is refused, so no entity can grow the input.
+/// references, a DOCTYPE is refused and so is any other reference ("&name;",
+/// which nothing can declare), so no entity can grow the input.
 /// Cost: time and memory linear in the body, which is at most 2 MB.
 ///
 ///     s3repl::ReplicationConfig config = s3repl::parse_replication_xml(body);
@@ -125,6 +165,7 @@ class XmlOut {
 inline ReplicationConfig parse_replication_xml(std::string_view body) {
     if (body.size() > detail::max_config_document_size) detail::malformed_document("the document is larger than 2 MB");
     if (!detail::is_valid_utf8(body)) detail::malformed_document("the document is not valid UTF-8");
+    if (const char* wrong = detail::ill_formed_reference(body)) detail::malformed_document(wrong);
     pugi::xml_document doc;
     const pugi::xml_parse_result parsed =
         doc.load_buffer(body.data(), body.size(),
