@@ -412,6 +412,9 @@ TEST_CASE("validate: the limits are S3's, counted as S3 counts them", "[aws_conf
         config.rules.back().id = "r1000";
         config.rules.back().priority = 1000;
         check_problem(only_problem(config), S3ErrorCode::InvalidRequest, std::nullopt, "Rule");
+        // Past the limit, rules are not compared in pairs: a duplicate id goes unreported.
+        config.rules.back().id = "r0";
+        check_problem(only_problem(config), S3ErrorCode::InvalidRequest, std::nullopt, "Rule");
     }
     SECTION("every storage class S3 replicates to") {
         for (const std::string_view storage_class : s3repl::replication_storage_classes) {

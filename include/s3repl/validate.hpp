@@ -149,7 +149,10 @@ class ConfigChecker {
         check_schema(rule);
         check_filter(rule.filter);
         check_destination(rule);
-        for (std::size_t j = 0; j < index_; ++j) {
+        // Pairs only within S3's limit: a 2 MB document of 20000 rules must
+        // not cost 2 * 10^8 comparisons to be told it has too many.
+        const std::size_t pairs_up_to = config_.rules.size() <= max_rule_count ? index_ : 0;
+        for (std::size_t j = 0; j < pairs_up_to; ++j) {
             const ReplicationRule& other = config_.rules[j];
             if (!rule.id.empty() && rule.id == other.id)
                 add(S3ErrorCode::InvalidArgument, "ID", "the id is also used by rule " + std::to_string(j));
@@ -253,7 +256,8 @@ class ConfigChecker {
 ///     for (const auto& problem : s3repl::validate(config))
 ///         log(s3repl::to_string(problem.code), s3repl::to_string(problem));
 ///
-/// Cost: linear in the configuration, plus the pairs of rules (ids, ambiguity).
+/// Cost: linear in the configuration, plus the pairs of rules (ids, ambiguity)
+/// when there are at most 1000 rules (beyond that, their count is the problem).
 inline std::vector<ConfigProblem> validate(const ReplicationConfig& config) {
     return detail::ConfigChecker(config).run();
 }
