@@ -249,18 +249,19 @@ leg_fuzz() {
         return "$skipped"
     fi
     mkdir -p "$out"
-    # fuzz TARGET SEED-DIR [extra compiler arguments]: builds tests/fuzz/TARGET.cpp, fuzzes it 30 s.
+    # fuzz TARGET SEED-GLOB [extra compiler arguments]: builds tests/fuzz/TARGET.cpp, fuzzes it 30 s.
     fuzz() {
-        local target="$1" seeds="$2"
+        local target="$1" pattern="$2" seeds
         shift 2
         clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
             -I "$root/include" "$root/tests/fuzz/$target.cpp" "$@" -pthread -o "$out/$target" || return 1
         rm -rf "$out/corpus-$target" "$out/artifacts-$target"
         mkdir -p "$out/corpus-$target" "$out/artifacts-$target"
-        if compgen -G "$seeds/*" >/dev/null; then
-            cp "$seeds"/* "$out/corpus-$target/"
+        mapfile -t seeds < <(compgen -G "$pattern")
+        if [ "${#seeds[@]}" -gt 0 ]; then
+            cp "${seeds[@]}" "$out/corpus-$target/"
         else
-            say "warning: no seeds in $seeds; fuzzing from an empty corpus"
+            say "warning: no seeds match $pattern; fuzzing from an empty corpus"
         fi
         # Saved findings seed too; libFuzzer writes new inputs to the first directory only.
         local corpora=("$out/corpus-$target")
@@ -277,8 +278,8 @@ leg_fuzz() {
         fi
     }
     local failed=0
-    fuzz fuzz_snapshot "$fixtures" || failed=1
-    fuzz fuzz_aws_config "$root/tests/fixtures/aws-config" -lpugixml || failed=1
+    fuzz fuzz_snapshot "$fixtures/*.json" || failed=1
+    fuzz fuzz_aws_config "$root/tests/fixtures/aws-config/*" -lpugixml || failed=1
     [ "$failed" -eq 0 ]
 }
 
