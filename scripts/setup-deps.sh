@@ -25,7 +25,7 @@ g++|compiles the library's users (GCC)
 nlohmann-json3-dev|s3repl dependency: JSON snapshots
 libhowardhinnant-date-dev|s3repl dependency: timestamp text forms
 libcpp-httplib-dev|example S3 server: HTTP
-libpugixml-dev|example S3 server: XML bodies
+libpugixml-dev|s3repl/aws_xml.hpp (optional), its tests and the example S3 server: XML bodies
 pkg-config|finds cpp-httplib, which ships no CMake package; the pkg-config consumer test
 "
 test_packages="

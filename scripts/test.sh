@@ -365,28 +365,38 @@ leg_fuzz() {
         return "$skipped"
     fi
     mkdir -p "$out"
-    clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-        -I "$root/include" "$source" -pthread -o "$out/fuzz_snapshot" || return 1
-    rm -rf "$out/corpus" "$out/artifacts"
-    mkdir -p "$out/corpus" "$out/artifacts"
-    if compgen -G "$fixtures/*.json" >/dev/null; then
-        cp "$fixtures"/*.json "$out/corpus/"
-    else
-        say "warning: no seeds in $fixtures; fuzzing from an empty corpus"
-    fi
-    # Saved findings seed too; libFuzzer writes new inputs to the first directory only.
-    local corpora=("$out/corpus")
-    [ -d "$root/tests/fuzz/regressions" ] && corpora+=("$root/tests/fuzz/regressions")
-    say "fuzzing for 60 s from $(find "${corpora[@]}" -type f | wc -l) seed(s)"
-    # libFuzzer logs every new input: keep that in a file, show the end.
-    if "$out/fuzz_snapshot" -max_total_time=60 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-        -artifact_prefix="$out/artifacts/" "${corpora[@]}" >"$out/fuzz.log" 2>&1; then
-        tail -n 6 "$out/fuzz.log"
-    else
-        tail -n 120 "$out/fuzz.log"
-        say "FAILED: the crashing input is in $out/artifacts/ (full log: $out/fuzz.log)"
-        return 1
-    fi
+    # fuzz TARGET SEED-GLOB [extra compiler arguments]: builds tests/fuzz/TARGET.cpp, fuzzes it 30 s.
+    fuzz() {
+        local target="$1" pattern="$2" seeds
+        shift 2
+        clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+            -I "$root/include" "$root/tests/fuzz/$target.cpp" "$@" -pthread -o "$out/$target" || return 1
+        rm -rf "$out/corpus-$target" "$out/artifacts-$target"
+        mkdir -p "$out/corpus-$target" "$out/artifacts-$target"
+        mapfile -t seeds < <(compgen -G "$pattern")
+        if [ "${#seeds[@]}" -gt 0 ]; then
+            cp "${seeds[@]}" "$out/corpus-$target/"
+        else
+            say "warning: no seeds match $pattern; fuzzing from an empty corpus"
+        fi
+        # Saved findings seed too; libFuzzer writes new inputs to the first directory only.
+        local corpora=("$out/corpus-$target")
+        [ "$target" = fuzz_snapshot ] && [ -d "$root/tests/fuzz/regressions" ] && corpora+=("$root/tests/fuzz/regressions")
+        say "$target: fuzzing for 30 s from $(find "${corpora[@]}" -type f | wc -l) seed(s)"
+        # libFuzzer logs every new input: keep that in a file, show the end.
+        if "$out/$target" -max_total_time=30 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+            -artifact_prefix="$out/artifacts-$target/" "${corpora[@]}" >"$out/$target.log" 2>&1; then
+            tail -n 6 "$out/$target.log"
+        else
+            tail -n 120 "$out/$target.log"
+            say "FAILED: the crashing input is in $out/artifacts-$target/ (full log: $out/$target.log)"
+            return 1
+        fi
+    }
+    local failed=0
+    fuzz fuzz_snapshot "$fixtures/*.json" || failed=1
+    fuzz fuzz_aws_config "$root/tests/fixtures/aws-config/*" -lpugixml || failed=1
+    [ "$failed" -eq 0 ]
 }
 
 leg_s3_server() {
@@ -467,7 +477,7 @@ legs=(
     "examples|example programs run to completion|leg_examples"
     "format|clang-format-14 check of include/ tests/ examples/ bench/|leg_format"
     "docs|README C++ snippets compile and run; CHANGELOG matches version.hpp; no reference outside the repository or to tracker numbers|leg_docs"
-    "fuzz|libFuzzer on snapshot restore, 60 s|leg_fuzz"
+    "fuzz|libFuzzer on snapshot restore and the AWS configuration parsers, 30 s each|leg_fuzz"
     "s3-server|example S3 server (release, then ASan) against boto3 and the AWS CLI|leg_s3_server"
     "bench|benchmark smoke run, --n 20011, every implementation|leg_bench"
     "rust-reader|s3repl's snapshots read by the Rust server's serde types|leg_rust_reader"

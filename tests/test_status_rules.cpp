@@ -27,6 +27,7 @@ ReplicationRule make_rule(std::string id, std::uint32_t priority, std::string de
     rule.filter.prefix = std::move(prefix);
     rule.filter.tags = std::move(tags);
     rule.destination_bucket = std::move(destination);
+    rule.delete_marker_replication = false; // a V2 rule (it has a Filter) must say
     return rule;
 }
 
@@ -286,7 +287,6 @@ TEST_CASE("InvalidArgument is an s3repl::Error and a std::runtime_error", "[rule
 
 TEST_CASE("validate: a sound configuration has no findings", "[rules][validate]") {
     CHECK(s3repl::validate(valid_config()).empty());
-    CHECK(s3repl::validate(make_config({})).empty());
     CHECK(s3repl::validate(make_config({make_rule(std::string(255, 'x'), 1, "dst")})).empty());
 }
 
@@ -319,9 +319,12 @@ TEST_CASE("validate: every problem is reported, not only the first", "[rules][va
     config.rules[0].id.clear();
     config.rules[1].destination_bucket.clear();
     config.rules[2].id = std::string(300, 'y');
-    const std::vector<std::string> problems = s3repl::validate(config);
-    CHECK(problems.size() == 3);
-    for (const std::string& problem : problems) CHECK_FALSE(problem.empty());
+    const std::vector<s3repl::ConfigProblem> problems = s3repl::validate(config);
+    REQUIRE(problems.size() == 3);
+    CHECK(s3repl::to_string(problems[0]) == "rule 0 (''): the id is empty");
+    CHECK(s3repl::to_string(problems[1]) == "rule 1 ('images'): the destination bucket is empty");
+    CHECK(s3repl::to_string(problems[2]) ==
+          "rule 2 ('" + std::string(300, 'y') + "'): the id is longer than 255 characters");
 }
 
 TEST_CASE("validate: enabled rules with one destination and priority that can match one key are ambiguous",

@@ -174,7 +174,7 @@ class S3Api {
             if (!config)
                 throw S3Error("ReplicationConfigurationNotFoundError", 404,
                               "The replication configuration was not found");
-            return send_xml(res, replication_xml(*config));
+            return send_xml(res, s3repl::to_replication_xml(*config));
         }
         if (req.get_param_value("list-type") != "2") throw not_implemented("ListObjects (v1); use ListObjectsV2");
         list_objects_v2(req, res, bucket);
@@ -191,13 +191,18 @@ class S3Api {
 
     void put_replication(const Request& req, const std::string& bucket) {
         require_bucket(bucket);
-        s3repl::ReplicationConfig config = parse_replication_xml(body_of(req));
-        const std::vector<std::string> problems = s3repl::validate(config);
-        if (!problems.empty()) {
-            std::string all;
-            for (const std::string& problem : problems) all += (all.empty() ? "" : "; ") + problem;
-            throw invalid_argument(all);
+        s3repl::ReplicationConfig config;
+        try {
+            config = s3repl::parse_replication_xml(body_of(req));
+        } catch (const s3repl::ConfigError& error) {
+            throw config_error(error.problem());
         }
+        // S3 makes up an ID for a rule that has none.
+        for (std::size_t i = 0; i < config.rules.size(); ++i)
+            if (config.rules[i].id.empty()) config.rules[i].id = "rule-" + std::to_string(i + 1);
+        // S3 answers with the first problem it finds.
+        const std::vector<s3repl::ConfigProblem> problems = s3repl::validate(config);
+        if (!problems.empty()) throw config_error(problems.front());
         for (const s3repl::ReplicationRule& rule : config.rules) {
             if (rule.destination_bucket == bucket)
                 throw invalid_request("Destination bucket cannot be the same as the source bucket.");

@@ -570,17 +570,7 @@ class BasicReplicationManager {
 
     static void require_utf8(std::string_view text, const char* what) { detail::require_utf8(text, what); }
     static void require_utf8(const ReplicationConfig& config) {
-        require_utf8(config.role, "role");
-        for (const ReplicationRule& rule : config.rules) {
-            require_utf8(rule.id, "rule id");
-            if (rule.filter.prefix) require_utf8(*rule.filter.prefix, "filter prefix");
-            for (const auto& tag : rule.filter.tags) {
-                require_utf8(tag.first, "filter tag key");
-                require_utf8(tag.second, "filter tag value");
-            }
-            require_utf8(rule.destination_bucket, "destination bucket");
-            if (rule.destination_storage_class) require_utf8(*rule.destination_storage_class, "storage class");
-        }
+        for_each_string(config, [](std::string_view text, const char* what) { require_utf8(text, what); });
     }
 
     template <class Predicate>

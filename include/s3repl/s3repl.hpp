@@ -14,4 +14,5 @@
 #include "s3repl/status.hpp"
 #include "s3repl/sweeper.hpp"
 #include "s3repl/timestamp.hpp"
+#include "s3repl/validate.hpp"
 #include "s3repl/version.hpp"

@@ -13,7 +13,7 @@ endmacro()
 # CMAKE_PROJECT_VERSION: these parents' project() names no version, and ours
 # must not become theirs (their CPack would package itself as s3repl).
 set(s3repl_allowed_new_variables
-    "^(S3REPL_(BUILD_TESTS|BUILD_EXAMPLES|BUILD_BENCHMARKS|INSTALL)|s3repl_(SOURCE_DIR|BINARY_DIR|IS_TOP_LEVEL|POPULATED)|FETCHCONTENT_.*|__cmake_.*|(nlohmann_json|date)_DIR|FIND_PACKAGE_MESSAGE_DETAILS_.*|CMAKE_HAVE_LIBC_PTHREAD|s3repl_variables_before|s3repl_cxx_flags_before)$")
+    "^(S3REPL_(BUILD_TESTS|BUILD_EXAMPLES|BUILD_BENCHMARKS|INSTALL)|s3repl_(SOURCE_DIR|BINARY_DIR|IS_TOP_LEVEL|POPULATED)|FETCHCONTENT_.*|__cmake_.*|(nlohmann_json|date|pugixml)_DIR|FIND_PACKAGE_MESSAGE_DETAILS_.*|CMAKE_HAVE_LIBC_PTHREAD|s3repl_variables_before|s3repl_cxx_flags_before)$")
 
 function(s3repl_check_vendored source_dir)
     # First, before this function's own variables exist.
@@ -32,6 +32,10 @@ function(s3repl_check_vendored source_dir)
         list(APPEND expected_targets s3repl_json)
     endif()
     get_property(targets DIRECTORY ${source_dir} PROPERTY BUILDSYSTEM_TARGETS)
+    # s3repl_aws_xml (s3repl::aws_xml) likewise exists exactly when pugixml was found.
+    if(pugixml_DIR OR TARGET pugixml::pugixml)
+        list(APPEND expected_targets s3repl_aws_xml)
+    endif()
     if(NOT targets STREQUAL expected_targets)
         message(FATAL_ERROR "vendored s3repl defined targets '${targets}' (expected '${expected_targets}')")
     endif()

@@ -56,7 +56,8 @@ std::string config_json(const s3repl::ReplicationConfig& config) {
         nlohmann::ordered_json tags = nlohmann::ordered_json::array();
         for (const auto& [key, value] : rule.filter.tags) tags.push_back({key, value});
         nlohmann::ordered_json filter;
-        filter["prefix"] = optional_json(rule.filter.prefix);
+        // What the Rust server matches on: a V1 rule's prefix is its rule-level one.
+        filter["prefix"] = optional_json(rule.has_filter ? rule.filter.prefix : rule.prefix);
         filter["tags"] = tags;
         nlohmann::ordered_json r;
         r["id"] = rule.id;
@@ -112,6 +113,32 @@ s3repl::ReplicationRule rule(std::string id, std::uint32_t priority, bool enable
                                    std::move(storage_class)};
 }
 
+// A V1 rule (no Filter): its prefix moves to the rule level, where the
+// snapshot writes it into "filter" for the Rust server.
+s3repl::ReplicationRule as_v1(s3repl::ReplicationRule r) {
+    r.has_filter = false;
+    r.has_priority = false;
+    r.priority = 0;
+    r.prefix = std::move(r.filter.prefix);
+    r.filter.prefix.reset();
+    return r;
+}
+
+// Every member of AWS's rule the Rust format lacks, set: they travel in the
+// rule's extra "aws" member, which the Rust reader must ignore.
+s3repl::ReplicationRule with_aws_members(s3repl::ReplicationRule r, const std::string& text) {
+    r.filter.and_operator = r.filter.tags.size() + (r.filter.prefix ? 1 : 0) <= 1;
+    r.delete_marker_replication = false;
+    r.existing_object_replication = true;
+    r.source_selection_criteria = s3repl::SourceSelectionCriteria{true, false};
+    r.destination_account = text;
+    r.access_control_owner = "Destination";
+    r.replica_kms_key_id = "arn:aws:kms:us-east-1:111122223333:key/" + text;
+    r.replication_time = s3repl::ReplicationTime{true, 15};
+    r.metrics = s3repl::ReplicationMetrics{false, 4294967295u};
+    return r;
+}
+
 // Every control character, NUL included, then DEL.
 std::string all_controls() {
     std::string text;
@@ -140,6 +167,15 @@ void put_rich_configs(Manager& manager) {
                        {"role\x00with NUL"s, {rule("r", 7, true, "日本/", {}, "d", std::nullopt)}});
     manager.put_config("bucket-日本語",
                        {all_controls(), {rule("", 4294967294u, false, std::nullopt, {}, "x", "DEEP_ARCHIVE")}});
+    manager.put_config(
+        "aws-members",
+        {"role",
+         {as_v1(rule("v1", 0, true, "v1/\"q\"\t", {}, "dst", "STANDARD")),
+          as_v1(rule("v1-no-prefix", 0, false, std::nullopt, {}, "dst", std::nullopt)),
+          with_aws_members(rule("every-member", 9, true, "docs/", {{"k", "v"}}, "dst", "GLACIER_IR"),
+                           "odd \"text\" \\ "s + all_controls() + " 😀"),
+          with_aws_members(rule("one-tag-in-and", 3, true, std::nullopt, {{"k", "v"}}, "dst2", std::nullopt),
+                           "111122223333")}});
 }
 
 // Stamps every key with a status, a generation and a time, cycling through
@@ -224,6 +260,8 @@ class RandomContent {
                 for (int t = 0, count = pick(3); t < count; ++t) tags.emplace_back(text(), text());
                 config.rules.push_back(rule(text(), static_cast<std::uint32_t>(number()), pick(2) == 0, maybe_text(),
                                             std::move(tags), text(), maybe_text()));
+                if (pick(3) == 0) config.rules.back() = with_aws_members(std::move(config.rules.back()), text());
+                if (pick(4) == 0) config.rules.back() = as_v1(std::move(config.rules.back()));
             }
             manager.put_config(text(), std::move(config));
         }

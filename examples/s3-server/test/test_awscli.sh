@@ -131,10 +131,24 @@ expect_error if-match-stale PreconditionFailed s3api put-object --bucket src --k
     --body "$work/replication.json" --if-match '"0123456789abcdef0123456789abcdef"'
 s3api put-object --bucket src --key docs/cli.bin --body "$work/replication.json" --if-match "$etag" >/dev/null
 check if-match-current 0 $?
-echo '{"Role": "r", "Rules": [{"ID": "x", "Status": "Enabled", "Filter": {}, "Destination": {"Bucket": "arn:aws:s3:::absent"}}]}' \
+echo '{"Role": "r", "Rules": [{"ID": "x", "Priority": 1, "Status": "Enabled", "Filter": {},
+    "DeleteMarkerReplication": {"Status": "Disabled"}, "Destination": {"Bucket": "arn:aws:s3:::absent"}}]}' \
     >"$work/bad.json"
 expect_error missing-destination InvalidRequest s3api put-bucket-replication --bucket src \
     --replication-configuration "file://$work/bad.json"
+
+# A V2 document with every element (the library's fixture) comes back as it went in.
+full="$(cd "$(dirname "$0")" && pwd)/../../../tests/fixtures/aws-config/full-v2.json"
+s3api create-bucket --bucket full-src >/dev/null &&
+    s3api create-bucket --bucket amzn-s3-demo-destination-bucket >/dev/null &&
+    s3api put-bucket-replication --bucket full-src --replication-configuration "file://$full"
+check put-bucket-replication-full-v2 0 $?
+s3api get-bucket-replication --bucket full-src --output json >"$work/full-got.json"
+check get-bucket-replication-full-v2 same "$(python3 -c '
+import json, sys
+sent = json.load(open(sys.argv[1]))
+got = json.load(open(sys.argv[2]))["ReplicationConfiguration"]
+print("same" if sent == got else "sent %s, got %s" % (sent, got))' "$full" "$work/full-got.json")"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

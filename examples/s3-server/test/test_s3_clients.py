@@ -190,12 +190,77 @@ def test_replication_config_round_trip():
         configure(s3)
         got = s3.get_bucket_replication(Bucket="src")["ReplicationConfiguration"]
         expect_equal(got["Role"], ROLE, "Role")
-        # DeleteMarkerReplication is not modelled by s3repl; everything else round-trips.
-        expected = [{k: v for k, v in rule.items() if k != "DeleteMarkerReplication"} for rule in RULES]
-        expect_equal(got["Rules"], expected, "Rules")
+        expect_equal(got["Rules"], RULES, "Rules")
         s3.delete_bucket_replication(Bucket="src")
         expect_equal(error_of(s3.get_bucket_replication, Bucket="src"),
                      ("ReplicationConfigurationNotFoundError", 404), "after DeleteBucketReplication")
+
+
+# Every element of a V2 rule (the library's fixture full-v2, to another destination).
+FULL_RULE = {
+    "ID": "everything", "Priority": 7, "Status": "Enabled",
+    "Filter": {"And": {"Prefix": "docs/", "Tags": [{"Key": "team", "Value": "storage"}]}},
+    "SourceSelectionCriteria": {"SseKmsEncryptedObjects": {"Status": "Enabled"},
+                                "ReplicaModifications": {"Status": "Disabled"}},
+    "ExistingObjectReplication": {"Status": "Enabled"},
+    "Destination": {"Bucket": arn("dst"), "Account": "111122223333", "StorageClass": "INTELLIGENT_TIERING",
+                    "AccessControlTranslation": {"Owner": "Destination"},
+                    "EncryptionConfiguration": {"ReplicaKmsKeyID": "arn:aws:kms:us-east-1:111122223333:key/example"},
+                    "ReplicationTime": {"Status": "Enabled", "Time": {"Minutes": 15}},
+                    "Metrics": {"Status": "Enabled", "EventThreshold": {"Minutes": 15}}},
+    "DeleteMarkerReplication": {"Status": "Disabled"},
+}
+
+
+def test_full_v2_document_round_trips():
+    with Server() as server:
+        s3 = server.client()
+        make_buckets(s3, "src", "dst")
+        s3.put_bucket_replication(Bucket="src", ReplicationConfiguration={"Role": ROLE, "Rules": [FULL_RULE]})
+        got = s3.get_bucket_replication(Bucket="src")["ReplicationConfiguration"]
+        expect_equal(got, {"Role": ROLE, "Rules": [FULL_RULE]}, "the whole document")
+
+
+def test_invalid_documents_get_the_s3_code():
+    with Server() as server:
+        s3 = server.client()
+        make_buckets(s3, "src", "dst")
+        without_metrics = dict(FULL_RULE, Destination={k: v for k, v in FULL_RULE["Destination"].items()
+                                                       if k != "Metrics"})
+        without_key = dict(FULL_RULE, Destination={k: v for k, v in FULL_RULE["Destination"].items()
+                                                   if k != "EncryptionConfiguration"})
+        cases = [
+            ("ReplicationTime without Metrics", [without_metrics], "InvalidRequest"),
+            ("SSE-KMS objects without a replica key", [without_key], "InvalidRequest"),
+            ("delete markers with a tag filter", [dict(FULL_RULE, DeleteMarkerReplication={"Status": "Enabled"})],
+             "InvalidRequest"),
+            ("a V2 rule without DeleteMarkerReplication",
+             [{k: v for k, v in RULES[0].items() if k != "DeleteMarkerReplication"}], "InvalidRequest"),
+            ("a V2 rule without Priority", [{k: v for k, v in RULES[0].items() if k != "Priority"}],
+             "InvalidRequest"),
+            ("an ID over 255 characters", [dict(RULES[0], ID="x" * 256)], "InvalidArgument"),
+            ("RTC of 10 minutes", [dict(FULL_RULE, Destination=dict(FULL_RULE["Destination"],
+                                                                     ReplicationTime={"Status": "Enabled",
+                                                                                      "Time": {"Minutes": 10}}))],
+             "InvalidArgument"),
+            ("a storage class S3 does not replicate to",
+             [dict(RULES[0], Destination={"Bucket": arn("dst"), "StorageClass": "EXPRESS_ONEZONE"})],
+             "InvalidArgument"),
+            ("a tag key twice", [dict(RULES[1], Destination={"Bucket": arn("dst")},
+                                      Filter={"And": {"Prefix": "a", "Tags": [{"Key": "k", "Value": "1"},
+                                                                              {"Key": "k", "Value": "2"}]}})],
+             "InvalidRequest"),
+        ]
+        for what, rules, code in cases:
+            expect_equal(error_of(s3.put_bucket_replication, Bucket="src",
+                                  ReplicationConfiguration={"Role": ROLE, "Rules": rules}), (code, 400), what)
+        expect_equal(error_of(s3.get_bucket_replication, Bucket="src"),
+                     ("ReplicationConfigurationNotFoundError", 404), "nothing was stored")
+        body = (b"<ReplicationConfiguration><Role>r</Role><Rule><ID>x</ID><Priority>1</Priority><Filter/>"
+                b"<Status>Enabled</Status><Bogus/><Destination><Bucket>arn:aws:s3:::dst</Bucket></Destination>"
+                b"</Rule></ReplicationConfiguration>")
+        code, error = raw_request(server, "PUT", "/src?replication", body)
+        expect_equal((code, error.findtext("Code")), (400, "MalformedXML"), "an unknown element")
 
 
 def test_matching_put_replicates_bytes_metadata_tags():

@@ -69,10 +69,20 @@ class SnapshotReader {
         if (skipping()) return true;
         if (slot() == Slot::Skip) return value_done();
         switch (slot()) {
-        case Slot::Enabled: rule_.status_enabled = value; return value_done();
-        case Slot::Exhausted: exhausted_ = value; return value_done();
+        case Slot::Enabled: rule_.status_enabled = value; break;
+        case Slot::Exhausted: exhausted_ = value; break;
+        case Slot::HasFilter: rule_.has_filter = value; break;
+        case Slot::HasPriority: rule_.has_priority = value; break;
+        case Slot::AndOperator: rule_.filter.and_operator = value; break;
+        case Slot::DeleteMarker: rule_.delete_marker_replication = value; break;
+        case Slot::ExistingObject: rule_.existing_object_replication = value; break;
+        case Slot::SseKms: rule_.source_selection_criteria->sse_kms_encrypted_objects = value; break;
+        case Slot::ReplicaMods: rule_.source_selection_criteria->replica_modifications = value; break;
+        case Slot::TimeEnabled: rule_.replication_time->enabled = value; break;
+        case Slot::MetricsEnabled: rule_.metrics->enabled = value; break;
         default: return unexpected(value ? "true" : "false");
         }
+        return value_done();
     }
     bool other_number(OtherNumber kind) {
         if (skipping()) return true;
@@ -90,10 +100,16 @@ class SnapshotReader {
         if (slot() == Slot::Skip) return value_done();
         switch (slot()) {
         case Slot::Priority:
+        case Slot::TimeMinutes:
+        case Slot::ThresholdMinutes: {
             if (value > std::numeric_limits<std::uint32_t>::max())
                 return fail(expected_number() + ", found " + std::to_string(value));
-            rule_.priority = static_cast<std::uint32_t>(value);
+            const auto small = static_cast<std::uint32_t>(value);
+            if (slot() == Slot::Priority) rule_.priority = small;
+            if (slot() == Slot::TimeMinutes) rule_.replication_time->minutes = small;
+            if (slot() == Slot::ThresholdMinutes) rule_.metrics->event_threshold_minutes = small;
             return value_done();
+        }
         case Slot::NextGeneration: next_generation_ = value; return value_done();
         case Slot::EntryGeneration: entry_.generation = value; return value_done();
         default: return unexpected("a number");
@@ -108,6 +124,10 @@ class SnapshotReader {
         case Slot::Destination: rule_.destination_bucket.assign(value); break;
         case Slot::StorageClass: rule_.destination_storage_class.emplace(value); break;
         case Slot::Prefix: rule_.filter.prefix.emplace(value); break;
+        case Slot::RulePrefix: rule_.prefix.emplace(value); break;
+        case Slot::Account: rule_.destination_account.emplace(value); break;
+        case Slot::Owner: rule_.access_control_owner.emplace(value); break;
+        case Slot::KmsKey: rule_.replica_kms_key_id.emplace(value); break;
         case Slot::TagKey: tag_.first.assign(value); break;
         case Slot::TagValue: tag_.second.assign(value); break;
         case Slot::KeyBucket: bucket_.assign(value); break;
@@ -142,6 +162,10 @@ class SnapshotReader {
         case Slot::Config: config_ = ReplicationConfig{}; return push(Frame::Config);
         case Slot::Rule: rule_ = ReplicationRule{}; return push(Frame::Rule);
         case Slot::Filter: return push(Frame::Filter);
+        case Slot::Aws: return push(Frame::Aws);
+        case Slot::Criteria: rule_.source_selection_criteria.emplace(); return push(Frame::Criteria);
+        case Slot::Time: rule_.replication_time.emplace(); return push(Frame::Time);
+        case Slot::Metrics: rule_.metrics.emplace(); return push(Frame::Metrics);
         case Slot::EntryValue:
             entry_ = ReplicationStatusEntry{ReplicationStatus::Pending, 0, now_};
             return push(Frame::Entry);
@@ -175,9 +199,11 @@ class SnapshotReader {
             if (shape.fields[i] == name) top.field = static_cast<std::uint8_t>(i + 1);
         if (top.field == 0) {
             unknown_key_.assign(name);
+            // The members s3repl added are its own: no other writer has more of them.
+            if (is_aws_frame(top.kind)) return fail("unknown field \"" + std::string(name) + "\"");
             return true;
         }
-        const auto bit = static_cast<std::uint8_t>(1u << (top.field - 1));
+        const auto bit = static_cast<std::uint16_t>(1u << (top.field - 1));
         if (top.seen & bit) return fail("the field is given twice");
         top.seen |= bit;
         return true;
@@ -194,7 +220,16 @@ class SnapshotReader {
         switch (top.kind) {
         case Frame::Root: root_done_ = true; break;
         case Frame::Config: out_.configs.insert_or_assign(bucket_name_, std::move(config_)); break;
-        case Frame::Rule: config_.rules.push_back(std::move(rule_)); break;
+        case Frame::Rule:
+            // A rule without a Filter (V1) keeps its rule-level prefix in
+            // "filter", where the Rust server matches on it.
+            if (!rule_.has_filter) {
+                if (rule_.prefix) return fail_in_container("\"aws\" holds a \"prefix\" for a rule without a filter");
+                rule_.prefix = std::move(rule_.filter.prefix);
+                rule_.filter.prefix.reset();
+            }
+            config_.rules.push_back(std::move(rule_));
+            break;
         default: break;
         }
         return pop();
@@ -215,7 +250,7 @@ class SnapshotReader {
 
   private:
     // clang-format off
-    enum class Frame : std::uint8_t { Root, ByBucket, Config, Rules, Rule, Filter, Tags, TagPair, Statuses, StatusPair, StatusKey, Entry };
+    enum class Frame : std::uint8_t { Root, ByBucket, Config, Rules, Rule, Filter, Tags, TagPair, Statuses, StatusPair, StatusKey, Entry, Aws, Criteria, Time, Metrics };
     // What the next value is, from the innermost container and its field or position.
     enum class Slot : std::uint8_t {
         Root, Skip, TooMany, Wrong,
@@ -223,16 +258,18 @@ class SnapshotReader {
         Config, Role, Rules, Rule, RuleId, Priority, Enabled, Filter, Destination, StorageClass, Prefix, Tags,
         TagPair, TagKey, TagValue,
         StatusPair, StatusKey, EntryValue, KeyBucket, KeyName, EntryStatus, EntryGeneration, RecordedAt,
+        Aws, HasFilter, HasPriority, RulePrefix, AndOperator, DeleteMarker, ExistingObject, Criteria, Account, Owner,
+        KmsKey, Time, Metrics, SseKms, ReplicaMods, TimeEnabled, TimeMinutes, MetricsEnabled, ThresholdMinutes,
     };
     // clang-format on
     struct Shape {
-        std::array<std::string_view, 6> fields; // field id = index + 1; 0 = unknown
-        std::uint8_t required;                  // bit i: fields[i] must be given
+        std::array<std::string_view, 12> fields; // field id = index + 1; 0 = unknown
+        std::uint16_t required;                  // bit i: fields[i] must be given
     };
     struct FrameState {
         Frame kind;
         std::uint8_t field = 0; // objects: the field whose value comes next
-        std::uint8_t seen = 0;  // objects: fields given so far
+        std::uint16_t seen = 0; // objects: fields given so far
         std::size_t index = 0;  // arrays: elements completed so far
     };
 
@@ -240,8 +277,15 @@ class SnapshotReader {
         static const Shape root{{"by_bucket", "statuses", "next_generation", "generations_exhausted"}, 0b0011};
         static const Shape config{{"role", "rules"}, 0b11};
         static const Shape rule{
-            {"id", "priority", "status_enabled", "filter", "destination_bucket", "destination_storage_class"},
+            {"id", "priority", "status_enabled", "filter", "destination_bucket", "destination_storage_class", "aws"},
             0b011111};
+        static const Shape aws{{"has_filter", "has_priority", "prefix", "and_operator", "delete_marker_replication",
+                                "existing_object_replication", "source_selection_criteria", "destination_account",
+                                "access_control_owner", "replica_kms_key_id", "replication_time", "metrics"},
+                               0};
+        static const Shape criteria{{"sse_kms_encrypted_objects", "replica_modifications"}, 0};
+        static const Shape time{{"enabled", "minutes"}, 0b11};
+        static const Shape metrics{{"enabled", "event_threshold_minutes"}, 0b01};
         static const Shape filter{{"prefix", "tags"}, 0b10};
         static const Shape entry{{"status", "generation", "recorded_at"}, 0b011};
         static const Shape none{{}, 0};
@@ -251,6 +295,10 @@ class SnapshotReader {
         case Frame::Rule: return rule;
         case Frame::Filter: return filter;
         case Frame::Entry: return entry;
+        case Frame::Aws: return aws;
+        case Frame::Criteria: return criteria;
+        case Frame::Time: return time;
+        case Frame::Metrics: return metrics;
         default: return none;
         }
     }
@@ -270,8 +318,15 @@ class SnapshotReader {
         case Frame::Config: return field({Slot::Role, Slot::Rules});
         case Frame::Rules: return Slot::Rule;
         case Frame::Rule:
-            return field(
-                {Slot::RuleId, Slot::Priority, Slot::Enabled, Slot::Filter, Slot::Destination, Slot::StorageClass});
+            return field({Slot::RuleId, Slot::Priority, Slot::Enabled, Slot::Filter, Slot::Destination,
+                          Slot::StorageClass, Slot::Aws});
+        case Frame::Aws:
+            return field({Slot::HasFilter, Slot::HasPriority, Slot::RulePrefix, Slot::AndOperator, Slot::DeleteMarker,
+                          Slot::ExistingObject, Slot::Criteria, Slot::Account, Slot::Owner, Slot::KmsKey, Slot::Time,
+                          Slot::Metrics});
+        case Frame::Criteria: return field({Slot::SseKms, Slot::ReplicaMods});
+        case Frame::Time: return field({Slot::TimeEnabled, Slot::TimeMinutes});
+        case Frame::Metrics: return field({Slot::MetricsEnabled, Slot::ThresholdMinutes});
         case Frame::Filter: return field({Slot::Prefix, Slot::Tags});
         case Frame::Tags: return Slot::TagPair;
         case Frame::TagPair: return pair(Slot::TagKey, Slot::TagValue);
@@ -284,10 +339,16 @@ class SnapshotReader {
     }
 
     static bool is_number_slot(Slot s) noexcept {
-        return s == Slot::Priority || s == Slot::NextGeneration || s == Slot::EntryGeneration;
+        return is_u32_slot(s) || s == Slot::NextGeneration || s == Slot::EntryGeneration;
+    }
+    static bool is_u32_slot(Slot s) noexcept {
+        return s == Slot::Priority || s == Slot::TimeMinutes || s == Slot::ThresholdMinutes;
+    }
+    static bool is_aws_frame(Frame kind) noexcept {
+        return kind == Frame::Aws || kind == Frame::Criteria || kind == Frame::Time || kind == Frame::Metrics;
     }
     std::string expected_number() const {
-        return slot() == Slot::Priority ? "expected an unsigned 32-bit integer" : "expected an unsigned 64-bit integer";
+        return is_u32_slot(slot()) ? "expected an unsigned 32-bit integer" : "expected an unsigned 64-bit integer";
     }
 
     static bool parse_status(std::string_view word, ReplicationStatus& status) noexcept {
@@ -315,9 +376,13 @@ class SnapshotReader {
             "a string or null", "an array of tags", "a [key, value] array", "a string", "a string",
             "a [[bucket, key], entry] array", "a [bucket, key] array", "an entry object or a status string",
             "a string", "a string", "a status string", "an unsigned 64-bit integer", "an RFC 3339 date-time string",
+            "an object of AWS rule members", "true or false", "true or false", "a string", "true or false",
+            "true or false", "true or false", "a source selection criteria object", "a string", "a string",
+            "a string", "a replication time object", "a metrics object", "true or false", "true or false",
+            "true or false", "an unsigned 32-bit integer", "true or false", "an unsigned 32-bit integer",
         };
         // clang-format on
-        static_assert(sizeof wanted / sizeof wanted[0] == static_cast<std::size_t>(Slot::RecordedAt) + 1,
+        static_assert(sizeof wanted / sizeof wanted[0] == static_cast<std::size_t>(Slot::ThresholdMinutes) + 1,
                       "one description per Slot");
         return fail(std::string("expected ") + wanted[static_cast<std::size_t>(slot())] + ", found " + found);
     }

@@ -88,8 +88,9 @@ class SnapshotWriter {
             out_ += ",\"priority\":";
             write_number(rule.priority);
             out_ += rule.status_enabled ? ",\"status_enabled\":true" : ",\"status_enabled\":false";
+            // A V1 rule's rule-level prefix is what the Rust server must match on.
             out_ += ",\"filter\":{\"prefix\":";
-            write_optional(rule.filter.prefix);
+            write_optional(rule.has_filter ? rule.filter.prefix : rule.prefix);
             out_ += ",\"tags\":[";
             for (std::size_t t = 0; t < rule.filter.tags.size(); ++t) {
                 out_ += t == 0 ? "[" : ",[";
@@ -102,9 +103,78 @@ class SnapshotWriter {
             write_string(rule.destination_bucket);
             out_ += ",\"destination_storage_class\":";
             write_optional(rule.destination_storage_class);
+            write_aws_members(rule);
             out_ += '}';
         }
         out_ += "]}";
+    }
+
+    // The members of AWS's rule the Rust format has no field for, in one
+    // extra member "aws" that its reader ignores; written only when one of
+    // them is not at its default, so a rule of today's fields is byte for
+    // byte what it was. A V1 rule's prefix is in "filter" (see above).
+    void write_aws_members(const ReplicationRule& rule) {
+        const std::size_t start = out_.size();
+        out_ += ",\"aws\":{";
+        const std::size_t empty = out_.size();
+        const auto member = [&](const char* name) {
+            if (out_.size() != empty) out_ += ',';
+            out_ += '"';
+            out_ += name;
+            out_ += "\":";
+        };
+        const auto flag = [&](const char* name, bool value) {
+            member(name);
+            out_ += value ? "true" : "false";
+        };
+        const auto text = [&](const char* name, const std::optional<std::string>& value) {
+            if (!value) return;
+            member(name);
+            write_string(*value);
+        };
+        if (!rule.has_filter) flag("has_filter", false);
+        if (!rule.has_priority) flag("has_priority", false);
+        if (rule.has_filter) text("prefix", rule.prefix);
+        if (rule.filter.and_operator) flag("and_operator", true);
+        if (rule.delete_marker_replication) flag("delete_marker_replication", *rule.delete_marker_replication);
+        if (rule.existing_object_replication) flag("existing_object_replication", *rule.existing_object_replication);
+        if (const auto& criteria = rule.source_selection_criteria) {
+            member("source_selection_criteria");
+            out_ += '{';
+            const std::size_t inner = out_.size();
+            if (criteria->sse_kms_encrypted_objects)
+                out_ += *criteria->sse_kms_encrypted_objects ? "\"sse_kms_encrypted_objects\":true"
+                                                             : "\"sse_kms_encrypted_objects\":false";
+            if (criteria->replica_modifications) {
+                if (out_.size() != inner) out_ += ',';
+                out_ += *criteria->replica_modifications ? "\"replica_modifications\":true"
+                                                         : "\"replica_modifications\":false";
+            }
+            out_ += '}';
+        }
+        text("destination_account", rule.destination_account);
+        text("access_control_owner", rule.access_control_owner);
+        text("replica_kms_key_id", rule.replica_kms_key_id);
+        if (const auto& time = rule.replication_time) {
+            member("replication_time");
+            out_ += time->enabled ? "{\"enabled\":true,\"minutes\":" : "{\"enabled\":false,\"minutes\":";
+            write_number(time->minutes);
+            out_ += '}';
+        }
+        if (const auto& metrics = rule.metrics) {
+            member("metrics");
+            out_ += metrics->enabled ? "{\"enabled\":true" : "{\"enabled\":false";
+            if (metrics->event_threshold_minutes) {
+                out_ += ",\"event_threshold_minutes\":";
+                write_number(*metrics->event_threshold_minutes);
+            }
+            out_ += '}';
+        }
+        if (out_.size() == empty) {
+            out_.resize(start);
+        } else {
+            out_ += '}';
+        }
     }
 
     void write_optional(const std::optional<std::string>& text) {
