@@ -21,6 +21,8 @@ FENCE = re.compile(r"^(\s*)```cpp\s*$")
 MARKER = re.compile(r"^\s*<!-- snippet: in (\S+) -->\s*$")
 BEGIN, END = "// ---- README snippet", "// ---- end of README snippet"
 FLAGS = ["-std=c++17", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-pthread"]
+# What a snippet including an optional header links, as its CMake target would.
+LIBRARIES = {"s3repl/aws_xml.hpp": ["-lpugixml"]}
 
 
 def blocks(readme):
@@ -78,7 +80,9 @@ def main():
         source, program = build / f"{name}.cpp", build / name
         source.write_text(text, encoding="utf-8")
         what = f"README.md:{line}" + (f" (in {target})" if target else "")
-        compile_ = subprocess.run([compiler, *FLAGS, "-I", str(root / "include"), str(source), "-o", str(program)])
+        libraries = [flag for header, flags in LIBRARIES.items() if header in text for flag in flags]
+        compile_ = subprocess.run(
+            [compiler, *FLAGS, "-I", str(root / "include"), str(source), "-o", str(program), *libraries])
         if compile_.returncode != 0:
             print(f"FAILED: {what} does not compile as shown ({source})")
             failed += 1
