@@ -244,6 +244,36 @@ s3repl::ReplicationConfig snapshot_config() {
     return s3repl::ReplicationConfig{"arn:aws:iam::123456789012:role/replication", {rule}};
 }
 
+// A snapshot text with the order of its entries factored out (s3repl's and
+// every peer's come from hash maps): the text around the statuses, their
+// number and the sum of their hashes, which no order changes. Entries are
+// cut at the `}],[[` between two of them, which the spec's keys never hold.
+struct SnapshotShape {
+    explicit SnapshotShape(std::string_view text) {
+        constexpr std::string_view open = "\"statuses\":[[[", close = "}]],\"next_generation\":", between = "}],[[";
+        const std::size_t first = text.find(open), last = text.rfind(close);
+        expect(first != std::string_view::npos && last != std::string_view::npos && first < last,
+               "a snapshot with a statuses array and a next_generation");
+        head = std::string(text.substr(0, first + open.size()));
+        tail = std::string(text.substr(last));
+        std::string_view rest = text.substr(first + open.size(), last - first - open.size());
+        for (;;) {
+            const std::size_t cut = std::min(rest.find(between), rest.size());
+            ++entries;
+            hash_sum += std::hash<std::string_view>{}(rest.substr(0, cut));
+            if (cut == rest.size()) break;
+            rest = rest.substr(cut + between.size());
+        }
+    }
+    friend bool operator==(const SnapshotShape& a, const SnapshotShape& b) {
+        return a.head == b.head && a.tail == b.tail && a.entries == b.entries && a.hash_sum == b.hash_sum;
+    }
+
+    std::string head, tail;
+    std::size_t entries = 0;
+    std::uint64_t hash_sum = 0;
+};
+
 // Each implementation stamps with its own default wall clock: s3repl's reads
 // whole seconds, the naive one (like the Rust design) system_clock::now().
 template <class WallClockType = s3repl::ReplicationManager::clock_type,
@@ -411,7 +441,33 @@ class Bench {
         }
         if (o_.wants("snapshot")) print_result("snapshot", n_, snapshot);
         if (o_.wants("restore")) print_result("restore", n_, restore);
-        if (o_.wants("snapshot_bytes")) snapshot_bytes_ = json.size();
+        if (o_.wants("snapshot_bytes")) {
+            check_snapshot_bytes();
+            snapshot_bytes_ = json.size();
+        }
+    }
+
+    // The spec's snapshot state recorded at one fixed whole second, so that
+    // any two implementations' texts can be compared.
+    template <class AnyManager>
+    std::string fixed_time_snapshot() const {
+        AnyManager manager{s3repl::ManualClock(Timestamp{std::chrono::seconds{1700000000}})};
+        manager.put_config(d_.bucket(0), snapshot_config());
+        expect(stamp_all(manager, 0, ReplicationStatus::Completed) == n_, "snapshot_bytes: every entry stamped");
+        return manager.to_json();
+    }
+
+    // What makes snapshot_bytes and restore comparable across
+    // implementations: this one writes s3repl's text for the spec's snapshot
+    // state (entry order aside), and reads s3repl's text back to that state.
+    void check_snapshot_bytes() const {
+        std::fprintf(stderr, "  snapshot_bytes: the text against s3repl's\n");
+        const std::string reference = fixed_time_snapshot<s3repl::BasicReplicationManager<s3repl::ManualClock>>();
+        const SnapshotShape expected(reference);
+        expect(SnapshotShape(fixed_time_snapshot<ManualManager>()) == expected,
+               "snapshot_bytes: the same text as s3repl's for the spec's snapshot state (entry order aside)");
+        expect(SnapshotShape(ManualManager::from_json(reference).to_json()) == expected,
+               "restore: s3repl's snapshot read back to the state it holds");
     }
 
     void mixed() const {
