@@ -3,6 +3,8 @@
 // run shows the gain over the baseline side by side. Two more implementations
 // are s3repl with one default swapped back, to measure what that default buys:
 // s3repl-system-clock (SystemClock: nanoseconds) and s3repl-std-shared-mutex.
+// --impl abseil is the strongest obvious alternative (issue 15: Abseil's
+// flat_hash_map, simdjson On-Demand), built when both packages are found.
 //
 //     s3repl-bench [--n N] [--only NAME[,NAME...]] [--threads T] [--impl NAME]
 //
@@ -12,6 +14,9 @@
 // printing a flattering figure.
 
 #include "naive_manager.hpp"
+#if defined(S3REPL_BENCH_HAVE_ABSEIL)
+#include "abseil_manager.hpp"
+#endif
 
 #include <s3repl/manager.hpp>
 
@@ -72,8 +77,11 @@ void expect(bool ok, const std::string& what) {
     if (!ok) throw std::runtime_error("check failed: " + what);
 }
 
-constexpr std::array<std::string_view, 4> impl_names = {"s3repl", "naive", "s3repl-system-clock",
-                                                        "s3repl-std-shared-mutex"};
+constexpr std::string_view impl_names[] = {"s3repl", "naive", "s3repl-system-clock", "s3repl-std-shared-mutex",
+#if defined(S3REPL_BENCH_HAVE_ABSEIL)
+                                           "abseil"
+#endif
+};
 
 struct Options {
     std::uint64_t n = 1000000;
@@ -91,7 +99,12 @@ const char* const usage =
     "             snapshot, restore, mixed, snapshot_bytes, rss_per_entry (default: all)\n"
     "  --threads  threads for mixed, default 2\n"
     "  --impl     s3repl (default), naive (one shared_mutex around an unordered_map), or s3repl with\n"
-    "             one default swapped back: s3repl-system-clock, s3repl-std-shared-mutex\n";
+    "             one default swapped back: s3repl-system-clock, s3repl-std-shared-mutex\n"
+#if defined(S3REPL_BENCH_HAVE_ABSEIL)
+    "             abseil: 32 absl::flat_hash_map shards under absl::Mutex, simdjson restore\n";
+#else
+    "             (abseil: not built here; it needs libabsl-dev and libsimdjson-dev)\n";
+#endif
 
 std::uint64_t parse_count(std::string_view flag, std::string_view text) {
     std::uint64_t value = 0;
@@ -125,8 +138,9 @@ Options parse_options(int argc, char** argv) {
         } else if (flag == "--threads") {
             o.threads = parse_count(flag, *value);
         } else if (flag == "--impl") {
-            if (std::find(impl_names.begin(), impl_names.end(), *value) == impl_names.end())
-                throw UsageError("--impl: unknown implementation '" + std::string(*value) + "'");
+            if (std::find(std::begin(impl_names), std::end(impl_names), *value) == std::end(impl_names))
+                throw UsageError("--impl: unknown implementation '" + std::string(*value) + "'" +
+                                 (*value == "abseil" ? " (this build found no libabsl-dev and libsimdjson-dev)" : ""));
             o.impl = std::string(*value);
         } else {
             for (std::string_view rest = *value; !rest.empty();) {
@@ -288,6 +302,14 @@ struct NaiveImpl {
     using Manager = NaiveManager<Clock>;
     using WallClock = s3repl::SystemClock;
 };
+#if defined(S3REPL_BENCH_HAVE_ABSEIL)
+// Whole seconds, like s3repl's default: the same clock cost and the same snapshot bytes.
+struct AbseilImpl {
+    template <class Clock>
+    using Manager = AbseilManager<Clock>;
+    using WallClock = s3repl::CoarseSystemClock;
+};
+#endif
 
 // Runs the selected workloads on one implementation.
 template <class Impl>
@@ -539,6 +561,10 @@ int main(int argc, char** argv) {
             Bench<S3replImpl<s3repl::SystemClock>>(options, data).run();
         else if (options.impl == "s3repl-std-shared-mutex")
             Bench<S3replImpl<s3repl::ReplicationManager::clock_type, std::shared_mutex>>(options, data).run();
+#if defined(S3REPL_BENCH_HAVE_ABSEIL)
+        else if (options.impl == "abseil")
+            Bench<AbseilImpl>(options, data).run();
+#endif
         else
             Bench<S3replImpl<>>(options, data).run();
         return 0;
