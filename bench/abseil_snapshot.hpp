@@ -257,7 +257,6 @@ class FieldSet {
     void require(unsigned mask, const char* names) const {
         if ((seen_ & mask) != mask) restore_error(std::string(where_) + ": needs " + names);
     }
-    bool has(unsigned bit) const noexcept { return (seen_ & (1u << bit)) != 0; }
 
   private:
     const char* where_;
