@@ -14,6 +14,7 @@
 #include <date/date.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <chrono>
@@ -229,9 +230,11 @@ class NaiveManager {
             doc["by_bucket"] = std::move(by_bucket);
         }
         Json statuses = Json::array();
+        std::uint64_t highest = 0;
         {
             std::shared_lock<std::shared_mutex> lock(mutex_);
             for (const auto& [key, entry] : statuses_) {
+                if (entry.generation > highest) highest = entry.generation;
                 statuses.push_back(Json::array(
                     {Json::array({key.first, key.second}), Json{{"status", status_word(entry.status)},
                                                                 {"generation", entry.generation},
@@ -239,7 +242,9 @@ class NaiveManager {
             }
         }
         doc["statuses"] = std::move(statuses);
-        doc["next_generation"] = next_.load(std::memory_order_relaxed);
+        // Above every generation stored too, as s3repl writes it: stamps do
+        // not move this counter, and a restore must never reissue a token.
+        doc["next_generation"] = std::max(next_.load(std::memory_order_relaxed), highest + 1);
         return doc.dump();
     }
 

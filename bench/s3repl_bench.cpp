@@ -3,6 +3,8 @@
 // run shows the gain over the baseline side by side. Two more implementations
 // are s3repl with one default swapped back, to measure what that default buys:
 // s3repl-system-clock (SystemClock: nanoseconds) and s3repl-std-shared-mutex.
+// --impl abseil is the strongest obvious alternative (Abseil's
+// flat_hash_map, simdjson On-Demand), built when both packages are found.
 //
 //     s3repl-bench [--n N] [--only NAME[,NAME...]] [--threads T] [--impl NAME]
 //
@@ -12,6 +14,9 @@
 // printing a flattering figure.
 
 #include "naive_manager.hpp"
+#if defined(S3REPL_BENCH_HAVE_ABSEIL)
+#include "abseil_manager.hpp"
+#endif
 
 #include <s3repl/manager.hpp>
 
@@ -72,8 +77,11 @@ void expect(bool ok, const std::string& what) {
     if (!ok) throw std::runtime_error("check failed: " + what);
 }
 
-constexpr std::array<std::string_view, 4> impl_names = {"s3repl", "naive", "s3repl-system-clock",
-                                                        "s3repl-std-shared-mutex"};
+constexpr std::string_view impl_names[] = {"s3repl", "naive", "s3repl-system-clock", "s3repl-std-shared-mutex",
+#if defined(S3REPL_BENCH_HAVE_ABSEIL)
+                                           "abseil"
+#endif
+};
 
 struct Options {
     std::uint64_t n = 1000000;
@@ -91,7 +99,12 @@ const char* const usage =
     "             snapshot, restore, mixed, snapshot_bytes, rss_per_entry (default: all)\n"
     "  --threads  threads for mixed, default 2\n"
     "  --impl     s3repl (default), naive (one shared_mutex around an unordered_map), or s3repl with\n"
-    "             one default swapped back: s3repl-system-clock, s3repl-std-shared-mutex\n";
+    "             one default swapped back: s3repl-system-clock, s3repl-std-shared-mutex\n"
+#if defined(S3REPL_BENCH_HAVE_ABSEIL)
+    "             abseil: 32 absl::flat_hash_map shards under absl::Mutex, simdjson restore\n";
+#else
+    "             (abseil: not built here; it needs libabsl-dev and libsimdjson-dev)\n";
+#endif
 
 std::uint64_t parse_count(std::string_view flag, std::string_view text) {
     std::uint64_t value = 0;
@@ -125,8 +138,9 @@ Options parse_options(int argc, char** argv) {
         } else if (flag == "--threads") {
             o.threads = parse_count(flag, *value);
         } else if (flag == "--impl") {
-            if (std::find(impl_names.begin(), impl_names.end(), *value) == impl_names.end())
-                throw UsageError("--impl: unknown implementation '" + std::string(*value) + "'");
+            if (std::find(std::begin(impl_names), std::end(impl_names), *value) == std::end(impl_names))
+                throw UsageError("--impl: unknown implementation '" + std::string(*value) + "'" +
+                                 (*value == "abseil" ? " (this build found no libabsl-dev and libsimdjson-dev)" : ""));
             o.impl = std::string(*value);
         } else {
             for (std::string_view rest = *value; !rest.empty();) {
@@ -244,6 +258,36 @@ s3repl::ReplicationConfig snapshot_config() {
     return s3repl::ReplicationConfig{"arn:aws:iam::123456789012:role/replication", {rule}};
 }
 
+// A snapshot text with the order of its entries factored out (s3repl's and
+// every peer's come from hash maps): the text around the statuses, their
+// number and the sum of their hashes, which no order changes. Entries are
+// cut at the `}],[[` between two of them, which the spec's keys never hold.
+struct SnapshotShape {
+    explicit SnapshotShape(std::string_view text) {
+        constexpr std::string_view open = "\"statuses\":[[[", close = "}]],\"next_generation\":", between = "}],[[";
+        const std::size_t first = text.find(open), last = text.rfind(close);
+        expect(first != std::string_view::npos && last != std::string_view::npos && first < last,
+               "a snapshot with a statuses array and a next_generation");
+        head = std::string(text.substr(0, first + open.size()));
+        tail = std::string(text.substr(last));
+        std::string_view rest = text.substr(first + open.size(), last - first - open.size());
+        for (;;) {
+            const std::size_t cut = std::min(rest.find(between), rest.size());
+            ++entries;
+            hash_sum += std::hash<std::string_view>{}(rest.substr(0, cut));
+            if (cut == rest.size()) break;
+            rest = rest.substr(cut + between.size());
+        }
+    }
+    friend bool operator==(const SnapshotShape& a, const SnapshotShape& b) {
+        return a.head == b.head && a.tail == b.tail && a.entries == b.entries && a.hash_sum == b.hash_sum;
+    }
+
+    std::string head, tail;
+    std::size_t entries = 0;
+    std::uint64_t hash_sum = 0;
+};
+
 // Each implementation stamps with its own default wall clock: s3repl's reads
 // whole seconds, the naive one (like the Rust design) system_clock::now().
 template <class WallClockType = s3repl::ReplicationManager::clock_type,
@@ -258,6 +302,14 @@ struct NaiveImpl {
     using Manager = NaiveManager<Clock>;
     using WallClock = s3repl::SystemClock;
 };
+#if defined(S3REPL_BENCH_HAVE_ABSEIL)
+// Whole seconds, like s3repl's default: the same clock cost and the same snapshot bytes.
+struct AbseilImpl {
+    template <class Clock>
+    using Manager = AbseilManager<Clock>;
+    using WallClock = s3repl::CoarseSystemClock;
+};
+#endif
 
 // Runs the selected workloads on one implementation.
 template <class Impl>
@@ -411,7 +463,33 @@ class Bench {
         }
         if (o_.wants("snapshot")) print_result("snapshot", n_, snapshot);
         if (o_.wants("restore")) print_result("restore", n_, restore);
-        if (o_.wants("snapshot_bytes")) snapshot_bytes_ = json.size();
+        if (o_.wants("snapshot_bytes")) {
+            check_snapshot_bytes();
+            snapshot_bytes_ = json.size();
+        }
+    }
+
+    // The spec's snapshot state recorded at one fixed whole second, so that
+    // any two implementations' texts can be compared.
+    template <class AnyManager>
+    std::string fixed_time_snapshot() const {
+        AnyManager manager{s3repl::ManualClock(Timestamp{std::chrono::seconds{1700000000}})};
+        manager.put_config(d_.bucket(0), snapshot_config());
+        expect(stamp_all(manager, 0, ReplicationStatus::Completed) == n_, "snapshot_bytes: every entry stamped");
+        return manager.to_json();
+    }
+
+    // What makes snapshot_bytes and restore comparable across
+    // implementations: this one writes s3repl's text for the spec's snapshot
+    // state (entry order aside), and reads s3repl's text back to that state.
+    void check_snapshot_bytes() const {
+        std::fprintf(stderr, "  snapshot_bytes: the text against s3repl's\n");
+        const std::string reference = fixed_time_snapshot<s3repl::BasicReplicationManager<s3repl::ManualClock>>();
+        const SnapshotShape expected(reference);
+        expect(SnapshotShape(fixed_time_snapshot<ManualManager>()) == expected,
+               "snapshot_bytes: the same text as s3repl's for the spec's snapshot state (entry order aside)");
+        expect(SnapshotShape(ManualManager::from_json(reference).to_json()) == expected,
+               "restore: s3repl's snapshot read back to the state it holds");
     }
 
     void mixed() const {
@@ -483,6 +561,10 @@ int main(int argc, char** argv) {
             Bench<S3replImpl<s3repl::SystemClock>>(options, data).run();
         else if (options.impl == "s3repl-std-shared-mutex")
             Bench<S3replImpl<s3repl::ReplicationManager::clock_type, std::shared_mutex>>(options, data).run();
+#if defined(S3REPL_BENCH_HAVE_ABSEIL)
+        else if (options.impl == "abseil")
+            Bench<AbseilImpl>(options, data).run();
+#endif
         else
             Bench<S3replImpl<>>(options, data).run();
         return 0;

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Builds s3repl-bench in Release and runs it on s3repl and on the naive
-# baseline with the same arguments, then prints one markdown table:
-# ns per op of each and the ratio naive/s3repl (above 1: s3repl is faster),
-# plus the snapshot size and resident bytes per entry; then the peak memory
-# of loading such a snapshot (s3repl-snapshot-rss) and the cost of one
-# dependent random read (s3repl-memory-latency), the floor under a lookup.
+# Builds s3repl-bench in Release and runs it on s3repl, on the naive
+# baseline and on the abseil peer (the strongest obvious alternative, when
+# libabsl-dev and libsimdjson-dev are installed: setup-deps.sh bench) with
+# the same arguments, then prints markdown tables: ns per op of s3repl and
+# naive and the ratio naive/s3repl (above 1: s3repl is faster), plus the
+# snapshot size and resident bytes per entry; then the same lines for s3repl
+# and abseil with the ratio s3repl/abseil (below 1: s3repl is faster, the
+# way the performance targets are stated); then the peak memory of loading such a
+# snapshot (s3repl-snapshot-rss) and the cost of one dependent random read
+# (s3repl-memory-latency), the floor under a lookup.
 #
 #   scripts/bench-compare.sh [bench arguments...]     (default: --n 1000000)
 #
@@ -28,8 +32,16 @@ cmake -S "$repo" -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
 cmake --build "$build_dir" --target s3repl-bench s3repl-snapshot-rss s3repl-memory-latency -j "$jobs" >&2
 
 bench="$build_dir/bench/s3repl-bench"
+impls=(s3repl naive)
+# --impl abseil is built only where CMake found Abseil and simdjson.
+if "$bench" --n 1 --only mint --impl abseil </dev/null >/dev/null 2>&1; then
+    impls+=(abseil)
+else
+    echo "== no --impl abseil in this build (libabsl-dev, libsimdjson-dev: bash scripts/setup-deps.sh bench)" >&2
+fi
+rm -f "$build_dir/bench-abseil.txt"
 load_before="$(uptime)"
-for impl in s3repl naive; do
+for impl in "${impls[@]}"; do
     echo "== $impl: $bench $* --impl $impl" >&2
     "$bench" "$@" --impl "$impl" | tee "$build_dir/bench-$impl.txt" >&2
 done
@@ -46,7 +58,9 @@ echo "== $build_dir/bench/s3repl-memory-latency 16 48" >&2
 
 echo "load before: $load_before" >&2
 echo "load after:  $(uptime)" >&2
-awk '
+# One table: s3repl against `other`, ratio a/b or b/a (`invert`), `digits` decimals.
+compare() { # other-impl ratio-header invert digits
+    awk '
     # bench <name> n=<ops> ns_per_op=<x> | bytes=<x> | bytes_per_entry=<x>
     $1 == "bench" {
         split($4, field, "=")
@@ -55,15 +69,25 @@ awk '
         unit[$2] = field[1]
     }
     END {
-        print "| workload | s3repl | naive | naive/s3repl |"
+        print "| workload | s3repl | " other " | " header " |"
         print "| --- | ---: | ---: | ---: |"
         for (i = 1; i <= count; ++i) {
             name = names[i]
-            a = value[s3repl_file, name]; b = value[naive_file, name]
-            ratio = (a != "" && b != "" && a + 0 > 0) ? sprintf("%.1fx", b / a) : "-"
+            a = value[s3repl_file, name]; b = value[other_file, name]
+            ratio = "-"
+            if (a != "" && b != "" && (invert ? b + 0 > 0 : a + 0 > 0))
+                ratio = sprintf("%." digits "fx", invert ? a / b : b / a)
             label = unit[name] == "ns_per_op" ? name " (ns/op)" : name " (" unit[name] ")"
             printf "| %s | %s | %s | %s |\n", label, (a == "" ? "-" : a), (b == "" ? "-" : b), ratio
         }
     }
-' s3repl_file="$build_dir/bench-s3repl.txt" naive_file="$build_dir/bench-naive.txt" \
-    "$build_dir/bench-s3repl.txt" "$build_dir/bench-naive.txt"
+' other="$1" header="$2" invert="$3" digits="$4" \
+        s3repl_file="$build_dir/bench-s3repl.txt" other_file="$build_dir/bench-$1.txt" \
+        "$build_dir/bench-s3repl.txt" "$build_dir/bench-$1.txt"
+}
+compare naive naive/s3repl 0 1
+if [ -e "$build_dir/bench-abseil.txt" ]; then
+    # Issue 15's targets are ratios of times and sizes, s3repl/abseil, two decimals.
+    echo
+    compare abseil "s3repl/abseil (lower is better)" 1 2
+fi

@@ -2,10 +2,13 @@
 # Installs the Debian packages s3repl needs that are not installed yet, and
 # nothing else: `apt-get update` runs only when something is missing.
 #
-#   bash scripts/setup-deps.sh [demo|test]
+#   bash scripts/setup-deps.sh [demo|bench|test]
 #
 #   demo  what scripts/demo.sh needs: a compiler, CMake, the library's
 #         dependencies and the example server's.
+#   bench demo's packages plus the benchmark's own: Abseil and simdjson for
+#         its --impl abseil peer (scripts/bench-compare.sh). The library
+#         never needs them.
 #   test  (default) all of the above plus what scripts/test.sh needs: clang
 #         and its sanitizer/fuzzer runtimes, clang-format, Catch2, the S3
 #         clients the example server is tested with, and Debian's Rust
@@ -28,6 +31,11 @@ libcpp-httplib-dev|example S3 server: HTTP
 libpugixml-dev|s3repl/aws_xml.hpp (optional), its tests and the example S3 server: XML bodies
 pkg-config|finds cpp-httplib, which ships no CMake package; the pkg-config consumer test
 "
+# The benchmark's alone: the alternative design it measures s3repl against.
+bench_packages="
+libabsl-dev|benchmark only: --impl abseil's flat_hash_map, hash and Mutex
+libsimdjson-dev|benchmark only: --impl abseil's snapshot restore (simdjson On-Demand)
+"
 test_packages="
 clang|the second compiler (C++20, ThreadSanitizer, libFuzzer)
 libclang-rt-14-dev|clang's sanitizer and libFuzzer runtimes
@@ -46,9 +54,10 @@ librust-chrono-dev|the Rust reader's chrono
 
 case "$profile" in
 demo) wanted="$demo_packages" ;;
-test) wanted="$demo_packages$test_packages" ;;
+bench) wanted="$demo_packages$bench_packages" ;;
+test) wanted="$demo_packages$bench_packages$test_packages" ;;
 *)
-    echo "setup-deps: unknown profile '$profile' (expected 'demo' or 'test')" >&2
+    echo "setup-deps: unknown profile '$profile' (expected 'demo', 'bench' or 'test')" >&2
     exit 2
     ;;
 esac

@@ -442,13 +442,32 @@ leg_bench() {
         say "FAILED: s3repl-bench was not built (see the release leg)"
         return 1
     fi
-    for impl in s3repl naive s3repl-system-clock s3repl-std-shared-mutex; do
+    local impls=(s3repl naive s3repl-system-clock s3repl-std-shared-mutex)
+    # --impl abseil is built only where CMake found libabsl-dev and libsimdjson-dev.
+    if "$bench" --n 1 --only mint --impl abseil </dev/null >/dev/null 2>&1; then
+        impls+=(abseil)
+    else
+        say "s3repl-bench has no --impl abseil (libabsl-dev or libsimdjson-dev missing when configured): not run"
+    fi
+    for impl in "${impls[@]}"; do
         say "s3repl-bench --n 20011 --impl $impl"
         if ! "$bench" --n 20011 --impl "$impl" </dev/null | tee "$build/bench-$impl.log"; then
             say "FAILED: s3repl-bench --impl $impl"
             failed=$((failed + 1))
         elif ! grep -q '^bench ' "$build/bench-$impl.log"; then
             say "FAILED: s3repl-bench --impl $impl printed no 'bench' line"
+            failed=$((failed + 1))
+        fi
+    done
+    # Each run checked its snapshot text against s3repl's; the ones that
+    # record whole seconds must also print s3repl's snapshot_bytes line.
+    local expected bytes
+    expected="$(grep '^bench snapshot_bytes ' "$build/bench-s3repl.log" || true)"
+    for impl in "${impls[@]}"; do
+        case "$impl" in s3repl-std-shared-mutex | abseil) ;; *) continue ;; esac
+        bytes="$(grep '^bench snapshot_bytes ' "$build/bench-$impl.log" || true)"
+        if [ -z "$expected" ] || [ "$bytes" != "$expected" ]; then
+            say "FAILED: --impl $impl printed '$bytes', --impl s3repl '$expected'"
             failed=$((failed + 1))
         fi
     done
