@@ -87,7 +87,7 @@ compare() { # other-impl ratio-header invert digits
 }
 compare naive naive/s3repl 0 1
 if [ -e "$build_dir/bench-abseil.txt" ]; then
-    # Issue 15's targets are ratios of times and sizes, s3repl/abseil, two decimals.
+    # The targets are ratios of times and sizes, s3repl/abseil, two decimals.
     echo
     compare abseil "s3repl/abseil (lower is better)" 1 2
 fi
