@@ -82,8 +82,14 @@ class SharedMutex {
     static constexpr std::uint32_t one_reader = 1;
     static constexpr int spins_before_sleeping = 128;
 
-    // Below `readers`: no writer, nobody asleep, room for one more.
-    static bool free_for_reader(std::uint32_t s) noexcept { return s < readers; }
+    // Below `readers`: no writer, nobody asleep, room for one more. A type of
+    // its own, not a function: a function pointer passed to try_add need not
+    // inline, and the uncontended lock_shared must stay one inline RMW
+    // (measured: lookup_miss 34 -> 63 ns with the pointer).
+    struct FreeForReader {
+        bool operator()(std::uint32_t s) const noexcept { return s < readers; }
+    };
+    static constexpr FreeForReader free_for_reader{};
 
     // The slow path of lock() and lock_shared(): adds `add` to the word as
     // soon as `available(word)`, setting the sleepers bit before each sleep.
