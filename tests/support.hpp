@@ -8,12 +8,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <limits>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -138,5 +140,27 @@ inline std::vector<s3repl::EntryRef> sorted(std::vector<s3repl::EntryRef> refs) 
     });
     return refs;
 }
+
+// A one-shot signal between threads: open() once, wait() until opened. The
+// generous deadline turns a hang into a failure, never a speed check.
+class Gate {
+  public:
+    void open() {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            open_ = true;
+        }
+        opened_.notify_all();
+    }
+    bool wait() {
+        std::unique_lock<std::mutex> lock(mutex_);
+        return opened_.wait_for(lock, std::chrono::seconds(60), [this] { return open_; });
+    }
+
+  private:
+    std::mutex mutex_;
+    std::condition_variable opened_;
+    bool open_ = false; // guarded by mutex_
+};
 
 } // namespace s3repl_test

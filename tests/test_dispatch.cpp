@@ -1,3 +1,5 @@
+#include "support.hpp"
+
 #include <s3repl/s3repl.hpp>
 
 #include <catch2/catch.hpp>
@@ -20,6 +22,8 @@ using namespace std::chrono_literals;
 using s3repl::ReplicationResult;
 using s3repl::ReplicationStatus;
 using Metadata = std::map<std::string, std::string>;
+
+using s3repl_test::Gate;
 
 namespace {
 
@@ -81,28 +85,6 @@ void check_entry(const s3repl::ReplicationManager& manager, ReplicationStatus st
     CHECK(entry->status == status);
     CHECK(entry->generation == generation);
 }
-
-// A one-shot signal between threads: open() once, wait() until opened.
-class Gate {
-  public:
-    void open() {
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            open_ = true;
-        }
-        opened_.notify_all();
-    }
-    // A generous deadline so a broken dispatcher fails the test instead of hanging it.
-    bool wait() {
-        std::unique_lock<std::mutex> lock(mutex_);
-        return opened_.wait_for(lock, 60s, [this] { return open_; });
-    }
-
-  private:
-    std::mutex mutex_;
-    std::condition_variable opened_;
-    bool open_ = false;
-};
 
 } // namespace
 

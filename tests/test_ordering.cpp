@@ -28,28 +28,9 @@ using s3repl::ReplicationStatus;
 using s3repl::WriteResult;
 using Metadata = std::map<std::string, std::string>;
 
+using s3repl_test::Gate;
+
 namespace {
-
-// A one-shot signal between threads (a generous deadline turns a hang into a failure).
-class Gate {
-  public:
-    void open() {
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            open_ = true;
-        }
-        opened_.notify_all();
-    }
-    bool wait() {
-        std::unique_lock<std::mutex> lock(mutex_);
-        return opened_.wait_for(lock, 60s, [this] { return open_; });
-    }
-
-  private:
-    std::mutex mutex_;
-    std::condition_variable opened_;
-    bool open_ = false;
-};
 
 s3repl::ReplicationManager replicating_manager() {
     s3repl::ReplicationManager manager;

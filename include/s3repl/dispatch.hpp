@@ -311,6 +311,22 @@ ReplicationResult stamp_completed(Manager& manager, const ReplicationJob& job) {
     return ReplicationResult::Superseded;
 }
 
+// What both overloads do before the first attempt: check the options, add
+// the replica's headers, and say where the replica goes.
+struct ReplicaTarget {
+    const std::string& bucket;
+    const std::string& key;
+};
+template <class Metadata>
+ReplicaTarget prepare_replica(Metadata& metadata, const ReplicationJob& job, const ReplicationOptions& options) {
+    static_assert(is_string_map<Metadata>::value,
+                  "s3repl: Metadata must be a string-to-string map such as std::map<std::string, std::string> or "
+                  "std::unordered_map<std::string, std::string> (needs operator[] and erase)");
+    require_valid(options);
+    set_replica_headers(metadata, job, options.object_lock);
+    return {job.rule.destination_bucket, options.destination_key ? *options.destination_key : job.source_key};
+}
+
 } // namespace detail
 
 /// Copies one object to the job's destination so that an older job can never
@@ -355,18 +371,12 @@ auto replicate_object(Manager& manager, const ReplicationJob& job, Body body, Me
                       Destination&& destination, const ReplicationOptions& options = {})
     -> std::enable_if_t<detail::is_destination<std::remove_reference_t<Destination>, Body, Metadata>::value,
                         ReplicationOutcome> {
-    static_assert(detail::is_string_map<Metadata>::value,
-                  "s3repl: Metadata must be a string-to-string map such as std::map<std::string, std::string> or "
-                  "std::unordered_map<std::string, std::string> (needs operator[] and erase)");
-    detail::require_valid(options);
-    detail::set_replica_headers(metadata, job, options.object_lock);
-    const std::string& bucket = job.rule.destination_bucket;
-    const std::string& key = options.destination_key ? *options.destination_key : job.source_key;
+    const detail::ReplicaTarget to = detail::prepare_replica(metadata, job, options);
 
     return detail::run_attempts(manager, job, options, [&](std::string& error) -> std::optional<ReplicationResult> {
         for (int conflicts = 0;; ++conflicts) {
             std::optional<ReplicaState> replica;
-            if (!detail::guarded([&] { replica = destination.head(bucket, key); }, error)) return std::nullopt;
+            if (!detail::guarded([&] { replica = destination.head(to.bucket, to.key); }, error)) return std::nullopt;
             if (replica && replica->generation > job.generation) return ReplicationResult::Superseded;
             if (replica && replica->generation == job.generation) return detail::stamp_completed(manager, job);
             WriteCondition condition;
@@ -375,7 +385,8 @@ auto replicate_object(Manager& manager, const ReplicationJob& job, Body body, Me
             else
                 condition.if_none_match = true;
             WriteResult written = WriteResult::Failed;
-            if (!detail::guarded([&] { written = destination.put(bucket, key, body, metadata, condition); }, error))
+            if (!detail::guarded([&] { written = destination.put(to.bucket, to.key, body, metadata, condition); },
+                                 error))
                 return std::nullopt;
             if (written == WriteResult::Written) return detail::stamp_completed(manager, job);
             if (written == WriteResult::Failed) {
@@ -412,9 +423,6 @@ template <class Manager, class Body, class Metadata, class Put>
 auto replicate_object(Manager& manager, const ReplicationJob& job, Body body, Metadata metadata, Put put,
                       const ReplicationOptions& options = {})
     -> std::enable_if_t<!detail::is_destination<Put, Body, Metadata>::value, ReplicationOutcome> {
-    static_assert(detail::is_string_map<Metadata>::value,
-                  "s3repl: Metadata must be a string-to-string map such as std::map<std::string, std::string> or "
-                  "std::unordered_map<std::string, std::string> (needs operator[] and erase)");
     static_assert(detail::is_put_callable<Put, Body, Metadata>::value,
                   "s3repl: Put must be callable as put(const std::string& destination_bucket, const std::string& "
                   "destination_key, const Body& body, const Metadata& metadata), or be a destination with head() "
@@ -423,14 +431,12 @@ auto replicate_object(Manager& manager, const ReplicationJob& job, Body body, Me
                       detail::put_reports_success<Put, Body, Metadata>::value,
                   "s3repl: Put must return bool (true: the replica is stored) or something convertible to bool; "
                   "report a failure by returning false or throwing");
-    detail::require_valid(options);
-    detail::set_replica_headers(metadata, job, options.object_lock);
-    const std::string& bucket = job.rule.destination_bucket;
-    const std::string& key = options.destination_key ? *options.destination_key : job.source_key;
+    const detail::ReplicaTarget to = detail::prepare_replica(metadata, job, options);
 
     return detail::run_attempts(manager, job, options, [&](std::string& error) -> std::optional<ReplicationResult> {
         bool stored = false;
-        if (!detail::guarded([&] { stored = static_cast<bool>(std::invoke(put, bucket, key, body, metadata)); }, error))
+        if (!detail::guarded([&] { stored = static_cast<bool>(std::invoke(put, to.bucket, to.key, body, metadata)); },
+                             error))
             return std::nullopt;
         if (!stored) {
             error = "put reported failure";
