@@ -6,6 +6,7 @@
 #include "s3repl/detail/time_math.hpp"
 #include "s3repl/detail/utf8.hpp"
 #include "s3repl/error.hpp"
+#include "s3repl/manager_interface.hpp"
 #include "s3repl/rules.hpp"
 #include "s3repl/status.hpp"
 #include "s3repl/timestamp.hpp"
@@ -73,6 +74,12 @@ std::optional<ReplicationJob> begin_replication(Manager& manager, std::string_vi
     static_assert(told_if_replicated || std::is_invocable_v<Commit&, std::uint64_t>,
                   "s3repl: the commit step must be callable as commit(std::uint64_t generation) or "
                   "commit(std::uint64_t generation, bool replicated)");
+    static_assert(detail::has_match_rule<Manager>::value,
+                  "s3repl: the manager needs match_rule(bucket, key, tags) -> std::optional<ReplicationRule>");
+    static_assert(detail::has_commit_in_order<Manager>::value,
+                  "s3repl: the manager needs commit_in_order(bucket, key, commit) -> the generation (std::uint64_t)");
+    static_assert(detail::has_record_status_if_newer<Manager>::value,
+                  "s3repl: the manager needs record_status_if_newer(bucket, key, generation, status) -> bool");
     detail::require_nameable(bucket, key);
     std::optional<ReplicationRule> rule = manager.match_rule(bucket, key, object_tags);
     const std::uint64_t generation = manager.commit_in_order(bucket, key, [&](std::uint64_t minted) {
@@ -277,6 +284,11 @@ bool superseded_at_source(const Manager& manager, const ReplicationJob& job) {
 template <class Manager, class Attempt>
 ReplicationOutcome run_attempts(Manager& manager, const ReplicationJob& job, const ReplicationOptions& options,
                                 Attempt&& attempt) {
+    static_assert(has_lookup_entry<Manager>::value,
+                  "s3repl: the manager needs lookup_entry(bucket, key) -> std::optional<ReplicationStatusEntry>");
+    static_assert(has_record_status_if_newer<Manager>::value,
+                  "s3repl: the manager needs record_status_if_newer(bucket, key, generation, status) -> bool");
+    static_assert(has_note_dropped<Manager>::value, "s3repl: the manager needs note_dropped()");
     ReplicationOutcome outcome;
     for (;;) {
         if (superseded_at_source(manager, job)) {
@@ -431,6 +443,8 @@ auto replicate_object(Manager& manager, const ReplicationJob& job, Body body, Me
                       detail::put_reports_success<Put, Body, Metadata>::value,
                   "s3repl: Put must return bool (true: the replica is stored) or something convertible to bool; "
                   "report a failure by returning false or throwing");
+    static_assert(detail::has_request_redrive<Manager>::value,
+                  "s3repl: the manager needs request_redrive(bucket, key) (the put overload queues stale writes)");
     const detail::ReplicaTarget to = detail::prepare_replica(metadata, job, options);
 
     return detail::run_attempts(manager, job, options, [&](std::string& error) -> std::optional<ReplicationResult> {

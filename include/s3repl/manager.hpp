@@ -17,6 +17,7 @@
 #include "s3repl/rules.hpp"
 #include "s3repl/shared_mutex.hpp"
 #include "s3repl/status.hpp"
+#include "s3repl/sweep_policy.hpp"
 
 #include <array>
 #include <atomic>
@@ -37,27 +38,6 @@
 
 namespace s3repl {
 inline namespace v0 {
-
-/// How long terminal entries live before sweep_stale removes them. FAILED is
-/// kept longer by default: it is the handle a server uses to re-drive.
-///
-///     s3repl::SweepPolicy policy{std::chrono::hours(24), std::chrono::hours::max()}; // FAILED forever
-struct SweepPolicy {
-    /// A TTL that never expires; any duration at or past it means the same.
-    static constexpr std::chrono::nanoseconds never = std::chrono::nanoseconds::max();
-    std::chrono::nanoseconds completed_ttl = std::chrono::hours(24);
-    std::chrono::nanoseconds failed_ttl = std::chrono::hours(24 * 7);
-
-    /// One day for COMPLETED, a week for FAILED.
-    constexpr SweepPolicy() noexcept = default;
-    /// Takes durations of any type and saturates them: `hours::max()` is
-    /// `never`, not an overflow into a negative TTL that sweeps everything.
-    template <class CompletedRep, class CompletedPeriod, class FailedRep, class FailedPeriod>
-    constexpr SweepPolicy(std::chrono::duration<CompletedRep, CompletedPeriod> completed,
-                          std::chrono::duration<FailedRep, FailedPeriod> failed) noexcept
-        : completed_ttl(detail::saturating_nanoseconds(completed)), failed_ttl(detail::saturating_nanoseconds(failed)) {
-    }
-};
 
 /// Exact counters. entries_* always equal a recount of the map; the others
 /// count operations since the manager was constructed (they survive

@@ -4,6 +4,7 @@
 
 #include "s3repl/error.hpp"
 #include "s3repl/manager.hpp"
+#include "s3repl/manager_interface.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -37,6 +38,11 @@ inline namespace v0 {
 ///         [](std::size_t swept, std::chrono::nanoseconds took) { metrics.record(swept, took); });
 template <class Manager>
 class StaleSweeper {
+    static_assert(detail::has_clock<Manager>::value,
+                  "s3repl: the manager needs clock() with now() -> a std::chrono::system_clock time_point");
+    static_assert(detail::has_sweep_stale<Manager>::value,
+                  "s3repl: the manager needs sweep_stale(now, policy, keep_going) -> the number swept");
+
   public:
     using PassCallback = std::function<void(std::size_t swept, std::chrono::nanoseconds took)>;
 
