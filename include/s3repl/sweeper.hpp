@@ -76,9 +76,8 @@ class StaleSweeper {
     void request_stop() {
         {
             std::lock_guard<std::mutex> lock(mutex_);
-            stopping_ = true;
+            stop_requested_.store(true, std::memory_order_relaxed); // under mutex_: no lost wake-up
         }
-        stop_requested_.store(true, std::memory_order_relaxed);
         wake_.notify_all();
     }
 
@@ -104,7 +103,8 @@ class StaleSweeper {
             const Steady::time_point now = Steady::now();
             const Steady::time_point deadline =
                 interval_ < Steady::time_point::max() - now ? now + interval_ : Steady::time_point::max();
-            if (wake_.wait_until(lock, deadline, [this] { return stopping_; })) return;
+            if (wake_.wait_until(lock, deadline, [this] { return stop_requested_.load(std::memory_order_relaxed); }))
+                return;
             lock.unlock();
             const Steady::time_point started = Steady::now();
             const std::size_t swept = manager_.sweep_stale(
@@ -121,8 +121,8 @@ class StaleSweeper {
     const PassCallback on_pass_;
     std::mutex mutex_;
     std::condition_variable wake_;
-    bool stopping_ = false;                   // guarded by mutex_
-    std::atomic<bool> stop_requested_{false}; // stopping_, read between shards without the mutex
+    // Set under mutex_ (the wait's predicate), read without it between shards.
+    std::atomic<bool> stop_requested_{false};
     std::mutex join_mutex_;
     std::thread worker_; // last: started once everything it reads exists
 };
