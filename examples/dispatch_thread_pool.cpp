@@ -155,24 +155,25 @@ int main() {
     // The PUT handler, once the upload is received: the commit swaps it in under the key's commit
     // lock, so generations follow commits; a HEAD now answers PENDING.
     auto on_put = [&](const std::string& bucket, const std::string& key, Object object) {
-        auto job = s3repl::begin_replication(manager, bucket, key, object.tags,
-                                             [&](std::uint64_t) { storage.store(bucket, key, object); });
-        if (job) replicate(std::move(*job), std::move(object));
+        // One job per destination bucket the rules select.
+        for (auto& job : s3repl::begin_replication(manager, bucket, key, object.tags,
+                                                   [&](std::uint64_t) { storage.store(bucket, key, object); }))
+            replicate(std::move(job), object);
     };
 
-    // Re-drive FAILED entries and PENDING ones older than `pending_age` (at startup, before serving,
-    // pass 0: every PENDING task died in the crash). The job keeps the entry's generation, so a
-    // newer PUT of the key supersedes it instead of being overwritten by it.
+    // Re-drive FAILED destinations and PENDING ones older than `pending_age` (at startup, before
+    // serving, pass 0: every PENDING task died in the crash). Only those destinations are copied
+    // again, at the entry's generation, so a newer PUT of the key supersedes the copy instead of
+    // being overwritten by it.
     auto redrive = [&](std::chrono::nanoseconds pending_age) {
-        auto entries = manager.failed_entries();
-        // + 1ns: stuck_pending compares strictly, and with pending_age 0 an entry stamped this very
+        auto refs = manager.failed_destinations();
+        // + 1ns: the comparison is strict, and with pending_age 0 a destination stamped this very
         // second (the default clock's resolution) must count too.
         const auto now = manager.clock().now() + std::chrono::nanoseconds(1);
-        for (auto& stuck : manager.stuck_pending(now, pending_age)) entries.push_back(stuck);
-        for (const s3repl::EntryRef& e : entries)
-            if (auto source = storage.get(e.bucket, e.key))
-                if (auto rule = manager.match_rule(e.bucket, e.key, source->tags))
-                    replicate(s3repl::ReplicationJob{*rule, e.bucket, e.key, e.entry.generation}, *source);
+        for (auto& stuck : manager.stuck_pending_destinations(now, pending_age)) refs.push_back(stuck);
+        for (const s3repl::DestinationRef& ref : refs)
+            if (auto source = storage.get(ref.bucket, ref.key))
+                for (auto& job : s3repl::redrive_jobs(manager, ref, source->tags)) replicate(std::move(job), *source);
     };
     // ---- end of README snippet ----------------------------------------------------------------
 

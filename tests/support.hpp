@@ -16,16 +16,30 @@
 #include <iterator>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 namespace s3repl_test {
 
 // A manager on a clock the test moves by hand.
 using Manager = s3repl::BasicReplicationManager<s3repl::ManualClock>;
+
+// begin_replication where the rules name one destination, as most tests
+// set up: its one job, or nullopt when no rule selected the object.
+template <class M, class Commit>
+std::optional<s3repl::ReplicationJob> begin_one(M& manager, std::string_view bucket, std::string_view key,
+                                                const s3repl::TagSet& tags, Commit&& commit) {
+    std::vector<s3repl::ReplicationJob> jobs =
+        s3repl::begin_replication(manager, bucket, key, tags, std::forward<Commit>(commit));
+    REQUIRE(jobs.size() <= 1);
+    if (jobs.empty()) return std::nullopt;
+    return std::move(jobs.front());
+}
 
 // The last generation there is.
 constexpr std::uint64_t max_u64 = std::numeric_limits<std::uint64_t>::max();

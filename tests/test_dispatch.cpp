@@ -92,7 +92,7 @@ TEST_CASE("begin_replication stamps PENDING at a fresh generation when a rule ma
     auto manager = replicating_manager();
     manager.next_generation(); // the job must carry the generation it mints, not a fixed one
 
-    const auto job = s3repl::begin_replication(manager, "src", "docs/a.txt", {}, no_commit);
+    const auto job = s3repl_test::begin_one(manager, "src", "docs/a.txt", {}, no_commit);
     REQUIRE(job);
     CHECK(job->rule == rule_to("dst"));
     CHECK(job->source_bucket == "src");
@@ -106,8 +106,8 @@ TEST_CASE("begin_replication without a matching rule still commits, with a fresh
     auto manager = replicating_manager();
     std::vector<std::uint64_t> committed;
     const auto commit = [&](std::uint64_t generation) { committed.push_back(generation); };
-    CHECK_FALSE(s3repl::begin_replication(manager, "src", "photos/a.jpg", {}, commit));
-    CHECK_FALSE(s3repl::begin_replication(manager, "other-bucket", "docs/a.txt", {}, commit));
+    CHECK_FALSE(s3repl_test::begin_one(manager, "src", "photos/a.jpg", {}, commit));
+    CHECK_FALSE(s3repl_test::begin_one(manager, "other-bucket", "docs/a.txt", {}, commit));
     CHECK(committed == std::vector<std::uint64_t>{1, 2});
     CHECK(manager.size() == 0);
     CHECK(manager.stats().generations_minted == 2);
@@ -115,7 +115,7 @@ TEST_CASE("begin_replication without a matching rule still commits, with a fresh
 
 TEST_CASE("happy path: one put of a REPLICA with the source metadata, then COMPLETED", "[dispatch]") {
     auto manager = replicating_manager();
-    const auto job = s3repl::begin_replication(manager, "src", "docs/a.txt", {}, no_commit);
+    const auto job = s3repl_test::begin_one(manager, "src", "docs/a.txt", {}, no_commit);
     REQUIRE(job);
     std::vector<PutCall> calls;
     std::vector<std::chrono::nanoseconds> delays;
@@ -143,7 +143,7 @@ TEST_CASE("happy path: one put of a REPLICA with the source metadata, then COMPL
 
 TEST_CASE("a put failing every attempt ends FAILED after the budget, backing off 50 then 100 ms", "[dispatch]") {
     auto manager = replicating_manager();
-    const auto job = s3repl::begin_replication(manager, "src", "docs/a.txt", {}, no_commit);
+    const auto job = s3repl_test::begin_one(manager, "src", "docs/a.txt", {}, no_commit);
     REQUIRE(job);
     std::vector<PutCall> calls;
     std::vector<std::chrono::nanoseconds> delays;
@@ -163,7 +163,7 @@ TEST_CASE("a put failing every attempt ends FAILED after the budget, backing off
 
 TEST_CASE("a failed attempt followed by a success completes", "[dispatch]") {
     auto manager = replicating_manager();
-    const auto job = s3repl::begin_replication(manager, "src", "docs/a.txt", {}, no_commit);
+    const auto job = s3repl_test::begin_one(manager, "src", "docs/a.txt", {}, no_commit);
     REQUIRE(job);
     std::vector<PutCall> calls;
     std::vector<std::chrono::nanoseconds> delays;
@@ -181,7 +181,7 @@ TEST_CASE("a failed attempt followed by a success completes", "[dispatch]") {
 
 TEST_CASE("a put that throws is a failed attempt whose message is kept", "[dispatch]") {
     auto manager = replicating_manager();
-    const auto job = s3repl::begin_replication(manager, "src", "docs/a.txt", {}, no_commit);
+    const auto job = s3repl_test::begin_one(manager, "src", "docs/a.txt", {}, no_commit);
     REQUIRE(job);
     std::vector<std::chrono::nanoseconds> delays;
     int calls = 0;
@@ -218,7 +218,7 @@ TEST_CASE("a put that throws is a failed attempt whose message is kept", "[dispa
 
 TEST_CASE("a rule's storage class overrides the source's", "[dispatch]") {
     auto manager = replicating_manager("GLACIER");
-    const auto job = s3repl::begin_replication(manager, "src", "docs/a.txt", {}, no_commit);
+    const auto job = s3repl_test::begin_one(manager, "src", "docs/a.txt", {}, no_commit);
     REQUIRE(job);
     std::vector<PutCall> calls;
 
@@ -231,7 +231,7 @@ TEST_CASE("a rule's storage class overrides the source's", "[dispatch]") {
 
 TEST_CASE("object-lock headers come from the options' lock state", "[dispatch]") {
     auto manager = replicating_manager();
-    const auto job = s3repl::begin_replication(manager, "src", "docs/a.txt", {}, no_commit);
+    const auto job = s3repl_test::begin_one(manager, "src", "docs/a.txt", {}, no_commit);
     REQUIRE(job);
     std::vector<PutCall> calls;
     s3repl::ReplicationOptions options;
@@ -277,7 +277,7 @@ TEST_CASE("object-lock headers come from the options' lock state", "[dispatch]")
 
 TEST_CASE("the destination key can be overridden", "[dispatch]") {
     auto manager = replicating_manager();
-    const auto job = s3repl::begin_replication(manager, "src", "docs/a.txt", {}, no_commit);
+    const auto job = s3repl_test::begin_one(manager, "src", "docs/a.txt", {}, no_commit);
     REQUIRE(job);
     std::vector<PutCall> calls;
     s3repl::ReplicationOptions options;
@@ -292,7 +292,7 @@ TEST_CASE("the destination key can be overridden", "[dispatch]") {
 
 TEST_CASE("metadata may be an unordered_map and put may return a bool-like value", "[dispatch]") {
     auto manager = replicating_manager();
-    const auto job = s3repl::begin_replication(manager, "src", "docs/a.txt", {}, no_commit);
+    const auto job = s3repl_test::begin_one(manager, "src", "docs/a.txt", {}, no_commit);
     REQUIRE(job);
     using Headers = std::unordered_map<std::string, std::string>;
     struct Status { // as an HTTP client's response might
@@ -316,8 +316,8 @@ TEST_CASE("metadata may be an unordered_map and put may return a bool-like value
 
 TEST_CASE("a job whose key has a newer generation makes no put", "[dispatch]") {
     auto manager = replicating_manager();
-    const auto older = s3repl::begin_replication(manager, "src", "docs/a.txt", {}, no_commit);
-    const auto newer = s3repl::begin_replication(manager, "src", "docs/a.txt", {}, no_commit);
+    const auto older = s3repl_test::begin_one(manager, "src", "docs/a.txt", {}, no_commit);
+    const auto newer = s3repl_test::begin_one(manager, "src", "docs/a.txt", {}, no_commit);
     REQUIRE(older);
     REQUIRE(newer);
     std::vector<PutCall> calls;
@@ -336,13 +336,13 @@ TEST_CASE("a put that succeeds after a newer PUT arrived is SupersededAfterWrite
           "re-drive",
           "[dispatch]") {
     auto manager = replicating_manager();
-    const auto older = s3repl::begin_replication(manager, "src", "docs/a.txt", {}, no_commit);
+    const auto older = s3repl_test::begin_one(manager, "src", "docs/a.txt", {}, no_commit);
     REQUIRE(older);
     std::optional<s3repl::ReplicationJob> newer;
 
     // The newer PUT lands while the older job's copy is in flight.
     const auto put = [&](const std::string&, const std::string&, const std::string&, const Metadata&) {
-        newer = s3repl::begin_replication(manager, "src", "docs/a.txt", {}, no_commit);
+        newer = s3repl_test::begin_one(manager, "src", "docs/a.txt", {}, no_commit);
         return true;
     };
     const auto outcome = s3repl::replicate_object(manager, *older, std::string("old"), Metadata{}, put);
@@ -363,7 +363,7 @@ TEST_CASE("a put that succeeds after a newer PUT arrived is SupersededAfterWrite
 
 TEST_CASE("a FAILED stamp never overwrites a newer COMPLETED", "[dispatch]") {
     auto manager = replicating_manager();
-    const auto older = s3repl::begin_replication(manager, "src", "docs/a.txt", {}, no_commit);
+    const auto older = s3repl_test::begin_one(manager, "src", "docs/a.txt", {}, no_commit);
     REQUIRE(older);
     std::vector<std::chrono::nanoseconds> delays;
     std::vector<PutCall> newer_calls;
@@ -376,7 +376,7 @@ TEST_CASE("a FAILED stamp never overwrites a newer COMPLETED", "[dispatch]") {
         manager, *older, std::string("old"), Metadata{},
         [&](const std::string&, const std::string&, const std::string&, const Metadata&) {
             if (++older_calls == 3) {
-                newer = s3repl::begin_replication(manager, "src", "docs/a.txt", {}, no_commit);
+                newer = s3repl_test::begin_one(manager, "src", "docs/a.txt", {}, no_commit);
                 if (newer)
                     newer_outcome = s3repl::replicate_object(manager, *newer, std::string("new"), Metadata{},
                                                              RecordingPut{&newer_calls, {}});
@@ -397,7 +397,7 @@ TEST_CASE("a FAILED stamp never overwrites a newer COMPLETED", "[dispatch]") {
 TEST_CASE("race: an older job failing slowly makes no further put once a newer job completed",
           "[dispatch][concurrent]") {
     auto manager = replicating_manager();
-    const auto job_a = s3repl::begin_replication(manager, "src", "docs/a.txt", {}, no_commit);
+    const auto job_a = s3repl_test::begin_one(manager, "src", "docs/a.txt", {}, no_commit);
     REQUIRE(job_a);
     Gate a_in_put, b_done;
     std::atomic<int> a_calls{0};
@@ -418,7 +418,7 @@ TEST_CASE("race: an older job failing slowly makes no further put once a newer j
             a_options);
     });
     REQUIRE(a_in_put.wait());
-    const auto job_b = s3repl::begin_replication(manager, "src", "docs/a.txt", {}, no_commit);
+    const auto job_b = s3repl_test::begin_one(manager, "src", "docs/a.txt", {}, no_commit);
     REQUIRE(job_b);
     std::thread b([&] {
         outcome_b = s3repl::replicate_object(
@@ -443,7 +443,7 @@ TEST_CASE("many jobs for one key on many threads: the newest generation's COMPLE
     constexpr int job_count = 8;
     std::vector<s3repl::ReplicationJob> jobs;
     for (int i = 0; i < job_count; ++i)
-        jobs.push_back(*s3repl::begin_replication(manager, "src", "docs/k", {}, no_commit));
+        jobs.push_back(*s3repl_test::begin_one(manager, "src", "docs/k", {}, no_commit));
     std::vector<ReplicationResult> results(job_count);
 
     std::vector<std::thread> threads;
@@ -486,7 +486,7 @@ TEST_CASE("RetryPolicy backoff grows, caps and never overflows", "[dispatch][ret
 
 TEST_CASE("an unusable RetryPolicy is refused before any put", "[dispatch][retry]") {
     auto manager = replicating_manager();
-    const auto job = s3repl::begin_replication(manager, "src", "docs/a.txt", {}, no_commit);
+    const auto job = s3repl_test::begin_one(manager, "src", "docs/a.txt", {}, no_commit);
     REQUIRE(job);
     std::vector<PutCall> calls;
     s3repl::ReplicationOptions options;

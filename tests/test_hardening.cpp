@@ -323,10 +323,10 @@ TEST_CASE("begin_replication with a key that is not UTF-8 throws before minting 
     m.put_config("src", s3repl::ReplicationConfig{"role", {rule}});
     int commits = 0;
     const auto commit = [&](std::uint64_t) { ++commits; };
-    CHECK_THROWS_AS(s3repl::begin_replication(m, "src", "bad\xff", {}, commit), s3repl::InvalidArgument);
-    CHECK_THROWS_AS(s3repl::begin_replication(m, "sr\xc0", "k", {}, commit), s3repl::InvalidArgument);
+    CHECK_THROWS_AS(s3repl_test::begin_one(m, "src", "bad\xff", {}, commit), s3repl::InvalidArgument);
+    CHECK_THROWS_AS(s3repl_test::begin_one(m, "sr\xc0", "k", {}, commit), s3repl::InvalidArgument);
     CHECK(commits == 0);
     CHECK(m.stats().generations_minted == 0);
     CHECK(m.size() == 0);
-    CHECK(s3repl::begin_replication(m, "src", "good", {}, commit)->generation == 1);
+    CHECK(s3repl_test::begin_one(m, "src", "good", {}, commit)->generation == 1);
 }

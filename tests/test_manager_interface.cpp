@@ -6,15 +6,17 @@
 
 #include <mutex>
 #include <shared_mutex>
+#include <vector>
 
 namespace {
 
 // Everything but sweep_stale: what a backend without a sweep would be.
 struct WithoutSweep {
-    std::optional<s3repl::ReplicationRule> match_rule(std::string_view, std::string_view, const s3repl::TagSet&) const;
+    std::vector<s3repl::ReplicationRule> match_rules(std::string_view, std::string_view, const s3repl::TagSet&) const;
     template <class Commit>
     std::uint64_t commit_in_order(std::string_view, std::string_view, Commit&&);
-    bool record_status_if_newer(std::string_view, std::string_view, std::uint64_t, s3repl::ReplicationStatus);
+    bool record_destination_status_if_newer(std::string_view, std::string_view, std::string_view, std::uint64_t,
+                                            s3repl::ReplicationStatus);
     std::optional<s3repl::ReplicationStatusEntry> lookup_entry(std::string_view, std::string_view) const;
     void note_dropped();
     void request_redrive(std::string_view, std::string_view);
@@ -36,6 +38,8 @@ static_assert(!s3repl::is_replication_manager_v<int>);
 static_assert(!s3repl::is_replication_manager_v<WithoutSweep>);
 static_assert(!s3repl::detail::has_sweep_stale<WithoutSweep>::value);
 static_assert(s3repl::detail::has_commit_in_order<WithoutSweep>::value);
+static_assert(s3repl::detail::has_match_rules<WithoutSweep>::value);
+static_assert(s3repl::detail::has_record_destination_status_if_newer<WithoutSweep>::value);
 static_assert(!s3repl::detail::has_lookup_entry<WrongLookup>::value);
 
 TEST_CASE("both the in-memory managers and the traits agree at run time too", "[interface]") {

@@ -137,8 +137,8 @@ class Destination {
 template <class Manager>
 std::optional<s3repl::ReplicationJob> put_object(Manager& manager, Source& source, const std::string& key,
                                                  const std::string& body) {
-    return s3repl::begin_replication(manager, "src", key, {},
-                                     [&](std::uint64_t generation) { source.commit(key, body, generation); });
+    return s3repl_test::begin_one(manager, "src", key, {},
+                                  [&](std::uint64_t generation) { source.commit(key, body, generation); });
 }
 
 void check_replicated(const s3repl::ReplicationManager& manager, const Source& source, const Destination& destination,
@@ -245,13 +245,13 @@ namespace {
 struct ArrivalSignallingManager {
     s3repl::ReplicationManager& manager;
     Gate& arrived;
-    std::optional<s3repl::ReplicationRule> match_rule(std::string_view bucket, std::string_view key,
-                                                      const s3repl::TagSet& tags) const {
-        return manager.match_rule(bucket, key, tags);
+    std::vector<s3repl::ReplicationRule> match_rules(std::string_view bucket, std::string_view key,
+                                                     const s3repl::TagSet& tags) const {
+        return manager.match_rules(bucket, key, tags);
     }
-    bool record_status_if_newer(std::string_view bucket, std::string_view key, std::uint64_t generation,
-                                ReplicationStatus status) {
-        return manager.record_status_if_newer(bucket, key, generation, status);
+    bool record_destination_status_if_newer(std::string_view bucket, std::string_view key, std::string_view destination,
+                                            std::uint64_t generation, ReplicationStatus status) {
+        return manager.record_destination_status_if_newer(bucket, key, destination, generation, status);
     }
     template <class Commit>
     std::uint64_t commit_in_order(std::string_view bucket, std::string_view key, Commit&& commit) {
@@ -268,7 +268,7 @@ TEST_CASE("two PUTs of one key: the one committed last carries the higher genera
     std::optional<s3repl::ReplicationJob> first, second;
 
     std::thread first_put([&] {
-        first = s3repl::begin_replication(manager, "src", "k", {}, [&](std::uint64_t generation) {
+        first = s3repl_test::begin_one(manager, "src", "k", {}, [&](std::uint64_t generation) {
             source.commit("k", "first", generation);
             first_in_commit.open();
             release_first.wait(); // a slow rename: the second PUT arrives meanwhile
@@ -277,8 +277,8 @@ TEST_CASE("two PUTs of one key: the one committed last carries the higher genera
     REQUIRE(first_in_commit.wait());
     std::thread second_put([&] {
         ArrivalSignallingManager signalling{manager, second_arrived};
-        second = s3repl::begin_replication(signalling, "src", "k", {},
-                                           [&](std::uint64_t generation) { source.commit("k", "second", generation); });
+        second = s3repl_test::begin_one(signalling, "src", "k", {},
+                                        [&](std::uint64_t generation) { source.commit("k", "second", generation); });
     });
     REQUIRE(second_arrived.wait());
     release_first.open();
@@ -305,19 +305,19 @@ TEST_CASE("a commit step taking two arguments learns whether a rule selected the
     auto manager = replicating_manager();
     std::vector<std::pair<std::uint64_t, bool>> told;
     const auto commit = [&](std::uint64_t generation, bool replicated) { told.emplace_back(generation, replicated); };
-    CHECK(s3repl::begin_replication(manager, "src", "k", {}, commit));
-    CHECK_FALSE(s3repl::begin_replication(manager, "other", "k", {}, commit));
+    CHECK(s3repl_test::begin_one(manager, "src", "k", {}, commit));
+    CHECK_FALSE(s3repl_test::begin_one(manager, "other", "k", {}, commit));
     CHECK(told == std::vector<std::pair<std::uint64_t, bool>>{{1, true}, {2, false}});
 }
 
 TEST_CASE("a commit that throws stamps nothing and propagates", "[ordering]") {
     auto manager = replicating_manager();
-    CHECK_THROWS_WITH(s3repl::begin_replication(manager, "src", "k", {},
-                                                [](std::uint64_t) { throw std::runtime_error("disk full"); }),
-                      "disk full");
+    CHECK_THROWS_WITH(
+        s3repl_test::begin_one(manager, "src", "k", {}, [](std::uint64_t) { throw std::runtime_error("disk full"); }),
+        "disk full");
     CHECK(manager.size() == 0);
     // The key's lock was released: the next PUT goes through.
-    CHECK(s3repl::begin_replication(manager, "src", "k", {}, [](std::uint64_t) {})->generation == 2);
+    CHECK(s3repl_test::begin_one(manager, "src", "k", {}, [](std::uint64_t) {})->generation == 2);
 }
 
 // ==== the conditional-write loop =============================================

@@ -55,15 +55,15 @@ class Replicator {
         // The slow part, outside every lock: the bytes go to a temporary file.
         StagedObject staged = store_.stage(bucket, key, std::move(meta), *shared);
         // Whether a rule selected the object is recorded with it, for recover().
-        auto job = s3repl::begin_replication(manager_, bucket, key, staged.meta().tags,
-                                             [&](std::uint64_t generation, bool replicated) {
-                                                 switch (store_.commit(staged, condition, generation, replicated)) {
-                                                 case CommitResult::Committed: return;
-                                                 case CommitResult::PreconditionFailed: throw precondition_failed();
-                                                 case CommitResult::NoSuchKey: throw no_such_key();
-                                                 }
-                                             });
-        if (job) enqueue(std::move(*job), std::move(shared), staged.meta());
+        auto jobs = s3repl::begin_replication(manager_, bucket, key, staged.meta().tags,
+                                              [&](std::uint64_t generation, bool replicated) {
+                                                  switch (store_.commit(staged, condition, generation, replicated)) {
+                                                  case CommitResult::Committed: return;
+                                                  case CommitResult::PreconditionFailed: throw precondition_failed();
+                                                  case CommitResult::NoSuchKey: throw no_such_key();
+                                                  }
+                                              });
+        for (auto& job : jobs) enqueue(std::move(job), shared, staged.meta());
         return staged.meta();
     }
 
@@ -150,10 +150,11 @@ class Replicator {
         };
         auto object = store_.get(ref.bucket, ref.key);
         if (!object) return fail("the object is gone");
-        auto rule = manager_.match_rule(ref.bucket, ref.key, object->first.tags);
-        if (!rule) return fail("no rule selects it any more");
-        enqueue(s3repl::ReplicationJob{std::move(*rule), ref.bucket, ref.key, ref.entry.generation},
-                std::make_shared<const std::string>(std::move(object->second)), object->first);
+        const s3repl::DestinationRef every{ref.bucket, ref.key, {{}, ref.entry.status, ref.entry.generation, {}}};
+        auto jobs = s3repl::redrive_jobs(manager_, every, object->first.tags);
+        if (jobs.empty()) return fail("no rule selects it any more");
+        const auto body = std::make_shared<const std::string>(std::move(object->second));
+        for (auto& job : jobs) enqueue(std::move(job), body, object->first);
     }
 
     void enqueue(s3repl::ReplicationJob job, Body body, const ObjectMeta& source) {
@@ -183,12 +184,11 @@ class Replicator {
                          " after " + std::to_string(outcome.attempts) + " attempt(s)" +
                          (outcome.last_error.empty() ? "" : "; last error: " + outcome.last_error) + '\n'
                   << std::flush;
-        // Superseded: a newer PUT's job owns the outcome.
-        const bool completed = outcome.result == s3repl::ReplicationResult::Completed;
-        if (completed || outcome.result == s3repl::ReplicationResult::Failed)
-            store_.set_terminal_status_if_current(
-                job.source_bucket, job.source_key,
-                {job.generation, completed ? s3repl::ReplicationStatus::Completed : s3repl::ReplicationStatus::Failed});
+        // Kept beside the object once every destination of this generation is
+        // done (the aggregate is terminal); a newer PUT's jobs own later outcomes.
+        const auto entry = manager_.lookup_entry(job.source_bucket, job.source_key);
+        if (entry && entry->generation == job.generation && s3repl::is_terminal(entry->status))
+            store_.set_terminal_status_if_current(job.source_bucket, job.source_key, {job.generation, entry->status});
     }
 
     s3repl::ReplicationManager& manager_;

@@ -3,6 +3,7 @@
 #include "s3repl/detail/require_cxx17.hpp" // first: a C++14 build stops here, in one line
 
 #include "s3repl/destination.hpp"
+#include "s3repl/destination_status.hpp"
 #include "s3repl/detail/time_math.hpp"
 #include "s3repl/detail/utf8.hpp"
 #include "s3repl/error.hpp"
@@ -22,12 +23,14 @@
 #include <thread>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace s3repl {
 inline namespace v0 {
 
-/// One replication to perform: what begin_replication hands to the executor
-/// that will run replicate_object. A plain value; copy it freely.
+/// One replication to perform, to one destination (`rule.destination_bucket`):
+/// what begin_replication hands to the executor that will run
+/// replicate_object. A plain value; copy it freely.
 struct ReplicationJob {
     ReplicationRule rule;
     std::string source_bucket;
@@ -48,49 +51,79 @@ inline void require_nameable(std::string_view bucket, std::string_view key) {
 /// place, swap a metadata pointer, recording the generation with the
 /// object), under the manager's per-key commit lock (commit_in_order), so
 /// that generation order is the order in which a key's source commits
-/// happen. When an enabled rule of `bucket` selects the object, PENDING is
-/// stamped at that generation inside the same lock (a HEAD right after the
-/// PUT already sees PENDING) and the job to run is returned; otherwise
-/// nothing is stamped and nullopt is returned, but `commit` still runs with
-/// a fresh generation, so the server has one code path. A commit step
-/// callable as `commit(generation, bool replicated)` learns whether a rule
-/// selected the object, to record beside it (no second match_rule that a
-/// concurrent put_config could make disagree).
+/// happen. Every destination the bucket's rules select (match_rules: one
+/// rule per destination bucket) is stamped PENDING at that generation
+/// inside the same lock (a HEAD right after the PUT already sees PENDING),
+/// and one job per destination is returned, in match_rules' order. When no
+/// enabled rule selects the object nothing is stamped and no job is
+/// returned, but `commit` still runs with a fresh generation, so the server
+/// has one code path. A commit step callable as `commit(generation, bool
+/// replicated)` learns whether a rule selected the object, to record beside
+/// it (no second match_rules that a concurrent put_config could make
+/// disagree).
 ///
 /// Receive and write the uploaded bytes before calling this, never inside
 /// `commit`: every PUT of a key that shares the lock's stripe waits for it.
 /// If `commit` throws, nothing is stamped and the exception propagates.
 /// Throws InvalidArgument before minting anything when the bucket or key is
 /// not valid UTF-8. Thread-safe. Cost: one rule match under the
-/// configuration lock, one mint, one stamp, all under the commit lock.
+/// configuration lock, one mint, one stamp per destination, all under the
+/// commit lock.
 ///
-///     auto job = s3repl::begin_replication(manager, "photos", "cat.jpg", tags,
+///     auto jobs = s3repl::begin_replication(manager, "photos", "cat.jpg", tags,
 ///         [&](std::uint64_t generation) { store.rename_into_place(upload, generation); });
-///     if (job) pool.post([&, job = std::move(*job)] { s3repl::replicate_object(manager, job, body, meta, dst); });
+///     for (auto& job : jobs)
+///         pool.post([&, job = std::move(job)] { s3repl::replicate_object(manager, job, body, meta, dst); });
 template <class Manager, class Commit>
-std::optional<ReplicationJob> begin_replication(Manager& manager, std::string_view bucket, std::string_view key,
-                                                const TagSet& object_tags, Commit&& commit) {
+std::vector<ReplicationJob> begin_replication(Manager& manager, std::string_view bucket, std::string_view key,
+                                              const TagSet& object_tags, Commit&& commit) {
     constexpr bool told_if_replicated = std::is_invocable_v<Commit&, std::uint64_t, bool>;
     static_assert(told_if_replicated || std::is_invocable_v<Commit&, std::uint64_t>,
                   "s3repl: the commit step must be callable as commit(std::uint64_t generation) or "
                   "commit(std::uint64_t generation, bool replicated)");
-    static_assert(detail::has_match_rule<Manager>::value,
-                  "s3repl: the manager needs match_rule(bucket, key, tags) -> std::optional<ReplicationRule>");
+    static_assert(detail::has_match_rules<Manager>::value,
+                  "s3repl: the manager needs match_rules(bucket, key, tags) -> std::vector<ReplicationRule>");
     static_assert(detail::has_commit_in_order<Manager>::value,
                   "s3repl: the manager needs commit_in_order(bucket, key, commit) -> the generation (std::uint64_t)");
-    static_assert(detail::has_record_status_if_newer<Manager>::value,
-                  "s3repl: the manager needs record_status_if_newer(bucket, key, generation, status) -> bool");
+    static_assert(detail::has_record_destination_status_if_newer<Manager>::value,
+                  "s3repl: the manager needs record_destination_status_if_newer(bucket, key, destination_bucket, "
+                  "generation, status) -> bool");
     detail::require_nameable(bucket, key);
-    std::optional<ReplicationRule> rule = manager.match_rule(bucket, key, object_tags);
+    std::vector<ReplicationRule> rules = manager.match_rules(bucket, key, object_tags);
     const std::uint64_t generation = manager.commit_in_order(bucket, key, [&](std::uint64_t minted) {
         if constexpr (told_if_replicated)
-            std::invoke(commit, minted, rule.has_value());
+            std::invoke(commit, minted, !rules.empty());
         else
             std::invoke(commit, minted);
-        if (rule) manager.record_status_if_newer(bucket, key, minted, ReplicationStatus::Pending);
+        for (const ReplicationRule& rule : rules)
+            manager.record_destination_status_if_newer(bucket, key, rule.destination_bucket, minted,
+                                                       ReplicationStatus::Pending);
     });
-    if (!rule) return std::nullopt;
-    return ReplicationJob{std::move(*rule), std::string(bucket), std::string(key), generation};
+    std::vector<ReplicationJob> jobs;
+    jobs.reserve(rules.size());
+    for (ReplicationRule& rule : rules)
+        jobs.push_back(ReplicationJob{std::move(rule), std::string(bucket), std::string(key), generation});
+    return jobs;
+}
+
+/// The jobs that re-copy what a re-drive list names (failed_destinations,
+/// stuck_pending_destinations): the rules that select the object now,
+/// restricted to the reference's destination (all of them for an empty
+/// name, a single-status entry), at the reference's generation, so that
+/// replicate_object's checks still apply. Empty when no rule selects that
+/// destination any more (stamp it FAILED, or leave it to the sweep).
+/// `object_tags` are the source object's current tags.
+template <class Manager>
+std::vector<ReplicationJob> redrive_jobs(const Manager& manager, const DestinationRef& ref, const TagSet& object_tags) {
+    static_assert(detail::has_match_rules<Manager>::value,
+                  "s3repl: the manager needs match_rules(bucket, key, tags) -> std::vector<ReplicationRule>");
+    std::vector<ReplicationJob> jobs;
+    for (ReplicationRule& rule : manager.match_rules(ref.bucket, ref.key, object_tags)) {
+        const std::string& wanted = ref.destination.destination_bucket;
+        if (!wanted.empty() && wanted != rule.destination_bucket) continue;
+        jobs.push_back(ReplicationJob{std::move(rule), ref.bucket, ref.key, ref.destination.generation});
+    }
+    return jobs;
 }
 
 /// How often, and how patiently, replicate_object calls `put`. No jitter:
@@ -277,6 +310,13 @@ bool superseded_at_source(const Manager& manager, const ReplicationJob& job) {
     return !stored || stored->generation > job.generation;
 }
 
+// Where every outcome of a job is stamped: its own destination's CAS.
+template <class Manager>
+bool stamp(Manager& manager, const ReplicationJob& job, ReplicationStatus status) {
+    return manager.record_destination_status_if_newer(job.source_bucket, job.source_key, job.rule.destination_bucket,
+                                                      job.generation, status);
+}
+
 // The retry loop both overloads share. `attempt(error)` returns the job's
 // result, or nullopt for a failed attempt (with `error` set). Before each
 // attempt the source is checked; after the last failed one FAILED is
@@ -286,8 +326,9 @@ ReplicationOutcome run_attempts(Manager& manager, const ReplicationJob& job, con
                                 Attempt&& attempt) {
     static_assert(has_lookup_entry<Manager>::value,
                   "s3repl: the manager needs lookup_entry(bucket, key) -> std::optional<ReplicationStatusEntry>");
-    static_assert(has_record_status_if_newer<Manager>::value,
-                  "s3repl: the manager needs record_status_if_newer(bucket, key, generation, status) -> bool");
+    static_assert(has_record_destination_status_if_newer<Manager>::value,
+                  "s3repl: the manager needs record_destination_status_if_newer(bucket, key, destination_bucket, "
+                  "generation, status) -> bool");
     static_assert(has_note_dropped<Manager>::value, "s3repl: the manager needs note_dropped()");
     ReplicationOutcome outcome;
     for (;;) {
@@ -307,9 +348,8 @@ ReplicationOutcome run_attempts(Manager& manager, const ReplicationJob& job, con
         else
             std::this_thread::sleep_for(delay);
     }
-    const bool stamped =
-        manager.record_status_if_newer(job.source_bucket, job.source_key, job.generation, ReplicationStatus::Failed);
-    outcome.result = stamped ? ReplicationResult::Failed : ReplicationResult::Superseded;
+    outcome.result =
+        stamp(manager, job, ReplicationStatus::Failed) ? ReplicationResult::Failed : ReplicationResult::Superseded;
     manager.note_dropped();
     return outcome;
 }
@@ -318,8 +358,7 @@ ReplicationOutcome run_attempts(Manager& manager, const ReplicationJob& job, con
 // a newer generation is stored, whose own job then owns the destination.
 template <class Manager>
 ReplicationResult stamp_completed(Manager& manager, const ReplicationJob& job) {
-    if (manager.record_status_if_newer(job.source_bucket, job.source_key, job.generation, ReplicationStatus::Completed))
-        return ReplicationResult::Completed;
+    if (stamp(manager, job, ReplicationStatus::Completed)) return ReplicationResult::Completed;
     return ReplicationResult::Superseded;
 }
 

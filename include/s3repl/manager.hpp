@@ -3,9 +3,11 @@
 #include "s3repl/detail/require_cxx17.hpp" // first: a C++14 build stops here, in one line
 
 #include "s3repl/clock.hpp"
+#include "s3repl/destination_status.hpp"
 #include "s3repl/detail/commit_locks.hpp"
 #include "s3repl/detail/entry_table.hpp"
 #include "s3repl/detail/generation_counter.hpp"
+#include "s3repl/detail/hash.hpp"
 #include "s3repl/detail/lock.hpp"
 #include "s3repl/detail/redrive_queue.hpp"
 #include "s3repl/detail/snapshot_file.hpp"
@@ -19,6 +21,7 @@
 #include "s3repl/status.hpp"
 #include "s3repl/sweep_policy.hpp"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cassert>
@@ -175,8 +178,21 @@ class BasicReplicationManager {
         if (found != state().configs.end()) state().configs.erase(found);
     }
 
-    /// The rule the object replicates by (see select_rule), or nullopt when
-    /// the bucket has no configuration or no enabled rule matches.
+    /// The rules the object replicates by, one per destination bucket (see
+    /// select_rules): empty when the bucket has no configuration or no
+    /// enabled rule selects it.
+    std::vector<ReplicationRule> match_rules(std::string_view bucket, std::string_view key,
+                                             const TagSet& object_tags) const {
+        std::vector<ReplicationRule> rules;
+        detail::ReadLock<Mutex> lock(state().config_mutex);
+        const auto found = state().configs.find(bucket);
+        if (found == state().configs.end()) return rules;
+        for (const ReplicationRule* rule : select_rules(found->second, key, object_tags)) rules.push_back(*rule);
+        return rules;
+    }
+
+    /// The first of match_rules, or nullopt: the highest-priority enabled
+    /// rule that selects the object (see select_rule).
     std::optional<ReplicationRule> match_rule(std::string_view bucket, std::string_view key,
                                               const TagSet& object_tags) const {
         detail::ReadLock<Mutex> lock(state().config_mutex);
@@ -220,15 +236,61 @@ class BasicReplicationManager {
         shard.table.prefetch(h); // the slot's cache miss overlaps taking the lock
         detail::WriteLock<Mutex> lock(shard.mutex);
         detail::StoredEntry* existing = shard.table.find(bucket, key, h);
-        if (existing != nullptr && !stamp_wins(*existing, generation, status)) {
-            ++shard.stamps_rejected;
-            return false;
-        }
+        if (existing != nullptr && existing->has_destinations && generation == existing->generation)
+            return counted(shard, shard.table.stamp_every_destination(*existing, status, now_ns()));
+        if (existing != nullptr && !stamp_wins(*existing, generation, status)) return counted(shard, false);
         if (existing == nullptr) require_storable(bucket, key);
-        // One relaxed load on the common path; raised before the store, so no
-        // mint can hand this generation out after it is visible.
-        if (generation > state().generations.last_issued()) state().generations.raise_to(generation);
+        raise_counter_to(generation);
         store(shard, bucket, key, h, existing, {status, generation, now()});
+        return true;
+    }
+
+    /// The CAS of one destination of a source object: stamps `status` for
+    /// `destination_bucket` at `generation`. Refused (false) when the
+    /// entry's generation is greater, or equal with this destination
+    /// COMPLETED and `status` another. A greater generation replaces the
+    /// entry's destinations with this one (a newer PUT: its other
+    /// destinations are stamped next, under the same commit lock, by
+    /// begin_replication); an equal one adds or updates this destination.
+    /// The entry's status becomes their aggregate (see AggregateStatus).
+    ///
+    /// When `destination_bucket` is the one destination every enabled rule
+    /// of `bucket` names, the stamp is record_status_if_newer's, on the
+    /// entry's single status, and the entry stays in today's form (stamps,
+    /// lookups and snapshot bytes as for a single-destination manager).
+    /// Otherwise an entry holding a single status at this generation hands
+    /// it to this destination first (a COMPLETED one stays final).
+    ///
+    /// Throws InvalidArgument, changing nothing, for a destination name that
+    /// is empty or not UTF-8, a status that is REPLICA (the replica's own) or
+    /// not an enumerator, or a new entry's invalid names. Cost: the
+    /// configuration's read lock, then one shard's write lock.
+    bool record_destination_status_if_newer(std::string_view bucket, std::string_view key,
+                                            std::string_view destination_bucket, std::uint64_t generation,
+                                            ReplicationStatus status) {
+        require_destination_stamp(destination_bucket, status);
+        const bool sole = is_sole_destination(bucket, destination_bucket);
+        const detail::KeyHashes h = hash(bucket, key);
+        const detail::HashedName destination{destination_bucket, hash_name(destination_bucket)};
+        Shard& shard = shard_for(h);
+        shard.table.prefetch(h);
+        detail::WriteLock<Mutex> lock(shard.mutex);
+        detail::StoredEntry* existing = shard.table.find(bucket, key, h);
+        const detail::DestinationStamp stamp{destination, status, now_ns()};
+        if (existing != nullptr && existing->has_destinations && generation == existing->generation)
+            return counted(shard, shard.table.stamp_destination(*existing, stamp));
+        if (existing != nullptr && !stamp_wins(*existing, generation, status)) return counted(shard, false);
+        if (existing == nullptr) require_storable(bucket, key);
+        raise_counter_to(generation);
+        if (sole) {
+            store(shard, bucket, key, h, existing, {status, generation, now()});
+            return true;
+        }
+        if (existing != nullptr)
+            shard.table.set_destinations(*existing, generation, &stamp, 1);
+        else
+            shard.table.insert(bucket, key, h, generation, &stamp, 1);
+        ++shard.stamps_accepted;
         return true;
     }
 
@@ -252,6 +314,30 @@ class BasicReplicationManager {
         return e->to_entry();
     }
 
+    /// Each destination's status of (bucket, key); empty when it is not
+    /// tracked. An entry in today's single-status form (its bucket's rules
+    /// name one destination, or it was stamped through
+    /// record_status_if_newer, or restored from a snapshot without
+    /// per-destination state) reports one element: for the destination its
+    /// bucket's enabled rules all name, or with an empty destination_bucket
+    /// when they name several or none (its status then stands for whichever
+    /// destinations the rules select). Allocates the result.
+    std::vector<DestinationStatus> lookup_destinations(std::string_view bucket, std::string_view key) const {
+        std::vector<DestinationStatus> found;
+        const detail::KeyHashes h = hash(bucket, key);
+        const Shard& shard = shard_for(h);
+        {
+            detail::ReadLock<Mutex> lock(shard.mutex);
+            const detail::StoredEntry* e = shard.table.lookup(bucket, key, h);
+            if (e == nullptr) return found;
+            append_destinations(shard.table, *e, found);
+            if (e->has_destinations) return found;
+        }
+        // After the shard's lock: the configuration lock comes later in the order.
+        found.front().destination_bucket = sole_destination_of(bucket);
+        return found;
+    }
+
     /// Number of entries.
     std::size_t size() const {
         std::size_t total = 0;
@@ -265,8 +351,10 @@ class BasicReplicationManager {
     // ---- sweep -----------------------------------------------------------
 
     /// Removes COMPLETED and FAILED entries recorded strictly before
-    /// now - max_age; never PENDING (still in flight) or REPLICA. Returns
-    /// the number removed. Locks one shard at a time.
+    /// now - max_age; never PENDING (still in flight) or REPLICA, nor a
+    /// FAILED one with a destination still PENDING. For an object with
+    /// several destinations, the status is their aggregate and the time its
+    /// newest stamp. Returns the number removed. Locks one shard at a time.
     /// Any duration type is accepted and clamped, so hours::max() means
     /// "keep everything" instead of overflowing in a conversion. Throws
     /// InvalidArgument, sweeping nothing, for a negative max_age.
@@ -305,7 +393,8 @@ class BasicReplicationManager {
             const std::size_t swept = shard.table.erase_if([&](const detail::StoredEntry& e) {
                 switch (e.status_value()) {
                 case ReplicationStatus::Completed: return e.recorded_ns < completed_cutoff;
-                case ReplicationStatus::Failed: return e.recorded_ns < failed_cutoff;
+                // FAILED while another destination still copies: that copy will stamp it.
+                case ReplicationStatus::Failed: return e.recorded_ns < failed_cutoff && !copying(shard.table, e);
                 default: return false;
                 }
             });
@@ -344,6 +433,25 @@ class BasicReplicationManager {
     /// Every FAILED entry, for a server to re-queue.
     std::vector<EntryRef> failed_entries() const {
         return collect([](const detail::StoredEntry& e) { return e.status_value() == ReplicationStatus::Failed; });
+    }
+
+    /// Each FAILED destination, for a server to re-copy just those: an
+    /// object whose other destinations completed is not copied there again.
+    /// An entry in the single-status form reports one element, named as
+    /// lookup_destinations names it.
+    std::vector<DestinationRef> failed_destinations() const {
+        return collect_destinations([](const DestinationStatus& d) { return d.status == ReplicationStatus::Failed; });
+    }
+
+    /// Each PENDING destination recorded strictly before now - older_than.
+    template <class Rep, class Period>
+    std::vector<DestinationRef> stuck_pending_destinations(Timestamp now,
+                                                           std::chrono::duration<Rep, Period> older_than) const {
+        const Timestamp cutoff{
+            std::chrono::nanoseconds{detail::saturating_cutoff(now, detail::saturating_nanoseconds(older_than))}};
+        return collect_destinations([cutoff](const DestinationStatus& d) {
+            return d.status == ReplicationStatus::Pending && d.recorded_at < cutoff;
+        });
     }
 
     /// Queues (bucket, key) for take_redrive_candidates: its destination may
@@ -392,6 +500,40 @@ class BasicReplicationManager {
         return s;
     }
 
+    /// Exact counts per destination bucket, sorted by name, from one
+    /// consistent cut (every shard's read lock held together). An entry in
+    /// the single-status form counts for the destination its bucket's
+    /// enabled rules all name, or under an empty destination_bucket when
+    /// they name several or none. REPLICA entries are no destination's.
+    std::vector<DestinationCounts> destination_stats() const {
+        std::map<std::string, DestinationCounts, std::less<>> by_name;
+        const auto add = [&](std::string_view name, const std::array<std::size_t, replication_status_count>& n) {
+            if (n[0] + n[1] + n[2] == 0) return;
+            auto found = by_name.find(name);
+            if (found == by_name.end()) found = by_name.emplace(std::string(name), DestinationCounts{}).first;
+            found->second.pending += n[static_cast<std::size_t>(ReplicationStatus::Pending)];
+            found->second.completed += n[static_cast<std::size_t>(ReplicationStatus::Completed)];
+            found->second.failed += n[static_cast<std::size_t>(ReplicationStatus::Failed)];
+        };
+        std::array<detail::ReadLock<Mutex>, detail::shard_count> locks;
+        for (std::size_t i = 0; i < detail::shard_count; ++i)
+            locks[i] = detail::ReadLock<Mutex>(state().shards[i].mutex);
+        detail::ReadLock<Mutex> config_lock(state().config_mutex);
+        for (const Shard& shard : state().shards) {
+            shard.table.buckets().for_each([&](const detail::BucketNames::Record& r) {
+                add(r.name, r.as_destination);
+                add(sole_destination_locked(r.name), r.single);
+            });
+        }
+        std::vector<DestinationCounts> counts;
+        counts.reserve(by_name.size());
+        for (auto& [name, c] : by_name) {
+            c.destination_bucket = name;
+            counts.push_back(std::move(c));
+        }
+        return counts;
+    }
+
     // ---- snapshot (format: README, "Snapshot format") -----------------------
 
     /// The whole state as compact JSON in the Rust server's format. Safe
@@ -412,6 +554,12 @@ class BasicReplicationManager {
             detail::ReadLock<Mutex> lock(shard.mutex);
             shard.table.for_each([&](std::string_view bucket, std::string_view key, const detail::StoredEntry& e) {
                 writer.status(bucket, key, e.status_value(), e.generation, e.to_entry().recorded_at);
+                if (const auto* list = shard.table.destinations_of(e))
+                    writer.destinations(list->size(), [&](std::size_t i) {
+                        const detail::StoredDestination& d = (*list)[i];
+                        return detail::SnapshotWriter::Destination{shard.table.bucket_name(d.bucket_id), d.status,
+                                                                   Timestamp{std::chrono::nanoseconds{d.recorded_ns}}};
+                    });
                 if (e.generation > highest) highest = e.generation;
             });
         }
@@ -518,6 +666,89 @@ class BasicReplicationManager {
     }
     Shard& shard_for(detail::KeyHashes h) noexcept { return state().shards[detail::shard_of(h)]; }
     const Shard& shard_for(detail::KeyHashes h) const noexcept { return state().shards[detail::shard_of(h)]; }
+
+    std::int64_t now_ns() const { return now().time_since_epoch().count(); }
+
+    std::uint64_t hash_name(std::string_view bucket) const noexcept { return detail::hash_bytes(bucket, state().seed); }
+
+    // One relaxed load on the common path; raised before the store, so no
+    // mint can hand this generation out after it is visible.
+    void raise_counter_to(std::uint64_t generation) noexcept {
+        if (generation > state().generations.last_issued()) state().generations.raise_to(generation);
+    }
+
+    // Counts a stamp the CAS decided on; returns the decision.
+    static bool counted(Shard& shard, bool accepted) noexcept {
+        ++(accepted ? shard.stamps_accepted : shard.stamps_rejected);
+        return accepted;
+    }
+
+    // The one destination every enabled rule of `bucket` names; empty when
+    // there is none (no configuration, no enabled rule, several destinations).
+    std::string sole_destination_of(std::string_view bucket) const {
+        detail::ReadLock<Mutex> lock(state().config_mutex);
+        return std::string(sole_destination_locked(bucket));
+    }
+    std::string_view sole_destination_locked(std::string_view bucket) const {
+        const auto found = state().configs.find(bucket);
+        if (found == state().configs.end()) return {};
+        return sole_destination(found->second).value_or(std::string_view());
+    }
+    bool is_sole_destination(std::string_view bucket, std::string_view destination) const {
+        detail::ReadLock<Mutex> lock(state().config_mutex);
+        const auto found = state().configs.find(bucket);
+        return found != state().configs.end() && sole_destination(found->second) == destination;
+    }
+
+    static void require_destination_stamp(std::string_view destination, ReplicationStatus status) {
+        require_known(status);
+        if (status == ReplicationStatus::Replica)
+            throw InvalidArgument("a destination's status is PENDING, COMPLETED or FAILED (REPLICA is the replica's)");
+        if (destination.empty()) throw InvalidArgument("the destination bucket is empty");
+        require_utf8(destination, "destination bucket");
+    }
+
+    // FAILED at one destination while another still copies.
+    static bool copying(const detail::EntryTable& table, const detail::StoredEntry& e) noexcept {
+        const auto* list = table.destinations_of(e);
+        return list != nullptr && std::any_of(list->begin(), list->end(), [](const detail::StoredDestination& d) {
+                   return d.status == ReplicationStatus::Pending;
+               });
+    }
+
+    // Appends e's destinations (one unnamed element for a single status).
+    static void append_destinations(const detail::EntryTable& table, const detail::StoredEntry& e,
+                                    std::vector<DestinationStatus>& out) {
+        const auto* list = table.destinations_of(e);
+        if (list == nullptr) {
+            out.push_back({std::string(), e.status_value(), e.generation, e.to_entry().recorded_at});
+            return;
+        }
+        for (const detail::StoredDestination& d : *list)
+            out.push_back({std::string(table.bucket_name(d.bucket_id)), d.status, e.generation,
+                           Timestamp{std::chrono::nanoseconds{d.recorded_ns}}});
+    }
+
+    template <class Predicate>
+    std::vector<DestinationRef> collect_destinations(Predicate&& wanted) const {
+        std::vector<DestinationRef> found;
+        std::vector<DestinationStatus> scratch;
+        for (const Shard& shard : state().shards) {
+            detail::ReadLock<Mutex> lock(shard.mutex);
+            shard.table.for_each([&](std::string_view bucket, std::string_view key, const detail::StoredEntry& e) {
+                if (e.status_value() == ReplicationStatus::Replica) return;
+                scratch.clear();
+                append_destinations(shard.table, e, scratch);
+                for (DestinationStatus& d : scratch)
+                    if (wanted(d)) found.push_back(DestinationRef{std::string(bucket), std::string(key), std::move(d)});
+            });
+        }
+        // Name the single-status ones after the shard locks (the configuration lock comes later).
+        for (DestinationRef& ref : found)
+            if (ref.destination.destination_bucket.empty())
+                ref.destination.destination_bucket = sole_destination_of(ref.bucket);
+        return found;
+    }
 
     static bool stamp_wins(const detail::StoredEntry& stored, std::uint64_t generation,
                            ReplicationStatus status) noexcept {

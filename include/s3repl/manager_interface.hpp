@@ -12,6 +12,7 @@
 #include <string_view>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace s3repl {
 inline namespace v0 {
@@ -32,14 +33,14 @@ struct KeepGoingProbe {
 };
 
 template <class M>
-using match_rule_t = decltype(std::declval<const M&>().match_rule(std::string_view(), std::string_view(),
-                                                                  std::declval<const TagSet&>()));
+using match_rules_t = decltype(std::declval<const M&>().match_rules(std::string_view(), std::string_view(),
+                                                                    std::declval<const TagSet&>()));
 template <class M>
 using commit_in_order_t =
     decltype(std::declval<M&>().commit_in_order(std::string_view(), std::string_view(), CommitProbe{}));
 template <class M>
-using record_status_if_newer_t = decltype(std::declval<M&>().record_status_if_newer(
-    std::string_view(), std::string_view(), std::uint64_t(), ReplicationStatus::Pending));
+using record_destination_status_if_newer_t = decltype(std::declval<M&>().record_destination_status_if_newer(
+    std::string_view(), std::string_view(), std::string_view(), std::uint64_t(), ReplicationStatus::Pending));
 template <class M>
 using lookup_entry_t = decltype(std::declval<const M&>().lookup_entry(std::string_view(), std::string_view()));
 template <class M>
@@ -60,11 +61,11 @@ struct has_member<Member, M, Result, std::void_t<Member<M>>>
     : std::bool_constant<std::is_void_v<Result> || std::is_convertible_v<Member<M>, Result>> {};
 
 template <class M>
-using has_match_rule = has_member<match_rule_t, M, std::optional<ReplicationRule>>;
+using has_match_rules = has_member<match_rules_t, M, std::vector<ReplicationRule>>;
 template <class M>
 using has_commit_in_order = has_member<commit_in_order_t, M, std::uint64_t>;
 template <class M>
-using has_record_status_if_newer = has_member<record_status_if_newer_t, M, bool>;
+using has_record_destination_status_if_newer = has_member<record_destination_status_if_newer_t, M, bool>;
 template <class M>
 using has_lookup_entry = has_member<lookup_entry_t, M, std::optional<ReplicationStatusEntry>>;
 template <class M>
@@ -79,14 +80,14 @@ using has_sweep_stale = has_member<sweep_stale_t, M, std::size_t>;
 } // namespace detail
 
 /// True when `Manager` has every member the dispatcher and the sweeper use:
-/// match_rule, commit_in_order, record_status_if_newer, lookup_entry,
+/// match_rules, commit_in_order, record_destination_status_if_newer, lookup_entry,
 /// note_dropped, request_redrive, clock().now() and sweep_stale(now, policy,
 /// keep_going). BasicReplicationManager satisfies it, and so must any other
 /// manager (another backend, or a wrapper).
 template <class Manager>
 inline constexpr bool is_replication_manager_v =
-    std::conjunction_v<detail::has_match_rule<Manager>, detail::has_commit_in_order<Manager>,
-                       detail::has_record_status_if_newer<Manager>, detail::has_lookup_entry<Manager>,
+    std::conjunction_v<detail::has_match_rules<Manager>, detail::has_commit_in_order<Manager>,
+                       detail::has_record_destination_status_if_newer<Manager>, detail::has_lookup_entry<Manager>,
                        detail::has_note_dropped<Manager>, detail::has_request_redrive<Manager>,
                        detail::has_clock<Manager>, detail::has_sweep_stale<Manager>>;
 

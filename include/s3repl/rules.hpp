@@ -203,8 +203,34 @@ inline bool rule_matches(const ReplicationRule& rule, std::string_view key, cons
     return detail::starts_with(key, rule.prefix) && filter_matches(rule.filter, key, object_tags);
 }
 
-/// The rule that decides where the object replicates, or nullptr: the
-/// highest-priority enabled matching rule, the first declared on a tie.
+/// The rules the object replicates by, as AWS S3 applies a V2
+/// configuration: among the enabled rules that select it, one per distinct
+/// destination bucket, the highest priority for that destination (a tie
+/// goes to the rule declared first). Ordered by descending priority, then
+/// declaration order. Empty when no enabled rule selects the object.
+/// Cost: one pass over the rules plus, per match, one look among the
+/// winners so far (configurations hold a handful of destinations).
+inline std::vector<const ReplicationRule*> select_rules(const ReplicationConfig& config, std::string_view key,
+                                                        const TagSet& object_tags) {
+    std::vector<const ReplicationRule*> winners;
+    for (const ReplicationRule& rule : config.rules) {
+        if (!rule.status_enabled || !rule_matches(rule, key, object_tags)) continue;
+        const auto same_destination = std::find_if(winners.begin(), winners.end(), [&](const ReplicationRule* w) {
+            return w->destination_bucket == rule.destination_bucket;
+        });
+        if (same_destination == winners.end())
+            winners.push_back(&rule);
+        else if (rule.priority > (*same_destination)->priority)
+            *same_destination = &rule;
+    }
+    // Stable: equal priorities keep declaration order.
+    std::stable_sort(winners.begin(), winners.end(),
+                     [](const ReplicationRule* a, const ReplicationRule* b) { return a->priority > b->priority; });
+    return winners;
+}
+
+/// The first of select_rules, or nullptr: the highest-priority enabled
+/// matching rule, the first declared on a tie.
 inline const ReplicationRule* select_rule(const ReplicationConfig& config, std::string_view key,
                                           const TagSet& object_tags) {
     const ReplicationRule* best = nullptr;
@@ -213,6 +239,19 @@ inline const ReplicationRule* select_rule(const ReplicationConfig& config, std::
         if (rule_matches(rule, key, object_tags)) best = &rule;
     }
     return best;
+}
+
+/// The one destination bucket every enabled rule of `config` names, or
+/// nullopt when they name several (or there is no enabled rule). The
+/// manager keeps an object of such a bucket in today's single-status form.
+inline std::optional<std::string_view> sole_destination(const ReplicationConfig& config) {
+    std::optional<std::string_view> sole;
+    for (const ReplicationRule& rule : config.rules) {
+        if (!rule.status_enabled) continue;
+        if (sole && *sole != rule.destination_bucket) return std::nullopt;
+        sole = rule.destination_bucket;
+    }
+    return sole;
 }
 
 } // namespace v0

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "s3repl/destination_status.hpp"
+#include "s3repl/detail/bucket_names.hpp"
 #include "s3repl/detail/bytes.hpp"
 #include "s3repl/detail/flat_index.hpp"
 #include "s3repl/detail/hash.hpp"
@@ -7,25 +9,21 @@
 #include "s3repl/key.hpp"
 #include "s3repl/status.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <limits>
+#include <memory>
 #include <new>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace s3repl {
 inline namespace v0 {
 namespace detail {
-
-// Makes room for one more element with geometric growth, so that the
-// push_back that follows cannot throw (vector::reserve(size() + 1) alone
-// would reallocate on every insert).
-template <class T>
-void reserve_one_more(std::vector<T>& v) {
-    if (v.size() == v.capacity()) v.reserve(v.capacity() < 8 ? 8 : v.capacity() * 2);
-}
 
 // Hashes of one (bucket, key): the bucket's alone (to find its interned name)
 // and the pair's (to find the entry, and, in its top bits, the shard).
@@ -53,6 +51,11 @@ inline std::size_t shard_of(KeyHashes h) noexcept { return static_cast<std::size
 // lookup touches the index slot and this entry and nothing else; longer
 // keys get one exact-size allocation. The bucket is an index into the
 // table's interned names, so many keys share one copy of it.
+//
+// An object replicated to several destinations keeps its per-destination
+// statuses beside the table (has_destinations); the entry then holds their
+// aggregate, so lookups, the sweep and the snapshot's Rust fields read the
+// entry alone either way.
 struct StoredEntry {
     static constexpr std::size_t inline_key_capacity = 24;
 
@@ -64,7 +67,8 @@ struct StoredEntry {
     std::int64_t recorded_ns; // nanoseconds since the epoch
     std::uint32_t key_size;
     std::uint32_t bucket_id : 24;
-    std::uint32_t status : 8;
+    std::uint32_t status : 4;
+    std::uint32_t has_destinations : 1;
 
     bool key_is_inline() const noexcept { return key_size <= inline_key_capacity; }
     const char* key_data() const noexcept { return key_is_inline() ? inline_key : heap_key; }
@@ -79,13 +83,27 @@ struct StoredEntry {
 };
 static_assert(sizeof(StoredEntry) == 48, "StoredEntry layout: keep it at 48 bytes");
 
+// One destination's status of a StoredEntry, at the entry's generation.
+struct StoredDestination {
+    std::uint32_t bucket_id;
+    ReplicationStatus status;
+    std::int64_t recorded_ns;
+};
+
+// A destination stamp as a table is handed it.
+struct DestinationStamp {
+    HashedName destination;
+    ReplicationStatus status;
+    std::int64_t recorded_ns;
+};
+
 // The entries of one shard: a dense array of StoredEntry, a FlatIndex over
-// it, and the shard's interned bucket names. Not thread-safe: the owning
-// shard's lock guards all of it. Also keeps the exact count per status.
+// it, the shard's interned bucket names, and the destination lists of the
+// entries that have one (keyed by position in the array). Not thread-safe:
+// the owning shard's lock guards all of it. Also keeps the exact count per
+// status, and per bucket the counts of destination statistics.
 class EntryTable {
   public:
-    static constexpr std::uint32_t max_bucket_ids = 1u << 24;
-
     EntryTable() = default;
     EntryTable(EntryTable&& other) noexcept { swap(other); }
     EntryTable& operator=(EntryTable&& other) noexcept {
@@ -102,8 +120,7 @@ class EntryTable {
         entries_.swap(other.entries_);
         index_.swap(other.index_);
         buckets_.swap(other.buckets_);
-        free_bucket_ids_.swap(other.free_bucket_ids_);
-        bucket_index_.swap(other.bucket_index_);
+        destinations_.swap(other.destinations_);
         std::swap(count_by_status_, other.count_by_status_);
     }
 
@@ -111,6 +128,7 @@ class EntryTable {
     std::size_t count(ReplicationStatus status) const noexcept {
         return count_by_status_[static_cast<std::size_t>(status)];
     }
+    const BucketNames& buckets() const noexcept { return buckets_; }
 
     // Starts loading the index slot of h; the one member callable without
     // the shard's lock (see FlatIndex::prefetch).
@@ -125,7 +143,7 @@ class EntryTable {
     // COMPLETED): asking the filter first only delays the probe (measured:
     // 60-80 ns per stamp_update on a 1,000,000-entry map).
     const StoredEntry* find(std::string_view bucket, std::string_view key, KeyHashes h) const noexcept {
-        const std::uint32_t bucket_id = find_bucket(bucket, h.bucket);
+        const std::uint32_t bucket_id = buckets_.find({bucket, h.bucket});
         if (bucket_id == FlatIndex::npos) return nullptr;
         const std::uint32_t pos = index_.find(h.entry, [&](std::uint32_t p) {
             const StoredEntry& e = entries_[p];
@@ -137,8 +155,9 @@ class EntryTable {
         return const_cast<StoredEntry*>(static_cast<const EntryTable&>(*this).find(bucket, key, h));
     }
 
-    // Adds an entry known to be absent. Strong guarantee: on an exception
-    // (allocation, too many buckets) the table is unchanged.
+    // Adds an entry known to be absent, with no destination list. Strong
+    // guarantee: on an exception (allocation, too many buckets) the table is
+    // unchanged.
     StoredEntry& insert(std::string_view bucket, std::string_view key, KeyHashes h,
                         const ReplicationStatusEntry& value) {
         if (key.size() > max_key_bytes) throw InvalidArgument("a key of more than 2^32-1 bytes cannot be stored");
@@ -152,33 +171,123 @@ class EntryTable {
             heap_key.reset(new char[key.size()]);
             std::memcpy(heap_key.get(), key.data(), key.size());
         }
-        const std::uint32_t bucket_id = acquire_bucket(bucket, h.bucket);
+        const std::uint32_t bucket_id = buckets_.acquire({bucket, h.bucket});
         const auto pos = static_cast<std::uint32_t>(entries_.size());
         try {
             index_.insert(h.entry, pos, [this](FlatIndex& bigger) { place_all(bigger); });
         } catch (...) {
-            release_bucket(bucket_id);
+            buckets_.release(bucket_id);
             throw;
         }
         if (heap_key) e.heap_key = heap_key.release();
-        // Ids are below max_bucket_ids (2^24); the mask tells -Wconversion so.
-        e.bucket_id = bucket_id & (max_bucket_ids - 1);
+        // Ids are below BucketNames::max_ids (2^24); the mask tells -Wconversion so.
+        e.bucket_id = bucket_id & (BucketNames::max_ids - 1);
+        set_value(e, value);
         entries_.push_back(e); // capacity reserved above: cannot throw
-        StoredEntry& stored = entries_.back();
-        stored.status = static_cast<std::uint32_t>(value.status);
-        ++count_by_status_[stored.status];
-        stored.generation = value.generation;
-        stored.recorded_ns = value.recorded_at.time_since_epoch().count();
-        return stored;
+        count(entries_.back());
+        return entries_.back();
     }
 
-    void assign(StoredEntry& e, const ReplicationStatusEntry& value) noexcept {
-        --count_by_status_[e.status];
-        e.status = static_cast<std::uint32_t>(value.status);
-        ++count_by_status_[e.status];
-        e.generation = value.generation;
-        e.recorded_ns = value.recorded_at.time_since_epoch().count();
+    // Adds an entry known to be absent with the destination list `stamps`
+    // (see set_destinations). Strong guarantee.
+    StoredEntry& insert(std::string_view bucket, std::string_view key, KeyHashes h, std::uint64_t generation,
+                        const DestinationStamp* stamps, std::size_t n) {
+        StoredEntry& added = insert(bucket, key, h, {stamps[0].status, generation, Timestamp{}});
+        try {
+            set_destinations(added, generation, stamps, n);
+        } catch (...) {
+            erase_at(static_cast<std::uint32_t>(entries_.size() - 1));
+            throw;
+        }
+        return added;
     }
+
+    // Stores one status for the entry, dropping its destination list.
+    void assign(StoredEntry& e, const ReplicationStatusEntry& value) noexcept {
+        uncount(e);
+        drop_destinations(e);
+        set_value(e, value);
+        count(e);
+    }
+
+    // ---- destination lists -------------------------------------------------
+
+    // The entry's destination list, or nullptr when it holds one status.
+    const std::vector<StoredDestination>* destinations_of(const StoredEntry& e) const noexcept {
+        if (!e.has_destinations) return nullptr;
+        return &destinations_.find(position_of(e))->second;
+    }
+
+    // Makes `stamps` (distinct destinations) the entry's whole list at
+    // `generation`, the entry's status their aggregate, recorded at the
+    // newest of theirs. Strong guarantee.
+    void set_destinations(StoredEntry& e, std::uint64_t generation, const DestinationStamp* stamps, std::size_t n) {
+        std::vector<StoredDestination> list;
+        std::vector<StoredDestination>* slot = nullptr;
+        list.reserve(n);
+        try {
+            for (std::size_t i = 0; i < n; ++i)
+                list.push_back({buckets_.acquire(stamps[i].destination), stamps[i].status, stamps[i].recorded_ns});
+            slot = e.has_destinations ? &destinations_.find(position_of(e))->second
+                                      : &destinations_.try_emplace(position_of(e)).first->second;
+        } catch (...) {
+            for (const StoredDestination& d : list) buckets_.release(d.bucket_id);
+            throw;
+        }
+        uncount(e); // an entry without a list still counts as one (the slot just made is empty)
+        for (const StoredDestination& d : *slot) buckets_.release(d.bucket_id);
+        *slot = std::move(list);
+        e.has_destinations = 1;
+        e.generation = generation;
+        refresh_aggregate(e);
+        count(e);
+    }
+
+    // The CAS of one destination of an entry with a list, at the entry's
+    // generation: adds the destination, or updates it unless it is
+    // COMPLETED and `stamp.status` is not. Returns whether it was
+    // accepted. Strong guarantee.
+    bool stamp_destination(StoredEntry& e, const DestinationStamp& stamp) {
+        std::vector<StoredDestination>& list = destinations_.find(position_of(e))->second;
+        const std::uint32_t id = buckets_.find(stamp.destination);
+        const auto found =
+            std::find_if(list.begin(), list.end(), [&](const StoredDestination& d) { return d.bucket_id == id; });
+        if (found != list.end() && found->status == ReplicationStatus::Completed &&
+            stamp.status != ReplicationStatus::Completed)
+            return false;
+        if (found == list.end()) {
+            reserve_one_more(list);
+            const std::uint32_t added = buckets_.acquire(stamp.destination); // after the reserve: nothing to undo
+            uncount(e);
+            list.push_back({added, stamp.status, stamp.recorded_ns});
+        } else {
+            uncount(e);
+            found->status = stamp.status;
+            found->recorded_ns = stamp.recorded_ns;
+        }
+        refresh_aggregate(e);
+        count(e);
+        return true;
+    }
+
+    // A stamp for the object as a whole on an entry with a list, at its
+    // generation: each destination's CAS (COMPLETED stays unless `status`
+    // is COMPLETED). Returns whether any destination took it.
+    bool stamp_every_destination(StoredEntry& e, ReplicationStatus status, std::int64_t recorded_ns) noexcept {
+        bool accepted = false;
+        uncount(e);
+        for (StoredDestination& d : destinations_.find(position_of(e))->second) {
+            if (d.status == ReplicationStatus::Completed && status != ReplicationStatus::Completed) continue;
+            d.status = status;
+            d.recorded_ns = recorded_ns;
+            accepted = true;
+        }
+        refresh_aggregate(e);
+        count(e);
+        return accepted;
+    }
+
+    // ---- whole-table walks -------------------------------------------------
 
     // Removes every entry for which remove(entry) is true; returns how many.
     template <class Predicate>
@@ -202,68 +311,79 @@ class EntryTable {
         for (const StoredEntry& e : entries_) visit(std::string_view(buckets_[e.bucket_id].name), e.key_view(), e);
     }
 
+    // The name behind an id of this table.
+    std::string_view bucket_name(std::uint32_t id) const noexcept { return buckets_[id].name; }
+
   private:
-    struct BucketName {
-        std::string name;
-        std::uint64_t hash = 0;
-        std::uint32_t entries = 0; // 0: the id is free for reuse
-    };
+    static void set_value(StoredEntry& e, const ReplicationStatusEntry& value) noexcept {
+        e.status = static_cast<std::uint32_t>(value.status) & 0xfu;
+        e.generation = value.generation;
+        e.recorded_ns = value.recorded_at.time_since_epoch().count();
+    }
+
+    // The status of an entry with a list is their aggregate, recorded when
+    // the newest of them was.
+    void refresh_aggregate(StoredEntry& e) const noexcept {
+        AggregateStatus aggregate;
+        std::int64_t newest = std::numeric_limits<std::int64_t>::min();
+        for (const StoredDestination& d : destinations_.find(position_of(e))->second) {
+            aggregate.add(d.status);
+            if (d.recorded_ns > newest) newest = d.recorded_ns;
+        }
+        e.status = static_cast<std::uint32_t>(aggregate.value()) & 0xfu;
+        e.recorded_ns = newest;
+    }
+
+    // The counts an entry contributes to: the table's per status, and per
+    // bucket either its source bucket's single statuses or each
+    // destination's. Every change to an entry goes uncount, change, count.
+    void count(const StoredEntry& e) noexcept { adjust(e, 1); }
+    void uncount(const StoredEntry& e) noexcept { adjust(e, static_cast<std::size_t>(-1)); }
+    void adjust(const StoredEntry& e, std::size_t delta) noexcept {
+        count_by_status_[e.status] += delta;
+        if (!e.has_destinations) {
+            buckets_[e.bucket_id].single[e.status] += delta;
+            return;
+        }
+        for (const StoredDestination& d : destinations_.find(position_of(e))->second)
+            buckets_[d.bucket_id].as_destination[static_cast<std::size_t>(d.status)] += delta;
+    }
+
+    // Forgets the entry's list (its counts are the caller's to adjust).
+    void drop_destinations(StoredEntry& e) noexcept {
+        if (!e.has_destinations) return;
+        const auto found = destinations_.find(position_of(e));
+        for (const StoredDestination& d : found->second) buckets_.release(d.bucket_id);
+        destinations_.erase(found);
+        e.has_destinations = 0;
+    }
+
+    std::uint32_t position_of(const StoredEntry& e) const noexcept {
+        return static_cast<std::uint32_t>(&e - entries_.data());
+    }
 
     std::uint64_t entry_hash(const StoredEntry& e) const noexcept {
         return hash_bytes(e.key_view(), buckets_[e.bucket_id].hash);
     }
 
-    std::uint32_t find_bucket(std::string_view bucket, std::uint64_t bucket_hash) const noexcept {
-        return bucket_index_.find(bucket_hash, [&](std::uint32_t id) { return same_bytes(buckets_[id].name, bucket); });
-    }
-
-    std::uint32_t acquire_bucket(std::string_view bucket, std::uint64_t bucket_hash) {
-        std::uint32_t id = find_bucket(bucket, bucket_hash);
-        if (id == FlatIndex::npos) {
-            if (free_bucket_ids_.empty() && buckets_.size() >= max_bucket_ids)
-                throw InvalidArgument("more than 2^24 distinct buckets in one shard");
-            BucketName record{std::string(bucket), bucket_hash, 0};
-            if (free_bucket_ids_.empty()) {
-                reserve_one_more(buckets_);
-                // Every id may be freed later, and release_bucket must not throw.
-                if (free_bucket_ids_.capacity() < buckets_.capacity()) free_bucket_ids_.reserve(buckets_.capacity());
-                id = static_cast<std::uint32_t>(buckets_.size());
-            } else {
-                id = free_bucket_ids_.back();
-            }
-            bucket_index_.insert(bucket_hash, id, [this](FlatIndex& bigger) {
-                for (std::uint32_t b = 0; b < buckets_.size(); ++b)
-                    if (buckets_[b].entries != 0) bigger.place(buckets_[b].hash, b);
-            });
-            if (id == buckets_.size()) {
-                buckets_.push_back(std::move(record));
-            } else {
-                free_bucket_ids_.pop_back();
-                buckets_[id] = std::move(record);
-            }
-        }
-        ++buckets_[id].entries;
-        return id;
-    }
-
-    void release_bucket(std::uint32_t id) noexcept {
-        BucketName& b = buckets_[id];
-        if (--b.entries != 0) return;
-        bucket_index_.erase(b.hash, id);
-        b.name = std::string();         // free the name now, not when the id is reused
-        free_bucket_ids_.push_back(id); // cannot throw: capacity >= number of ids
-    }
-
     void erase_at(std::uint32_t pos) noexcept {
         StoredEntry& e = entries_[pos];
         index_.erase(entry_hash(e), pos);
-        --count_by_status_[e.status];
+        uncount(e);
+        drop_destinations(e);
         e.free_key();
-        release_bucket(e.bucket_id);
+        buckets_.release(e.bucket_id);
         const auto last = static_cast<std::uint32_t>(entries_.size() - 1);
         if (pos != last) {
             entries_[pos] = entries_[last];
             index_.relink(entry_hash(entries_[pos]), last, pos);
+            if (entries_[pos].has_destinations) {
+                // One node out, the same node back in: the map never grows,
+                // so it never rehashes, so this cannot throw.
+                auto node = destinations_.extract(last);
+                node.key() = pos;
+                destinations_.insert(std::move(node));
+            }
         }
         entries_.pop_back();
     }
@@ -291,9 +411,8 @@ class EntryTable {
 
     std::vector<StoredEntry> entries_;
     FlatIndex index_;
-    std::vector<BucketName> buckets_;
-    std::vector<std::uint32_t> free_bucket_ids_;
-    FlatIndex bucket_index_;
+    BucketNames buckets_;
+    std::unordered_map<std::uint32_t, std::vector<StoredDestination>> destinations_; // by position in entries_
     std::array<std::size_t, replication_status_count> count_by_status_{};
 };
 

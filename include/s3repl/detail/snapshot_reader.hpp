@@ -136,19 +136,24 @@ class SnapshotReader {
             if (!parse_status(value, entry_.status)) return bad_status(value);
             break;
         case Slot::EntryValue: // the oldest format: a bare status word
+            destinations_.clear();
             if (!parse_status(value, entry_.status)) return bad_status(value);
             entry_.generation = 0;
             entry_.recorded_at = now_;
             break;
-        case Slot::RecordedAt: {
-            const std::optional<Timestamp> parsed = parse_rfc3339(value);
-            if (!parsed)
-                return fail(
-                    "expected an RFC 3339 date-time with an offset, between 1677-09-21 and 2262-04-11, found \"" +
-                    std::string(value) + "\"");
-            entry_.recorded_at = *parsed;
+        case Slot::RecordedAt:
+            if (!parse_time(value, entry_.recorded_at)) return false;
             break;
-        }
+        case Slot::DestBucket: destination_.bucket.assign(value); break;
+        case Slot::DestStatus:
+            if (!parse_status(value, destination_.status)) return bad_status(value);
+            if (destination_.status == ReplicationStatus::Replica)
+                return fail("expected \"Pending\", \"Completed\" or \"Failed\" (a destination is no replica), "
+                            "found \"Replica\"");
+            break;
+        case Slot::DestRecordedAt:
+            if (!parse_time(value, destination_.recorded_at)) return false;
+            break;
         default: return unexpected("a string");
         }
         return value_done();
@@ -168,7 +173,9 @@ class SnapshotReader {
         case Slot::Metrics: rule_.metrics.emplace(); return push(Frame::Metrics);
         case Slot::EntryValue:
             entry_ = ReplicationStatusEntry{ReplicationStatus::Pending, 0, now_};
+            destinations_.clear();
             return push(Frame::Entry);
+        case Slot::DestinationObject: destination_ = StagedDestination{}; return push(Frame::Destination);
         case Slot::Skip: return skip_more();
         default: return unexpected("an object");
         }
@@ -182,6 +189,7 @@ class SnapshotReader {
         case Slot::Statuses: return push(Frame::Statuses);
         case Slot::StatusPair: return push(Frame::StatusPair);
         case Slot::StatusKey: return push(Frame::StatusKey);
+        case Slot::Destinations: return push(Frame::Destinations);
         case Slot::Skip: return skip_more();
         default: return unexpected("an array");
         }
@@ -199,8 +207,7 @@ class SnapshotReader {
             if (shape.fields[i] == name) top.field = static_cast<std::uint8_t>(i + 1);
         if (top.field == 0) {
             unknown_key_.assign(name);
-            // The members s3repl added are its own: no other writer has more of them.
-            if (is_aws_frame(top.kind)) return fail("unknown field \"" + std::string(name) + "\"");
+            if (is_strict_frame(top.kind)) return fail("unknown field \"" + std::string(name) + "\"");
             return true;
         }
         const auto bit = static_cast<std::uint16_t>(1u << (top.field - 1));
@@ -230,6 +237,12 @@ class SnapshotReader {
             }
             config_.rules.push_back(std::move(rule_));
             break;
+        case Frame::Destination:
+            for (const StagedDestination& d : destinations_)
+                if (d.bucket == destination_.bucket)
+                    return fail_in_container("the destination \"" + d.bucket + "\" is listed twice");
+            destinations_.push_back(std::move(destination_));
+            break;
         default: break;
         }
         return pop();
@@ -242,6 +255,8 @@ class SnapshotReader {
         if (is_pair && top.index != 2) return fail_in_container("expected an array of exactly 2 elements");
         if (top.kind == Frame::TagPair) rule_.filter.tags.push_back(tag_);
         if (top.kind == Frame::StatusPair && !store_entry()) return false;
+        if (top.kind == Frame::Destinations && destinations_.empty())
+            return fail_in_container("expected at least one destination");
         return pop();
     }
     void syntax_error(std::size_t byte, const char* what) {
@@ -250,7 +265,7 @@ class SnapshotReader {
 
   private:
     // clang-format off
-    enum class Frame : std::uint8_t { Root, ByBucket, Config, Rules, Rule, Filter, Tags, TagPair, Statuses, StatusPair, StatusKey, Entry, Aws, Criteria, Time, Metrics };
+    enum class Frame : std::uint8_t { Root, ByBucket, Config, Rules, Rule, Filter, Tags, TagPair, Statuses, StatusPair, StatusKey, Entry, Aws, Criteria, Time, Metrics, Destinations, Destination };
     // What the next value is, from the innermost container and its field or position.
     enum class Slot : std::uint8_t {
         Root, Skip, TooMany, Wrong,
@@ -260,6 +275,7 @@ class SnapshotReader {
         StatusPair, StatusKey, EntryValue, KeyBucket, KeyName, EntryStatus, EntryGeneration, RecordedAt,
         Aws, HasFilter, HasPriority, RulePrefix, AndOperator, DeleteMarker, ExistingObject, Criteria, Account, Owner,
         KmsKey, Time, Metrics, SseKms, ReplicaMods, TimeEnabled, TimeMinutes, MetricsEnabled, ThresholdMinutes,
+        Destinations, DestinationObject, DestBucket, DestStatus, DestRecordedAt,
     };
     // clang-format on
     struct Shape {
@@ -287,7 +303,8 @@ class SnapshotReader {
         static const Shape time{{"enabled", "minutes"}, 0b11};
         static const Shape metrics{{"enabled", "event_threshold_minutes"}, 0b01};
         static const Shape filter{{"prefix", "tags"}, 0b10};
-        static const Shape entry{{"status", "generation", "recorded_at"}, 0b011};
+        static const Shape entry{{"status", "generation", "recorded_at", "destinations"}, 0b0011};
+        static const Shape destination{{"bucket", "status", "recorded_at"}, 0b111};
         static const Shape none{{}, 0};
         switch (kind) {
         case Frame::Root: return root;
@@ -299,6 +316,7 @@ class SnapshotReader {
         case Frame::Criteria: return criteria;
         case Frame::Time: return time;
         case Frame::Metrics: return metrics;
+        case Frame::Destination: return destination;
         default: return none;
         }
     }
@@ -333,7 +351,10 @@ class SnapshotReader {
         case Frame::Statuses: return Slot::StatusPair;
         case Frame::StatusPair: return pair(Slot::StatusKey, Slot::EntryValue);
         case Frame::StatusKey: return pair(Slot::KeyBucket, Slot::KeyName);
-        case Frame::Entry: return field({Slot::EntryStatus, Slot::EntryGeneration, Slot::RecordedAt});
+        case Frame::Entry:
+            return field({Slot::EntryStatus, Slot::EntryGeneration, Slot::RecordedAt, Slot::Destinations});
+        case Frame::Destinations: return Slot::DestinationObject;
+        case Frame::Destination: return field({Slot::DestBucket, Slot::DestStatus, Slot::DestRecordedAt});
         }
         return Slot::Wrong;
     }
@@ -344,8 +365,10 @@ class SnapshotReader {
     static bool is_u32_slot(Slot s) noexcept {
         return s == Slot::Priority || s == Slot::TimeMinutes || s == Slot::ThresholdMinutes;
     }
-    static bool is_aws_frame(Frame kind) noexcept {
-        return kind == Frame::Aws || kind == Frame::Criteria || kind == Frame::Time || kind == Frame::Metrics;
+    // The objects s3repl added are its own: no other writer has more members in them.
+    static bool is_strict_frame(Frame kind) noexcept {
+        return kind == Frame::Aws || kind == Frame::Criteria || kind == Frame::Time || kind == Frame::Metrics ||
+               kind == Frame::Destination;
     }
     std::string expected_number() const {
         return is_u32_slot(slot()) ? "expected an unsigned 32-bit integer" : "expected an unsigned 64-bit integer";
@@ -359,6 +382,14 @@ class SnapshotReader {
             }
         }
         return false;
+    }
+    bool parse_time(std::string_view text, Timestamp& out) {
+        const std::optional<Timestamp> parsed = parse_rfc3339(text);
+        if (!parsed)
+            return fail("expected an RFC 3339 date-time with an offset, between 1677-09-21 and 2262-04-11, found \"" +
+                        std::string(text) + "\"");
+        out = *parsed;
+        return true;
     }
     bool bad_status(std::string_view word) {
         return fail("expected one of \"Pending\", \"Completed\", \"Failed\", \"Replica\", found \"" +
@@ -380,9 +411,11 @@ class SnapshotReader {
             "true or false", "true or false", "a source selection criteria object", "a string", "a string",
             "a string", "a replication time object", "a metrics object", "true or false", "true or false",
             "true or false", "an unsigned 32-bit integer", "true or false", "an unsigned 32-bit integer",
+            "an array of destination statuses", "a destination status object", "a string", "a status string",
+            "an RFC 3339 date-time string",
         };
         // clang-format on
-        static_assert(sizeof wanted / sizeof wanted[0] == static_cast<std::size_t>(Slot::ThresholdMinutes) + 1,
+        static_assert(sizeof wanted / sizeof wanted[0] == static_cast<std::size_t>(Slot::DestRecordedAt) + 1,
                       "one description per Slot");
         return fail(std::string("expected ") + wanted[static_cast<std::size_t>(slot())] + ", found " + found);
     }
@@ -413,16 +446,36 @@ class SnapshotReader {
     bool store_entry() {
         const KeyHashes h = hash_key(bucket_, key_, seed_);
         EntryTable& table = out_.tables[shard_of(h)];
-        if (StoredEntry* existing = table.find(bucket_, key_, h)) {
-            table.assign(*existing, entry_); // a key listed twice: the later wins
-        } else {
-            try {
-                table.insert(bucket_, key_, h, entry_);
-            } catch (const InvalidArgument& error) {
-                return fail(error.what());
+        if (!destinations_.empty() && !aggregate_matches()) return false;
+        try {
+            StoredEntry* stored = table.find(bucket_, key_, h);
+            if (stored != nullptr)
+                table.assign(*stored, entry_); // a key listed twice: the later wins
+            else
+                stored = &table.insert(bucket_, key_, h, entry_);
+            if (!destinations_.empty()) {
+                std::vector<DestinationStamp> stamps;
+                stamps.reserve(destinations_.size());
+                for (const StagedDestination& d : destinations_)
+                    stamps.push_back(
+                        {{d.bucket, hash_bytes(d.bucket, seed_)}, d.status, d.recorded_at.time_since_epoch().count()});
+                table.set_destinations(*stored, entry_.generation, stamps.data(), stamps.size());
             }
+        } catch (const InvalidArgument& error) {
+            return fail(error.what());
         }
         return true;
+    }
+
+    // An entry's status is its destinations' aggregate (the Rust reader
+    // sees only the former: the two must tell one story).
+    bool aggregate_matches() {
+        AggregateStatus aggregate;
+        for (const StagedDestination& d : destinations_) aggregate.add(d.status);
+        if (aggregate.value() == entry_.status) return true;
+        return fail("the status is \"" + std::string(snapshot_status_words[static_cast<std::size_t>(entry_.status)]) +
+                    "\" but its destinations aggregate to \"" +
+                    std::string(snapshot_status_words[static_cast<std::size_t>(aggregate.value())]) + "\"");
     }
 
     // Returns false (which stops the parse) after recording the message with
@@ -477,8 +530,15 @@ class SnapshotReader {
     std::pair<std::string, std::string> tag_;
     std::string bucket_, key_;
     ReplicationStatusEntry entry_;
-    std::uint64_t next_generation_ = 1; // absent: 1
-    bool exhausted_ = false;            // s3repl's own member: 2^64-1 was handed out too
+    struct StagedDestination {
+        std::string bucket;
+        ReplicationStatus status = ReplicationStatus::Pending;
+        Timestamp recorded_at{};
+    };
+    StagedDestination destination_;
+    std::vector<StagedDestination> destinations_; // of entry_
+    std::uint64_t next_generation_ = 1;           // absent: 1
+    bool exhausted_ = false;                      // s3repl's own member: 2^64-1 was handed out too
 };
 
 // Parses `json` into `out`; throws SnapshotError.

@@ -64,6 +64,35 @@ class SnapshotWriter {
         commit(put(p, close));
     }
 
+    // One destination's status, for destinations().
+    struct Destination {
+        std::string_view bucket;
+        ReplicationStatus status;
+        Timestamp recorded_at;
+    };
+
+    // Adds the per-destination statuses, at(0) .. at(n - 1), to the entry
+    // status() just wrote, as s3repl's own member "destinations" (the Rust
+    // reader ignores it): [{"bucket":...,"status":...,"recorded_at":...}].
+    template <class At>
+    void destinations(std::size_t n, At&& at) {
+        constexpr std::string_view close = "}]";
+        out_.resize(out_.size() - close.size()); // reopen the entry
+        out_ += ",\"destinations\":[";
+        for (std::size_t i = 0; i < n; ++i) {
+            const Destination d = at(i);
+            out_ += i == 0 ? "{\"bucket\":" : ",{\"bucket\":";
+            write_string(d.bucket);
+            out_ += ",\"status\":\"";
+            out_ += snapshot_status_words[static_cast<std::size_t>(d.status)];
+            out_ += "\",\"recorded_at\":\"";
+            commit(write_rfc3339(d.recorded_at, extend(rfc3339_max_size)));
+            out_ += "\"}";
+        }
+        out_ += ']';
+        out_ += close;
+    }
+
     // `exhausted`: 2^64-1 was handed out too, so next_generation (2^64-1,
     // the largest the format holds) is not free; said in a member of our own,
     // which the Rust server's reader ignores.
