@@ -370,9 +370,5 @@ TEST_CASE("validate: rules that cannot collide are not ambiguous", "[rules][vali
         a.filter = b.filter = {};
         b.status_enabled = false;
     }
-    SECTION("different destinations") {
-        a.filter = b.filter = {};
-        b.destination_bucket = "elsewhere";
-    }
     CHECK(s3repl::validate(make_config({a, b})).empty());
 }

@@ -200,15 +200,13 @@ class S3Api {
         // S3 makes up an ID for a rule that has none.
         for (std::size_t i = 0; i < config.rules.size(); ++i)
             if (config.rules[i].id.empty()) config.rules[i].id = "rule-" + std::to_string(i + 1);
-        // S3 answers with the first problem it finds.
-        const std::vector<s3repl::ConfigProblem> problems = s3repl::validate(config);
+        // S3 answers with the first problem it finds (a destination that is
+        // this bucket among them).
+        const std::vector<s3repl::ConfigProblem> problems = s3repl::validate(config, bucket);
         if (!problems.empty()) throw config_error(problems.front());
-        for (const s3repl::ReplicationRule& rule : config.rules) {
-            if (rule.destination_bucket == bucket)
-                throw invalid_request("Destination bucket cannot be the same as the source bucket.");
+        for (const s3repl::ReplicationRule& rule : config.rules)
             if (!store_.bucket_exists(rule.destination_bucket))
                 throw invalid_request("Destination bucket must exist: " + rule.destination_bucket);
-        }
         manager_.put_config(bucket, std::move(config));
     }
 

@@ -129,7 +129,10 @@ inline const char* tag_path(const ReplicationFilter& filter) {
 
 class ConfigChecker {
   public:
-    explicit ConfigChecker(const ReplicationConfig& config) : config_(config) {}
+    // source_bucket: the bucket the configuration is for, when the caller knows it.
+    explicit ConfigChecker(const ReplicationConfig& config,
+                           std::optional<std::string_view> source_bucket = std::nullopt)
+        : config_(config), source_bucket_(source_bucket) {}
 
     std::vector<ConfigProblem> run() && {
         if (config_.role.empty()) add(S3ErrorCode::InvalidArgument, "Role", "the role is empty");
@@ -151,6 +154,7 @@ class ConfigChecker {
         check_schema(rule);
         check_filter(rule.filter);
         check_destination(rule);
+        check_v1_destination(rule);
         // Pairs only within S3's limit: a 2 MB document of 20000 rules must
         // not cost 2 * 10^8 comparisons to be told it has too many.
         const std::size_t pairs_up_to = config_.rules.size() <= max_rule_count ? index_ : 0;
@@ -158,12 +162,31 @@ class ConfigChecker {
             const ReplicationRule& other = config_.rules[j];
             if (!rule.id.empty() && rule.id == other.id)
                 add(S3ErrorCode::InvalidArgument, "ID", "the id is also used by rule " + std::to_string(j));
+            // S3 refuses one priority on two enabled rules that can match one
+            // key whatever their destinations: every matching rule applies, and
+            // the priority is what picks the winner once two share a destination.
             if (rule.status_enabled && other.status_enabled && rule.priority == other.priority &&
-                rule.destination_bucket == other.destination_bucket && rules_overlap(rule, other))
+                rules_overlap(rule, other))
                 add(S3ErrorCode::InvalidRequest, "Priority",
-                    "ambiguous with rule " + std::to_string(j) +
-                        " (same priority and destination, filters that can match one key)");
+                    "the priority " + std::to_string(rule.priority) + " is also rule " + std::to_string(j) +
+                        "'s, and their filters can match one key");
         }
+    }
+
+    // Rules without a Filter (the V1 schema) replicate to one bucket: more
+    // than one destination needs the V2 schema. Compared with the first V1
+    // rule that names a destination, so the check stays linear.
+    void check_v1_destination(const ReplicationRule& rule) {
+        if (rule.has_filter || rule.destination_bucket.empty()) return;
+        if (!first_v1_) {
+            first_v1_ = index_;
+            return;
+        }
+        const std::string& first = config_.rules[*first_v1_].destination_bucket;
+        if (rule.destination_bucket != first)
+            add(S3ErrorCode::InvalidRequest, "Destination/Bucket",
+                "the destination bucket '" + rule.destination_bucket + "' is not rule " + std::to_string(*first_v1_) +
+                    "'s '" + first + "': rules without a Filter (the V1 schema) replicate to one bucket");
     }
 
     // V1 (no Filter: a rule-level Prefix at most) or V2 (a Filter, which
@@ -207,6 +230,9 @@ class ConfigChecker {
         else if (!bucket_from_arn(bucket_arn(rule.destination_bucket)))
             add(S3ErrorCode::InvalidArgument, "Destination/Bucket",
                 "the destination bucket name '" + rule.destination_bucket + "' holds '/' or ':'");
+        else if (source_bucket_ && rule.destination_bucket == *source_bucket_)
+            add(S3ErrorCode::InvalidRequest, "Destination/Bucket",
+                "the destination bucket '" + rule.destination_bucket + "' is the source bucket");
         if (rule.destination_storage_class &&
             std::find(replication_storage_classes.begin(), replication_storage_classes.end(),
                       *rule.destination_storage_class) == replication_storage_classes.end())
@@ -243,6 +269,8 @@ class ConfigChecker {
     }
 
     const ReplicationConfig& config_;
+    const std::optional<std::string_view> source_bucket_;
+    std::optional<std::size_t> first_v1_; // the first V1 rule with a destination, see check_v1_destination
     const ReplicationRule* rule_ = nullptr;
     std::size_t index_ = 0;
     std::vector<ConfigProblem> problems_;
@@ -258,10 +286,30 @@ class ConfigChecker {
 ///     for (const auto& problem : s3repl::validate(config))
 ///         log(s3repl::to_string(problem.code), s3repl::to_string(problem));
 ///
-/// Cost: linear in the configuration, plus the pairs of rules (ids, ambiguity)
-/// when there are at most 1000 rules (beyond that, their count is the problem).
+/// Without the bucket the configuration is for, a rule that replicates to
+/// that very bucket goes unnoticed: a server that has the bucket calls the
+/// overload below. Reads `config` only: safe to call from any thread while
+/// no one writes it.
+///
+/// Cost: linear in the configuration, plus the pairs of rules (ids, priority
+/// clashes) when there are at most 1000 rules (beyond that, their count is
+/// the problem).
 inline std::vector<ConfigProblem> validate(const ReplicationConfig& config) {
     return detail::ConfigChecker(config).run();
+}
+
+/// validate(config) for the configuration of bucket `source_bucket`: every
+/// problem validate(config) finds, plus each rule whose destination is
+/// `source_bucket` itself (InvalidRequest, field "Destination/Bucket"), which
+/// S3 refuses. What a server answering PutBucketReplication calls:
+///
+///     const auto problems = s3repl::validate(config, bucket);
+///     if (!problems.empty()) answer(problems.front().code, s3repl::to_string(problems.front()));
+///
+/// Thread safety and cost: as validate(config); `source_bucket` is read
+/// during the call only.
+inline std::vector<ConfigProblem> validate(const ReplicationConfig& config, std::string_view source_bucket) {
+    return detail::ConfigChecker(config, source_bucket).run();
 }
 
 } // namespace v0
