@@ -7,14 +7,17 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -175,6 +178,101 @@ class Gate {
     std::mutex mutex_;
     std::condition_variable opened_;
     bool open_ = false; // guarded by mutex_
+};
+
+// Replica metadata as the tests keep it: header name to value.
+using Metadata = std::map<std::string, std::string>;
+
+// The source bucket: what each key's last commit stored, and the order of commits.
+class Source {
+  public:
+    struct Version {
+        std::string body;
+        std::uint64_t generation = 0;
+    };
+    void commit(const std::string& key, std::string body, std::uint64_t generation) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        objects_[key] = Version{body, generation};
+        log_.push_back(Version{std::move(body), generation});
+    }
+    Version latest(const std::string& key) const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return objects_.at(key);
+    }
+    std::vector<Version> log() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return log_;
+    }
+    std::vector<std::string> keys() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        std::vector<std::string> keys;
+        for (const auto& object : objects_) keys.push_back(object.first);
+        return keys;
+    }
+
+  private:
+    mutable std::mutex mutex_;
+    std::map<std::string, Version> objects_; // guarded by mutex_
+    std::vector<Version> log_;               // guarded by mutex_
+};
+
+// A destination bucket with S3's conditional writes, thread-safe. Hooks run
+// outside its lock, before the call takes effect: tests stall or fail calls there.
+class Destination {
+  public:
+    struct Replica {
+        std::string body;
+        Metadata metadata;
+        std::string etag;
+    };
+    std::function<void()> before_head;
+    std::function<std::optional<s3repl::WriteResult>()> before_put; // a value: answered without writing
+
+    std::optional<s3repl::ReplicaState> head(const std::string& bucket, const std::string& key) {
+        if (before_head) before_head();
+        ++heads;
+        std::lock_guard<std::mutex> lock(mutex_);
+        const auto found = objects_.find(bucket + "/" + key);
+        if (found == objects_.end()) return std::nullopt;
+        return s3repl::ReplicaState{s3repl::replica_generation_of(found->second.metadata), found->second.etag};
+    }
+    s3repl::WriteResult put(const std::string& bucket, const std::string& key, const std::string& body,
+                            const Metadata& metadata, const s3repl::WriteCondition& condition) {
+        ++puts;
+        if (before_put)
+            if (const std::optional<s3repl::WriteResult> answer = before_put()) return *answer;
+        std::lock_guard<std::mutex> lock(mutex_);
+        const auto found = objects_.find(bucket + "/" + key);
+        if (condition.if_none_match && found != objects_.end()) return s3repl::WriteResult::PreconditionFailed;
+        if (condition.if_match && (found == objects_.end() || found->second.etag != *condition.if_match))
+            return s3repl::WriteResult::PreconditionFailed;
+        if (found != objects_.end() &&
+            s3repl::replica_generation_of(found->second.metadata) > s3repl::replica_generation_of(metadata))
+            ++rollbacks;
+        objects_[bucket + "/" + key] = Replica{body, metadata, "\"" + std::to_string(++last_etag_) + "\""};
+        return s3repl::WriteResult::Written;
+    }
+    // Another writer (a client, another node) replaces the replica: its ETag changes.
+    void overwrite(const std::string& key, std::uint64_t generation, const std::string& bucket = "dst") {
+        std::lock_guard<std::mutex> lock(mutex_);
+        Metadata metadata;
+        s3repl::set_replica_generation(metadata, generation);
+        objects_[bucket + "/" + key] = Replica{"foreign", metadata, "\"" + std::to_string(++last_etag_) + "\""};
+    }
+    std::optional<Replica> get(const std::string& key, const std::string& bucket = "dst") const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        const auto found = objects_.find(bucket + "/" + key);
+        if (found == objects_.end()) return std::nullopt;
+        return found->second;
+    }
+
+    std::atomic<int> heads{0}, puts{0};
+    std::atomic<int> rollbacks{0}; // writes that replaced a replica of a newer generation
+
+  private:
+    mutable std::mutex mutex_;
+    std::map<std::string, Replica> objects_; // guarded by mutex_
+    unsigned long last_etag_ = 0;            // guarded by mutex_
 };
 
 } // namespace s3repl_test
