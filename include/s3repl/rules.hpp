@@ -70,8 +70,9 @@ struct ReplicationMetrics {
     friend bool operator!=(const ReplicationMetrics& a, const ReplicationMetrics& b) { return !(a == b); }
 };
 
-/// One replication rule of a bucket, AWS's `Rule` whole. Higher priority
-/// wins; a tie goes to the rule declared first; a disabled rule never matches.
+/// One replication rule of a bucket, AWS's `Rule` whole. Among the rules to
+/// one destination bucket, the higher priority wins, a tie going to the rule
+/// declared first (see select_rules); a disabled rule never matches.
 ///
 /// The first six members are what selection and the copy use. The others
 /// hold the rest of the document, each unset (or at its default) unless the
