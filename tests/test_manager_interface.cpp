@@ -15,9 +15,11 @@ struct WithoutSweep {
     std::vector<s3repl::ReplicationRule> match_rules(std::string_view, std::string_view, const s3repl::TagSet&) const;
     template <class Commit>
     std::uint64_t commit_in_order(std::string_view, std::string_view, Commit&&);
-    bool record_destination_status_if_newer(std::string_view, std::string_view, std::string_view, std::uint64_t,
+    bool record_destination_status_if_newer(const s3repl::ObjectId&, std::string_view, std::uint64_t,
                                             s3repl::ReplicationStatus);
-    std::optional<s3repl::ReplicationStatusEntry> lookup_entry(std::string_view, std::string_view) const;
+    std::optional<s3repl::ReplicationStatusEntry> lookup_entry(const s3repl::ObjectId&) const;
+    void mark_delete_marker(const s3repl::ObjectId&);
+    bool forget(const s3repl::ObjectId&);
     void note_dropped();
     void request_redrive(std::string_view, std::string_view);
     const s3repl::SystemClock& clock() const;
@@ -25,7 +27,7 @@ struct WithoutSweep {
 
 // A status lookup that returns the wrong type.
 struct WrongLookup : WithoutSweep {
-    int lookup_entry(std::string_view, std::string_view) const;
+    int lookup_entry(const s3repl::ObjectId&) const;
 };
 
 } // namespace

@@ -158,9 +158,9 @@ struct ArrivalSignallingManager {
                                                      const s3repl::TagSet& tags) const {
         return manager.match_rules(bucket, key, tags);
     }
-    bool record_destination_status_if_newer(std::string_view bucket, std::string_view key, std::string_view destination,
+    bool record_destination_status_if_newer(const s3repl::ObjectId& object, std::string_view destination,
                                             std::uint64_t generation, ReplicationStatus status) {
-        return manager.record_destination_status_if_newer(bucket, key, destination, generation, status);
+        return manager.record_destination_status_if_newer(object, destination, generation, status);
     }
     template <class Commit>
     std::uint64_t commit_in_order(std::string_view bucket, std::string_view key, Commit&& commit) {

@@ -106,6 +106,36 @@ struct is_destination<Destination, Body, Metadata,
     : std::conjunction<std::is_convertible<head_result_t<Destination>, std::optional<ReplicaState>>,
                        std::is_convertible<put_result_t<Destination, Body, Metadata>, WriteResult>> {};
 
+// A destination with versioning: head(bucket, key, version_id) ->
+// optional<ReplicaState>, put(bucket, key, version_id, body, metadata,
+// condition) -> WriteResult (the replica keeps the source's version ID),
+// and put_delete_marker(bucket, key, version_id, metadata) -> WriteResult (a
+// delete marker of that version ID). An empty version ID is the
+// unversioned object.
+template <class Destination>
+using versioned_head_result_t = decltype(std::declval<Destination&>().head(
+    std::declval<const std::string&>(), std::declval<const std::string&>(), std::declval<const std::string&>()));
+template <class Destination, class Body, class Metadata>
+using versioned_put_result_t =
+    decltype(std::declval<Destination&>().put(std::declval<const std::string&>(), std::declval<const std::string&>(),
+                                              std::declval<const std::string&>(), std::declval<const Body&>(),
+                                              std::declval<const Metadata&>(), std::declval<const WriteCondition&>()));
+template <class Destination, class Metadata>
+using delete_marker_result_t = decltype(std::declval<Destination&>().put_delete_marker(
+    std::declval<const std::string&>(), std::declval<const std::string&>(), std::declval<const std::string&>(),
+    std::declval<const Metadata&>()));
+
+template <class Destination, class Body, class Metadata, class = void>
+struct is_versioned_destination : std::false_type {};
+template <class Destination, class Body, class Metadata>
+struct is_versioned_destination<
+    Destination, Body, Metadata,
+    std::void_t<versioned_head_result_t<Destination>, versioned_put_result_t<Destination, Body, Metadata>,
+                delete_marker_result_t<Destination, Metadata>>>
+    : std::conjunction<std::is_convertible<versioned_head_result_t<Destination>, std::optional<ReplicaState>>,
+                       std::is_convertible<versioned_put_result_t<Destination, Body, Metadata>, WriteResult>,
+                       std::is_convertible<delete_marker_result_t<Destination, Metadata>, WriteResult>> {};
+
 } // namespace detail
 
 } // namespace v0

@@ -30,13 +30,18 @@ struct DestinationStatus {
 };
 
 /// An owned copy of one destination's status, for re-drive queues.
+/// `version_id` is empty for an unversioned object; `delete_marker` says the
+/// version to copy is a delete marker.
 struct DestinationRef {
     std::string bucket;
     std::string key;
     DestinationStatus destination;
+    std::string version_id{};
+    bool delete_marker = false;
 
     friend bool operator==(const DestinationRef& a, const DestinationRef& b) {
-        return a.bucket == b.bucket && a.key == b.key && a.destination == b.destination;
+        return a.bucket == b.bucket && a.key == b.key && a.destination == b.destination &&
+               a.version_id == b.version_id && a.delete_marker == b.delete_marker;
     }
     friend bool operator!=(const DestinationRef& a, const DestinationRef& b) { return !(a == b); }
 };

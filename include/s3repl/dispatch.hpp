@@ -8,10 +8,12 @@
 #include "s3repl/detail/utf8.hpp"
 #include "s3repl/error.hpp"
 #include "s3repl/manager_interface.hpp"
+#include "s3repl/object_id.hpp"
 #include "s3repl/rules.hpp"
 #include "s3repl/status.hpp"
 #include "s3repl/timestamp.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -36,13 +38,69 @@ struct ReplicationJob {
     std::string source_bucket;
     std::string source_key;
     std::uint64_t generation = 0;
+    /// The source version to copy, kept by the replica (empty: unversioned).
+    std::string version_id{};
+    /// The version is a delete marker: the destination gets a marker, not bytes.
+    bool delete_marker = false;
 };
 
 namespace detail {
 // Checked before a generation is minted, so that a throw consumes none.
-inline void require_nameable(std::string_view bucket, std::string_view key) {
-    require_utf8(bucket, "bucket");
-    require_utf8(key, "key");
+inline void require_nameable(const ObjectId& object) {
+    require_utf8(object.bucket, "bucket");
+    require_utf8(object.key, "key");
+    if (!is_valid_version_id(object.version_id))
+        throw InvalidArgument("the version ID is not UTF-8 of at most 1024 bytes");
+}
+
+template <class Manager>
+void require_dispatchable() {
+    static_assert(has_match_rules<Manager>::value,
+                  "s3repl: the manager needs match_rules(bucket, key, tags) -> std::vector<ReplicationRule>");
+    static_assert(has_commit_in_order<Manager>::value,
+                  "s3repl: the manager needs commit_in_order(bucket, key, commit) -> the generation (std::uint64_t)");
+    static_assert(has_record_destination_status_if_newer<Manager>::value,
+                  "s3repl: the manager needs record_destination_status_if_newer(ObjectId, destination_bucket, "
+                  "generation, status) -> bool");
+}
+
+// The ordered commit both PUTs and delete markers take: under the key's
+// commit lock (every version of a key shares it, so generations follow the
+// order of its versions), mint, run the server's commit, stamp PENDING for
+// each destination; one job per destination.
+template <bool DeleteMarker, class Manager, class Commit>
+std::vector<ReplicationJob> commit_and_stamp(Manager& manager, const ObjectId& object,
+                                             std::vector<ReplicationRule> rules, Commit&& commit) {
+    constexpr bool told_if_replicated = std::is_invocable_v<Commit&, std::uint64_t, bool>;
+    static_assert(told_if_replicated || std::is_invocable_v<Commit&, std::uint64_t>,
+                  "s3repl: the commit step must be callable as commit(std::uint64_t generation) or "
+                  "commit(std::uint64_t generation, bool replicated)");
+    const std::uint64_t generation = manager.commit_in_order(object.bucket, object.key, [&](std::uint64_t minted) {
+        if constexpr (told_if_replicated)
+            std::invoke(commit, minted, !rules.empty());
+        else
+            std::invoke(commit, minted);
+        for (const ReplicationRule& rule : rules)
+            manager.record_destination_status_if_newer(object, rule.destination_bucket, minted,
+                                                       ReplicationStatus::Pending);
+        if constexpr (DeleteMarker)
+            if (!rules.empty()) manager.mark_delete_marker(object);
+    });
+    std::vector<ReplicationJob> jobs;
+    jobs.reserve(rules.size());
+    for (ReplicationRule& rule : rules)
+        jobs.push_back(ReplicationJob{std::move(rule), std::string(object.bucket), std::string(object.key), generation,
+                                      std::string(object.version_id), DeleteMarker});
+    return jobs;
+}
+
+// The rules a delete marker replicates by: the winners for an object without
+// tags, those that replicate markers.
+inline std::vector<ReplicationRule> delete_marker_rules(std::vector<ReplicationRule> rules) {
+    rules.erase(std::remove_if(rules.begin(), rules.end(),
+                               [](const ReplicationRule& rule) { return !replicates_delete_markers(rule); }),
+                rules.end());
+    return rules;
 }
 } // namespace detail
 
@@ -68,42 +126,66 @@ inline void require_nameable(std::string_view bucket, std::string_view key) {
 /// Throws InvalidArgument before minting anything when the bucket or key is
 /// not valid UTF-8. Thread-safe. Cost: one rule match under the
 /// configuration lock, one mint, one stamp per destination, all under the
-/// commit lock.
+/// commit lock. In a versioned bucket pass the new version's ObjectId: the
+/// stamps and jobs are that version's, and the lock is the key's, so the
+/// generations of a key's versions follow the order they were committed in.
 ///
 ///     auto jobs = s3repl::begin_replication(manager, "photos", "cat.jpg", tags,
 ///         [&](std::uint64_t generation) { store.rename_into_place(upload, generation); });
 ///     for (auto& job : jobs)
 ///         pool.post([&, job = std::move(job)] { s3repl::replicate_object(manager, job, body, meta, dst); });
 template <class Manager, class Commit>
+std::vector<ReplicationJob> begin_replication(Manager& manager, const ObjectId& object, const TagSet& object_tags,
+                                              Commit&& commit) {
+    detail::require_dispatchable<Manager>();
+    detail::require_nameable(object);
+    return detail::commit_and_stamp<false>(manager, object, manager.match_rules(object.bucket, object.key, object_tags),
+                                           std::forward<Commit>(commit));
+}
+
+/// The unversioned object's PUT: begin_replication({bucket, key}, ...).
+template <class Manager, class Commit>
 std::vector<ReplicationJob> begin_replication(Manager& manager, std::string_view bucket, std::string_view key,
                                               const TagSet& object_tags, Commit&& commit) {
-    constexpr bool told_if_replicated = std::is_invocable_v<Commit&, std::uint64_t, bool>;
-    static_assert(told_if_replicated || std::is_invocable_v<Commit&, std::uint64_t>,
-                  "s3repl: the commit step must be callable as commit(std::uint64_t generation) or "
-                  "commit(std::uint64_t generation, bool replicated)");
-    static_assert(detail::has_match_rules<Manager>::value,
-                  "s3repl: the manager needs match_rules(bucket, key, tags) -> std::vector<ReplicationRule>");
+    return begin_replication(manager, ObjectId{bucket, key}, object_tags, std::forward<Commit>(commit));
+}
+
+/// A DELETE without a version ID on a versioned bucket made a delete marker,
+/// version `marker.version_id`: as begin_replication (the commit step runs
+/// under the key's commit lock with a fresh generation, so the marker is
+/// ordered with the key's PUTs), but the jobs are only for the rules that
+/// replicate delete markers (replicates_delete_markers: V1 rules, and V2
+/// rules with DeleteMarkerReplication Enabled and no tag filter), chosen as
+/// for an object without tags, and carry `delete_marker`. The entry is
+/// marked (mark_delete_marker). Throws InvalidArgument, before minting, for
+/// an empty version ID.
+template <class Manager, class Commit>
+std::vector<ReplicationJob> begin_delete_marker_replication(Manager& manager, const ObjectId& marker, Commit&& commit) {
+    detail::require_dispatchable<Manager>();
+    static_assert(detail::has_mark_delete_marker<Manager>::value,
+                  "s3repl: the manager needs mark_delete_marker(ObjectId)");
+    detail::require_nameable(marker);
+    if (marker.version_id.empty()) throw InvalidArgument("a delete marker needs a version ID");
+    return detail::commit_and_stamp<true>(
+        manager, marker, detail::delete_marker_rules(manager.match_rules(marker.bucket, marker.key, {})),
+        std::forward<Commit>(commit));
+}
+
+/// A DELETE of one version (with its version ID): never replicated, as S3
+/// does, so that nobody can delete data at the destination from the source.
+/// Runs `commit()` (the server removes the version) under the key's commit
+/// lock, then forgets the version's entry: a copy of it still running finds
+/// none and ends Superseded. Returns no job, by design.
+template <class Manager, class Commit>
+void commit_version_delete(Manager& manager, const ObjectId& version, Commit&& commit) {
     static_assert(detail::has_commit_in_order<Manager>::value,
                   "s3repl: the manager needs commit_in_order(bucket, key, commit) -> the generation (std::uint64_t)");
-    static_assert(detail::has_record_destination_status_if_newer<Manager>::value,
-                  "s3repl: the manager needs record_destination_status_if_newer(bucket, key, destination_bucket, "
-                  "generation, status) -> bool");
-    detail::require_nameable(bucket, key);
-    std::vector<ReplicationRule> rules = manager.match_rules(bucket, key, object_tags);
-    const std::uint64_t generation = manager.commit_in_order(bucket, key, [&](std::uint64_t minted) {
-        if constexpr (told_if_replicated)
-            std::invoke(commit, minted, !rules.empty());
-        else
-            std::invoke(commit, minted);
-        for (const ReplicationRule& rule : rules)
-            manager.record_destination_status_if_newer(bucket, key, rule.destination_bucket, minted,
-                                                       ReplicationStatus::Pending);
+    static_assert(detail::has_forget<Manager>::value, "s3repl: the manager needs forget(ObjectId) -> bool");
+    detail::require_nameable(version);
+    manager.commit_in_order(version.bucket, version.key, [&](std::uint64_t) {
+        std::invoke(commit);
+        manager.forget(version);
     });
-    std::vector<ReplicationJob> jobs;
-    jobs.reserve(rules.size());
-    for (ReplicationRule& rule : rules)
-        jobs.push_back(ReplicationJob{std::move(rule), std::string(bucket), std::string(key), generation});
-    return jobs;
 }
 
 /// The jobs that re-copy what a re-drive list names (failed_destinations,
@@ -112,16 +194,21 @@ std::vector<ReplicationJob> begin_replication(Manager& manager, std::string_view
 /// name, a single-status entry), at the reference's generation, so that
 /// replicate_object's checks still apply. Empty when no rule selects that
 /// destination any more (stamp it FAILED, or leave it to the sweep).
-/// `object_tags` are the source object's current tags.
+/// `object_tags` are the source object's current tags (unused for a delete
+/// marker). Jobs keep the reference's version ID and delete-marker flag.
 template <class Manager>
 std::vector<ReplicationJob> redrive_jobs(const Manager& manager, const DestinationRef& ref, const TagSet& object_tags) {
     static_assert(detail::has_match_rules<Manager>::value,
                   "s3repl: the manager needs match_rules(bucket, key, tags) -> std::vector<ReplicationRule>");
     std::vector<ReplicationJob> jobs;
-    for (ReplicationRule& rule : manager.match_rules(ref.bucket, ref.key, object_tags)) {
+    std::vector<ReplicationRule> rules = ref.delete_marker
+                                             ? detail::delete_marker_rules(manager.match_rules(ref.bucket, ref.key, {}))
+                                             : manager.match_rules(ref.bucket, ref.key, object_tags);
+    for (ReplicationRule& rule : rules) {
         const std::string& wanted = ref.destination.destination_bucket;
         if (!wanted.empty() && wanted != rule.destination_bucket) continue;
-        jobs.push_back(ReplicationJob{std::move(rule), ref.bucket, ref.key, ref.destination.generation});
+        jobs.push_back(ReplicationJob{std::move(rule), ref.bucket, ref.key, ref.destination.generation, ref.version_id,
+                                      ref.delete_marker});
     }
     return jobs;
 }
@@ -304,17 +391,21 @@ inline void require_valid(const ReplicationOptions& options) {
 // The source has moved past the job: a newer generation is stored, or the
 // entry is gone (swept: a terminal status at this generation or later was
 // stamped, so another task finished the key).
+inline ObjectId source_of(const ReplicationJob& job) noexcept {
+    return ObjectId{job.source_bucket, job.source_key, job.version_id};
+}
+
 template <class Manager>
 bool superseded_at_source(const Manager& manager, const ReplicationJob& job) {
-    const auto stored = manager.lookup_entry(job.source_bucket, job.source_key);
+    const auto stored = manager.lookup_entry(source_of(job));
     return !stored || stored->generation > job.generation;
 }
 
 // Where every outcome of a job is stamped: its own destination's CAS.
 template <class Manager>
 bool stamp(Manager& manager, const ReplicationJob& job, ReplicationStatus status) {
-    return manager.record_destination_status_if_newer(job.source_bucket, job.source_key, job.rule.destination_bucket,
-                                                      job.generation, status);
+    return manager.record_destination_status_if_newer(source_of(job), job.rule.destination_bucket, job.generation,
+                                                      status);
 }
 
 // The retry loop both overloads share. `attempt(error)` returns the job's
@@ -325,9 +416,9 @@ template <class Manager, class Attempt>
 ReplicationOutcome run_attempts(Manager& manager, const ReplicationJob& job, const ReplicationOptions& options,
                                 Attempt&& attempt) {
     static_assert(has_lookup_entry<Manager>::value,
-                  "s3repl: the manager needs lookup_entry(bucket, key) -> std::optional<ReplicationStatusEntry>");
+                  "s3repl: the manager needs lookup_entry(ObjectId) -> std::optional<ReplicationStatusEntry>");
     static_assert(has_record_destination_status_if_newer<Manager>::value,
-                  "s3repl: the manager needs record_destination_status_if_newer(bucket, key, destination_bucket, "
+                  "s3repl: the manager needs record_destination_status_if_newer(ObjectId, destination_bucket, "
                   "generation, status) -> bool");
     static_assert(has_note_dropped<Manager>::value, "s3repl: the manager needs note_dropped()");
     ReplicationOutcome outcome;
@@ -360,6 +451,14 @@ template <class Manager>
 ReplicationResult stamp_completed(Manager& manager, const ReplicationJob& job) {
     if (stamp(manager, job, ReplicationStatus::Completed)) return ReplicationResult::Completed;
     return ReplicationResult::Superseded;
+}
+
+// A job of a version or a delete marker needs a destination with versions.
+inline void require_unversioned(const ReplicationJob& job, const char* what) {
+    if (!job.version_id.empty() || job.delete_marker)
+        throw InvalidArgument(std::string("replicate_object: ") + what +
+                              " cannot copy a version or a delete marker (give it head/put with a version ID and "
+                              "put_delete_marker, see s3repl/destination.hpp)");
 }
 
 // What both overloads do before the first attempt: check the options, add
@@ -397,6 +496,14 @@ ReplicaTarget prepare_replica(Metadata& metadata, const ReplicationJob& job, con
 /// `x-amz-storage-class` when the rule overrides it, and the three
 /// `x-amz-object-lock-*` headers from `options.object_lock`.
 ///
+/// A destination with versions has head(bucket, key, version_id),
+/// put(bucket, key, version_id, body, metadata, condition) and
+/// put_delete_marker(bucket, key, version_id, metadata) instead: each call
+/// gets the job's version ID (the replica keeps the source's), and a
+/// delete-marker job writes a marker through put_delete_marker (its `body`
+/// is not used). A destination without versions takes only unversioned
+/// jobs (InvalidArgument otherwise).
+///
 /// Each attempt: a newer stored generation at the source, or no entry at all
 /// (swept after another task finished the key), ends the job as Superseded
 /// without writing. Otherwise `head` the replica: a generation above the
@@ -420,14 +527,33 @@ ReplicaTarget prepare_replica(Metadata& metadata, const ReplicationJob& job, con
 template <class Manager, class Body, class Metadata, class Destination>
 auto replicate_object(Manager& manager, const ReplicationJob& job, Body body, Metadata metadata,
                       Destination&& destination, const ReplicationOptions& options = {})
-    -> std::enable_if_t<detail::is_destination<std::remove_reference_t<Destination>, Body, Metadata>::value,
-                        ReplicationOutcome> {
+    -> std::enable_if_t<
+        detail::is_destination<std::remove_reference_t<Destination>, Body, Metadata>::value ||
+            detail::is_versioned_destination<std::remove_reference_t<Destination>, Body, Metadata>::value,
+        ReplicationOutcome> {
+    constexpr bool versioned =
+        detail::is_versioned_destination<std::remove_reference_t<Destination>, Body, Metadata>::value;
+    if constexpr (!versioned) detail::require_unversioned(job, "a destination without versions");
     const detail::ReplicaTarget to = detail::prepare_replica(metadata, job, options);
+    const auto head = [&]() -> std::optional<ReplicaState> {
+        if constexpr (versioned)
+            return destination.head(to.bucket, to.key, job.version_id);
+        else
+            return destination.head(to.bucket, to.key);
+    };
+    const auto put = [&](const WriteCondition& condition) -> WriteResult {
+        if constexpr (versioned) {
+            if (job.delete_marker) return destination.put_delete_marker(to.bucket, to.key, job.version_id, metadata);
+            return destination.put(to.bucket, to.key, job.version_id, body, metadata, condition);
+        } else {
+            return destination.put(to.bucket, to.key, body, metadata, condition);
+        }
+    };
 
     return detail::run_attempts(manager, job, options, [&](std::string& error) -> std::optional<ReplicationResult> {
         for (int conflicts = 0;; ++conflicts) {
             std::optional<ReplicaState> replica;
-            if (!detail::guarded([&] { replica = destination.head(to.bucket, to.key); }, error)) return std::nullopt;
+            if (!detail::guarded([&] { replica = head(); }, error)) return std::nullopt;
             if (replica && replica->generation > job.generation) return ReplicationResult::Superseded;
             if (replica && replica->generation == job.generation) return detail::stamp_completed(manager, job);
             WriteCondition condition;
@@ -436,9 +562,7 @@ auto replicate_object(Manager& manager, const ReplicationJob& job, Body body, Me
             else
                 condition.if_none_match = true;
             WriteResult written = WriteResult::Failed;
-            if (!detail::guarded([&] { written = destination.put(to.bucket, to.key, body, metadata, condition); },
-                                 error))
-                return std::nullopt;
+            if (!detail::guarded([&] { written = put(condition); }, error)) return std::nullopt;
             if (written == WriteResult::Written) return detail::stamp_completed(manager, job);
             if (written == WriteResult::Failed) {
                 error = "the destination reported a failed write";
@@ -484,6 +608,7 @@ auto replicate_object(Manager& manager, const ReplicationJob& job, Body body, Me
                   "report a failure by returning false or throwing");
     static_assert(detail::has_request_redrive<Manager>::value,
                   "s3repl: the manager needs request_redrive(bucket, key) (the put overload queues stale writes)");
+    detail::require_unversioned(job, "the put overload");
     const detail::ReplicaTarget to = detail::prepare_replica(metadata, job, options);
 
     return detail::run_attempts(manager, job, options, [&](std::string& error) -> std::optional<ReplicationResult> {

@@ -16,6 +16,7 @@
 #include "s3repl/detail/time_math.hpp"
 #include "s3repl/detail/utf8.hpp"
 #include "s3repl/error.hpp"
+#include "s3repl/object_id.hpp"
 #include "s3repl/rules.hpp"
 #include "s3repl/shared_mutex.hpp"
 #include "s3repl/status.hpp"
@@ -36,6 +37,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -66,14 +68,18 @@ struct ReplicationStats {
     friend bool operator!=(const ReplicationStats& a, const ReplicationStats& b) noexcept { return !(a == b); }
 };
 
-/// An owned copy of one entry, for re-drive queues.
+/// An owned copy of one entry, for re-drive queues. `version_id` is empty
+/// for an unversioned object.
 struct EntryRef {
     std::string bucket;
     std::string key;
     ReplicationStatusEntry entry;
+    std::string version_id{};
+    bool delete_marker = false;
 
     friend bool operator==(const EntryRef& a, const EntryRef& b) {
-        return a.bucket == b.bucket && a.key == b.key && a.entry == b.entry;
+        return a.bucket == b.bucket && a.key == b.key && a.entry == b.entry && a.version_id == b.version_id &&
+               a.delete_marker == b.delete_marker;
     }
     friend bool operator!=(const EntryRef& a, const EntryRef& b) { return !(a == b); }
 };
@@ -204,19 +210,28 @@ class BasicReplicationManager {
     }
 
     // ---- stamps ----------------------------------------------------------
+    //
+    // Every call that names an object takes an ObjectId ({bucket, key,
+    // version_id}); the forms taking (bucket, key) are the unversioned
+    // object's (an empty version ID). Each version of a key is an entry of
+    // its own, with its own CAS.
 
     /// Unconditional stamp with generation 0 (so the next real PUT's CAS
     /// overrides it); recorded_at = clock now. Throws InvalidArgument,
-    /// changing nothing, when bucket or key is not valid UTF-8 or `status`
-    /// is not one of the four enumerators.
-    void record_status(std::string_view bucket, std::string_view key, ReplicationStatus status) {
+    /// changing nothing, when a name is not valid UTF-8 (or the version ID
+    /// is longer than max_version_id_bytes) or `status` is not one of the
+    /// four enumerators.
+    void record_status(const ObjectId& object, ReplicationStatus status) {
         require_known(status);
-        const detail::KeyHashes h = hash(bucket, key);
+        const detail::KeyHashes h = hash(object);
         Shard& shard = shard_for(h);
         detail::WriteLock<Mutex> lock(shard.mutex);
-        detail::StoredEntry* existing = shard.table.find(bucket, key, h);
-        if (existing == nullptr) require_storable(bucket, key);
-        store(shard, bucket, key, h, existing, {status, 0, now()});
+        detail::StoredEntry* existing = shard.table.find(object.bucket, name_of(object), h);
+        if (existing == nullptr) require_storable(object);
+        store(shard, object, h, existing, {status, 0, now()});
+    }
+    void record_status(std::string_view bucket, std::string_view key, ReplicationStatus status) {
+        record_status(ObjectId{bucket, key}, status);
     }
 
     /// The CAS: stamps `status` at `generation` unless the stored generation
@@ -226,23 +241,26 @@ class BasicReplicationManager {
     /// the counter raises it (every stored generation stays below the next
     /// one minted): a stamp at 2^64-1 exhausts the counter at once. No heap
     /// allocation when the entry exists. Throws InvalidArgument, changing
-    /// nothing, when a new entry's bucket or key is not valid UTF-8 or
+    /// nothing, when a new entry's names are invalid (see record_status) or
     /// `status` is not one of the four enumerators.
-    bool record_status_if_newer(std::string_view bucket, std::string_view key, std::uint64_t generation,
-                                ReplicationStatus status) {
+    bool record_status_if_newer(const ObjectId& object, std::uint64_t generation, ReplicationStatus status) {
         require_known(status);
-        const detail::KeyHashes h = hash(bucket, key);
+        const detail::KeyHashes h = hash(object);
         Shard& shard = shard_for(h);
         shard.table.prefetch(h); // the slot's cache miss overlaps taking the lock
         detail::WriteLock<Mutex> lock(shard.mutex);
-        detail::StoredEntry* existing = shard.table.find(bucket, key, h);
+        detail::StoredEntry* existing = shard.table.find(object.bucket, name_of(object), h);
         if (existing != nullptr && existing->has_destinations && generation == existing->generation)
             return counted(shard, shard.table.stamp_every_destination(*existing, status, now_ns()));
         if (existing != nullptr && !stamp_wins(*existing, generation, status)) return counted(shard, false);
-        if (existing == nullptr) require_storable(bucket, key);
+        if (existing == nullptr) require_storable(object);
         raise_counter_to(generation);
-        store(shard, bucket, key, h, existing, {status, generation, now()});
+        store(shard, object, h, existing, {status, generation, now()});
         return true;
+    }
+    bool record_status_if_newer(std::string_view bucket, std::string_view key, std::uint64_t generation,
+                                ReplicationStatus status) {
+        return record_status_if_newer(ObjectId{bucket, key}, generation, status);
     }
 
     /// The CAS of one destination of a source object: stamps `status` for
@@ -255,7 +273,7 @@ class BasicReplicationManager {
     /// The entry's status becomes their aggregate (see AggregateStatus).
     ///
     /// When `destination_bucket` is the one destination every enabled rule
-    /// of `bucket` names, the stamp is record_status_if_newer's, on the
+    /// of the bucket names, the stamp is record_status_if_newer's, on the
     /// entry's single status, and the entry stays in today's form (stamps,
     /// lookups and snapshot bytes as for a single-destination manager).
     /// Otherwise an entry holding a single status at this generation hands
@@ -265,56 +283,93 @@ class BasicReplicationManager {
     /// is empty or not UTF-8, a status that is REPLICA (the replica's own) or
     /// not an enumerator, or a new entry's invalid names. Cost: the
     /// configuration's read lock, then one shard's write lock.
-    bool record_destination_status_if_newer(std::string_view bucket, std::string_view key,
-                                            std::string_view destination_bucket, std::uint64_t generation,
-                                            ReplicationStatus status) {
+    bool record_destination_status_if_newer(const ObjectId& object, std::string_view destination_bucket,
+                                            std::uint64_t generation, ReplicationStatus status) {
         require_destination_stamp(destination_bucket, status);
-        const bool sole = is_sole_destination(bucket, destination_bucket);
-        const detail::KeyHashes h = hash(bucket, key);
+        const bool sole = is_sole_destination(object.bucket, destination_bucket);
+        const detail::KeyHashes h = hash(object);
         const detail::HashedName destination{destination_bucket, hash_name(destination_bucket)};
         Shard& shard = shard_for(h);
         shard.table.prefetch(h);
         detail::WriteLock<Mutex> lock(shard.mutex);
-        detail::StoredEntry* existing = shard.table.find(bucket, key, h);
+        detail::StoredEntry* existing = shard.table.find(object.bucket, name_of(object), h);
         const detail::DestinationStamp stamp{destination, status, now_ns()};
         if (existing != nullptr && existing->has_destinations && generation == existing->generation)
             return counted(shard, shard.table.stamp_destination(*existing, stamp));
         if (existing != nullptr && !stamp_wins(*existing, generation, status)) return counted(shard, false);
-        if (existing == nullptr) require_storable(bucket, key);
+        if (existing == nullptr) require_storable(object);
         raise_counter_to(generation);
         if (sole) {
-            store(shard, bucket, key, h, existing, {status, generation, now()});
+            store(shard, object, h, existing, {status, generation, now()});
             return true;
         }
         if (existing != nullptr)
             shard.table.set_destinations(*existing, generation, &stamp, 1);
         else
-            shard.table.insert(bucket, key, h, generation, &stamp, 1);
+            shard.table.insert(object.bucket, name_of(object), h, generation, &stamp, 1);
         ++shard.stamps_accepted;
+        return true;
+    }
+    bool record_destination_status_if_newer(std::string_view bucket, std::string_view key,
+                                            std::string_view destination_bucket, std::uint64_t generation,
+                                            ReplicationStatus status) {
+        return record_destination_status_if_newer(ObjectId{bucket, key}, destination_bucket, generation, status);
+    }
+
+    /// Records that a version is a delete marker (begin_delete_marker_replication
+    /// calls it after the marker's stamps): re-drives then carry a marker, not
+    /// bytes, and the snapshot says so. No effect when the version is not
+    /// tracked. Throws InvalidArgument for an unversioned object (S3 has no
+    /// delete marker without versioning).
+    void mark_delete_marker(const ObjectId& object) {
+        if (object.version_id.empty()) throw InvalidArgument("a delete marker needs a version ID");
+        const detail::KeyHashes h = hash(object);
+        Shard& shard = shard_for(h);
+        detail::WriteLock<Mutex> lock(shard.mutex);
+        if (detail::StoredEntry* e = shard.table.find(object.bucket, name_of(object), h))
+            detail::EntryTable::set_delete_marker(*e, true);
+    }
+
+    /// Forgets the object's entry (S3 deleted that version: nothing is left
+    /// to replicate, and a copy still running finds no entry and ends
+    /// Superseded). Returns whether there was one.
+    bool forget(const ObjectId& object) {
+        const detail::KeyHashes h = hash(object);
+        Shard& shard = shard_for(h);
+        detail::WriteLock<Mutex> lock(shard.mutex);
+        detail::StoredEntry* e = shard.table.find(object.bucket, name_of(object), h);
+        if (e == nullptr) return false;
+        shard.table.erase(*e);
         return true;
     }
 
     // ---- lookups (no heap allocation) -----------------------------------
 
-    /// The status HEAD/GET report, or nullopt when (bucket, key) is not tracked.
-    std::optional<ReplicationStatus> lookup_status(std::string_view bucket, std::string_view key) const {
-        const std::optional<ReplicationStatusEntry> entry = lookup_entry(bucket, key);
+    /// The status HEAD/GET report, or nullopt when the object is not tracked.
+    std::optional<ReplicationStatus> lookup_status(const ObjectId& object) const {
+        const std::optional<ReplicationStatusEntry> entry = lookup_entry(object);
         if (!entry) return std::nullopt;
         return entry->status;
     }
+    std::optional<ReplicationStatus> lookup_status(std::string_view bucket, std::string_view key) const {
+        return lookup_status(ObjectId{bucket, key});
+    }
 
     /// The whole entry (status, generation, recorded_at), or nullopt.
-    std::optional<ReplicationStatusEntry> lookup_entry(std::string_view bucket, std::string_view key) const {
-        const detail::KeyHashes h = hash(bucket, key);
+    std::optional<ReplicationStatusEntry> lookup_entry(const ObjectId& object) const {
+        const detail::KeyHashes h = hash(object);
         const Shard& shard = shard_for(h);
         shard.table.prefetch(h);
         detail::ReadLock<Mutex> lock(shard.mutex);
-        const detail::StoredEntry* e = shard.table.lookup(bucket, key, h);
+        const detail::StoredEntry* e = shard.table.lookup(object.bucket, name_of(object), h);
         if (e == nullptr) return std::nullopt;
         return e->to_entry();
     }
+    std::optional<ReplicationStatusEntry> lookup_entry(std::string_view bucket, std::string_view key) const {
+        return lookup_entry(ObjectId{bucket, key});
+    }
 
-    /// Each destination's status of (bucket, key); empty when it is not
+    /// Each destination's status of the object; empty when it is not
     /// tracked. An entry in today's single-status form (its bucket's rules
     /// name one destination, or it was stamped through
     /// record_status_if_newer, or restored from a snapshot without
@@ -322,20 +377,23 @@ class BasicReplicationManager {
     /// bucket's enabled rules all name, or with an empty destination_bucket
     /// when they name several or none (its status then stands for whichever
     /// destinations the rules select). Allocates the result.
-    std::vector<DestinationStatus> lookup_destinations(std::string_view bucket, std::string_view key) const {
+    std::vector<DestinationStatus> lookup_destinations(const ObjectId& object) const {
         std::vector<DestinationStatus> found;
-        const detail::KeyHashes h = hash(bucket, key);
+        const detail::KeyHashes h = hash(object);
         const Shard& shard = shard_for(h);
         {
             detail::ReadLock<Mutex> lock(shard.mutex);
-            const detail::StoredEntry* e = shard.table.lookup(bucket, key, h);
+            const detail::StoredEntry* e = shard.table.lookup(object.bucket, name_of(object), h);
             if (e == nullptr) return found;
             append_destinations(shard.table, *e, found);
             if (e->has_destinations) return found;
         }
         // After the shard's lock: the configuration lock comes later in the order.
-        found.front().destination_bucket = sole_destination_of(bucket);
+        found.front().destination_bucket = sole_destination_of(object.bucket);
         return found;
+    }
+    std::vector<DestinationStatus> lookup_destinations(std::string_view bucket, std::string_view key) const {
+        return lookup_destinations(ObjectId{bucket, key});
     }
 
     /// Number of entries.
@@ -351,8 +409,10 @@ class BasicReplicationManager {
     // ---- sweep -----------------------------------------------------------
 
     /// Removes COMPLETED and FAILED entries recorded strictly before
-    /// now - max_age; never PENDING (still in flight) or REPLICA, nor a
-    /// FAILED one with a destination still PENDING. For an object with
+    /// now - max_age, and, whatever their age, those of versions outside
+    /// the latest `policy.latest_versions` of their key (by generation);
+    /// never PENDING (still in flight) or REPLICA, nor a FAILED one with a
+    /// destination still PENDING. For an object with
     /// several destinations, the status is their aggregate and the time its
     /// newest stamp. Returns the number removed. Locks one shard at a time.
     /// Any duration type is accepted and clamped, so hours::max() means
@@ -390,11 +450,19 @@ class BasicReplicationManager {
             if (shard.table.count(ReplicationStatus::Completed) == 0 &&
                 shard.table.count(ReplicationStatus::Failed) == 0)
                 continue;
+            const auto version_cutoffs = shard.table.version_cutoffs(policy.latest_versions);
+            // A terminal version outside its key's latest ones goes whatever its age.
+            const auto superseded_version = [&](const detail::StoredEntry& e) {
+                if (!e.versioned || version_cutoffs.empty()) return false;
+                const auto found = version_cutoffs.find(detail::EntryTable::version_group(e));
+                return found != version_cutoffs.end() && e.generation < found->second;
+            };
             const std::size_t swept = shard.table.erase_if([&](const detail::StoredEntry& e) {
                 switch (e.status_value()) {
-                case ReplicationStatus::Completed: return e.recorded_ns < completed_cutoff;
+                case ReplicationStatus::Completed: return e.recorded_ns < completed_cutoff || superseded_version(e);
                 // FAILED while another destination still copies: that copy will stamp it.
-                case ReplicationStatus::Failed: return e.recorded_ns < failed_cutoff && !copying(shard.table, e);
+                case ReplicationStatus::Failed:
+                    return (e.recorded_ns < failed_cutoff || superseded_version(e)) && !copying(shard.table, e);
                 default: return false;
                 }
             });
@@ -407,16 +475,24 @@ class BasicReplicationManager {
     // ---- re-drive support ------------------------------------------------
 
     /// Calls visit(std::string_view bucket, std::string_view key,
-    /// const ReplicationStatusEntry&) for every entry, one shard at a time
-    /// under that shard's read lock. `visit` must not call back into the
-    /// manager (the shard's lock is held).
+    /// const ReplicationStatusEntry&) for every unversioned entry, one shard
+    /// at a time under that shard's read lock; a visitor that also takes the
+    /// version, visit(bucket, key, std::string_view version_id, entry), gets
+    /// every entry, versions too (an empty version ID: unversioned). `visit`
+    /// must not call back into the manager (the shard's lock is held).
     template <class Visitor>
     void for_each_entry(Visitor&& visit) const {
+        constexpr bool with_versions = std::is_invocable_v<Visitor&, std::string_view, std::string_view,
+                                                           std::string_view, const ReplicationStatusEntry&>;
         for (const Shard& shard : state().shards) {
             detail::ReadLock<Mutex> lock(shard.mutex);
-            shard.table.for_each([&](std::string_view bucket, std::string_view key, const detail::StoredEntry& e) {
-                visit(bucket, key, e.to_entry());
-            });
+            shard.table.for_each(
+                [&](std::string_view bucket, const detail::EntryName& name, const detail::StoredEntry& e) {
+                    if constexpr (with_versions)
+                        visit(bucket, name.key, name.version, e.to_entry());
+                    else if (!name.versioned())
+                        visit(bucket, name.key, e.to_entry());
+                });
         }
     }
 
@@ -552,8 +628,14 @@ class BasicReplicationManager {
         std::uint64_t highest = 0;
         for (const Shard& shard : state().shards) {
             detail::ReadLock<Mutex> lock(shard.mutex);
-            shard.table.for_each([&](std::string_view bucket, std::string_view key, const detail::StoredEntry& e) {
-                writer.status(bucket, key, e.status_value(), e.generation, e.to_entry().recorded_at);
+            shard.table.for_each([&](std::string_view bucket, const detail::EntryName& name,
+                                     const detail::StoredEntry& e) {
+                const Timestamp recorded_at = e.to_entry().recorded_at;
+                if (name.versioned())
+                    writer.version(bucket, name.key, name.version, e.delete_marker, e.status_value(), e.generation,
+                                   recorded_at);
+                else
+                    writer.status(bucket, name.key, e.status_value(), e.generation, recorded_at);
                 if (const auto* list = shard.table.destinations_of(e))
                     writer.destinations(list->size(), [&](std::size_t i) {
                         const detail::StoredDestination& d = (*list)[i];
@@ -664,6 +746,12 @@ class BasicReplicationManager {
     detail::KeyHashes hash(std::string_view bucket, std::string_view key) const noexcept {
         return detail::hash_key(bucket, key, state().seed);
     }
+    detail::KeyHashes hash(const ObjectId& object) const noexcept {
+        return detail::hash_key(object.bucket, name_of(object), state().seed);
+    }
+    static detail::EntryName name_of(const ObjectId& object) noexcept {
+        return detail::EntryName(object.key, object.version_id);
+    }
     Shard& shard_for(detail::KeyHashes h) noexcept { return state().shards[detail::shard_of(h)]; }
     const Shard& shard_for(detail::KeyHashes h) const noexcept { return state().shards[detail::shard_of(h)]; }
 
@@ -735,13 +823,16 @@ class BasicReplicationManager {
         std::vector<DestinationStatus> scratch;
         for (const Shard& shard : state().shards) {
             detail::ReadLock<Mutex> lock(shard.mutex);
-            shard.table.for_each([&](std::string_view bucket, std::string_view key, const detail::StoredEntry& e) {
-                if (e.status_value() == ReplicationStatus::Replica) return;
-                scratch.clear();
-                append_destinations(shard.table, e, scratch);
-                for (DestinationStatus& d : scratch)
-                    if (wanted(d)) found.push_back(DestinationRef{std::string(bucket), std::string(key), std::move(d)});
-            });
+            shard.table.for_each(
+                [&](std::string_view bucket, const detail::EntryName& name, const detail::StoredEntry& e) {
+                    if (e.status_value() == ReplicationStatus::Replica) return;
+                    scratch.clear();
+                    append_destinations(shard.table, e, scratch);
+                    for (DestinationStatus& d : scratch)
+                        if (wanted(d))
+                            found.push_back(DestinationRef{std::string(bucket), std::string(name.key), std::move(d),
+                                                           std::string(name.version), e.delete_marker != 0});
+                });
         }
         // Name the single-status ones after the shard locks (the configuration lock comes later).
         for (DestinationRef& ref : found)
@@ -758,18 +849,22 @@ class BasicReplicationManager {
 
     // Writes an accepted stamp; the caller holds the shard's write lock and
     // has checked a new entry's names (require_storable).
-    static void store(Shard& shard, std::string_view bucket, std::string_view key, detail::KeyHashes h,
-                      detail::StoredEntry* existing, const ReplicationStatusEntry& value) {
+    static void store(Shard& shard, const ObjectId& object, detail::KeyHashes h, detail::StoredEntry* existing,
+                      const ReplicationStatusEntry& value) {
         if (existing != nullptr)
             shard.table.assign(*existing, value);
         else
-            shard.table.insert(bucket, key, h, value);
+            shard.table.insert(object.bucket, name_of(object), h, value);
         ++shard.stamps_accepted;
     }
 
-    static void require_storable(std::string_view bucket, std::string_view key) {
-        require_utf8(bucket, "bucket");
-        require_utf8(key, "key");
+    static void require_storable(const ObjectId& object) {
+        require_utf8(object.bucket, "bucket");
+        require_utf8(object.key, "key");
+        require_utf8(object.version_id, "version ID");
+        if (object.version_id.size() > max_version_id_bytes)
+            throw InvalidArgument("a version ID of " + std::to_string(object.version_id.size()) +
+                                  " bytes is longer than 1024");
     }
 
     // An out-of-range enumerator would index past the per-status counts.
@@ -789,9 +884,12 @@ class BasicReplicationManager {
         std::vector<EntryRef> found;
         for (const Shard& shard : state().shards) {
             detail::ReadLock<Mutex> lock(shard.mutex);
-            shard.table.for_each([&](std::string_view bucket, std::string_view key, const detail::StoredEntry& e) {
-                if (wanted(e)) found.push_back(EntryRef{std::string(bucket), std::string(key), e.to_entry()});
-            });
+            shard.table.for_each(
+                [&](std::string_view bucket, const detail::EntryName& name, const detail::StoredEntry& e) {
+                    if (wanted(e))
+                        found.push_back(EntryRef{std::string(bucket), std::string(name.key), e.to_entry(),
+                                                 std::string(name.version), e.delete_marker != 0});
+                });
         }
         return found;
     }

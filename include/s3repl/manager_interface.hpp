@@ -2,6 +2,7 @@
 
 #include "s3repl/detail/require_cxx17.hpp" // first: a C++14 build stops here, in one line
 
+#include "s3repl/object_id.hpp"
 #include "s3repl/rules.hpp"
 #include "s3repl/status.hpp"
 #include "s3repl/sweep_policy.hpp"
@@ -40,9 +41,13 @@ using commit_in_order_t =
     decltype(std::declval<M&>().commit_in_order(std::string_view(), std::string_view(), CommitProbe{}));
 template <class M>
 using record_destination_status_if_newer_t = decltype(std::declval<M&>().record_destination_status_if_newer(
-    std::string_view(), std::string_view(), std::string_view(), std::uint64_t(), ReplicationStatus::Pending));
+    std::declval<const ObjectId&>(), std::string_view(), std::uint64_t(), ReplicationStatus::Pending));
 template <class M>
-using lookup_entry_t = decltype(std::declval<const M&>().lookup_entry(std::string_view(), std::string_view()));
+using lookup_entry_t = decltype(std::declval<const M&>().lookup_entry(std::declval<const ObjectId&>()));
+template <class M>
+using mark_delete_marker_t = decltype(std::declval<M&>().mark_delete_marker(std::declval<const ObjectId&>()));
+template <class M>
+using forget_t = decltype(std::declval<M&>().forget(std::declval<const ObjectId&>()));
 template <class M>
 using note_dropped_t = decltype(std::declval<M&>().note_dropped());
 template <class M>
@@ -69,6 +74,10 @@ using has_record_destination_status_if_newer = has_member<record_destination_sta
 template <class M>
 using has_lookup_entry = has_member<lookup_entry_t, M, std::optional<ReplicationStatusEntry>>;
 template <class M>
+using has_mark_delete_marker = has_member<mark_delete_marker_t, M, void>;
+template <class M>
+using has_forget = has_member<forget_t, M, bool>;
+template <class M>
 using has_note_dropped = has_member<note_dropped_t, M, void>;
 template <class M>
 using has_request_redrive = has_member<request_redrive_t, M, void>;
@@ -80,14 +89,15 @@ using has_sweep_stale = has_member<sweep_stale_t, M, std::size_t>;
 } // namespace detail
 
 /// True when `Manager` has every member the dispatcher and the sweeper use:
-/// match_rules, commit_in_order, record_destination_status_if_newer, lookup_entry,
-/// note_dropped, request_redrive, clock().now() and sweep_stale(now, policy,
-/// keep_going). BasicReplicationManager satisfies it, and so must any other
-/// manager (another backend, or a wrapper).
+/// match_rules, commit_in_order, record_destination_status_if_newer(ObjectId,
+/// ...), lookup_entry(ObjectId), mark_delete_marker, forget, note_dropped,
+/// request_redrive, clock().now() and sweep_stale(now, policy, keep_going). BasicReplicationManager satisfies it, and
+/// so must any other manager (another backend, or a wrapper).
 template <class Manager>
 inline constexpr bool is_replication_manager_v =
     std::conjunction_v<detail::has_match_rules<Manager>, detail::has_commit_in_order<Manager>,
                        detail::has_record_destination_status_if_newer<Manager>, detail::has_lookup_entry<Manager>,
+                       detail::has_mark_delete_marker<Manager>, detail::has_forget<Manager>,
                        detail::has_note_dropped<Manager>, detail::has_request_redrive<Manager>,
                        detail::has_clock<Manager>, detail::has_sweep_stale<Manager>>;
 

@@ -242,6 +242,14 @@ inline const ReplicationRule* select_rule(const ReplicationConfig& config, std::
     return best;
 }
 
+/// Whether `rule` replicates delete markers, as AWS documents: a V1 rule
+/// (no Filter) always does; a V2 rule when DeleteMarkerReplication is
+/// Enabled and its filter has no tag (a delete marker has no tags).
+inline bool replicates_delete_markers(const ReplicationRule& rule) {
+    if (!rule.has_filter) return true;
+    return rule.delete_marker_replication.value_or(false) && rule.filter.tags.empty();
+}
+
 /// The one destination bucket every enabled rule of `config` names, or
 /// nullopt when they name several (or there is no enabled rule). The
 /// manager keeps an object of such a bucket in today's single-status form.

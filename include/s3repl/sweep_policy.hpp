@@ -5,12 +5,14 @@
 #include "s3repl/detail/time_math.hpp"
 
 #include <chrono>
+#include <cstddef>
 
 namespace s3repl {
 inline namespace v0 {
 
-/// How long terminal entries live before sweep_stale removes them. FAILED is
-/// kept longer by default: it is the handle a server uses to re-drive.
+/// How long terminal entries live before sweep_stale removes them, and how
+/// many versions of a key keep theirs. FAILED is kept longer by default: it
+/// is the handle a server uses to re-drive.
 ///
 ///     s3repl::SweepPolicy policy{std::chrono::hours(24), std::chrono::hours::max()}; // FAILED forever
 struct SweepPolicy {
@@ -18,6 +20,12 @@ struct SweepPolicy {
     static constexpr std::chrono::nanoseconds never = std::chrono::nanoseconds::max();
     std::chrono::nanoseconds completed_ttl = std::chrono::hours(24);
     std::chrono::nanoseconds failed_ttl = std::chrono::hours(24 * 7);
+    /// In a versioned bucket, the terminal statuses kept per key: those of
+    /// its `latest_versions` newest versions (by generation), at most; older
+    /// versions' COMPLETED and FAILED go at the next sweep whatever their
+    /// age (PENDING always stays). One by default: what a HEAD of the
+    /// current version needs. Unversioned objects are not affected.
+    std::size_t latest_versions = 1;
 
     /// One day for COMPLETED, a week for FAILED.
     constexpr SweepPolicy() noexcept = default;

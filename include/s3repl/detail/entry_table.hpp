@@ -13,6 +13,7 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <new>
@@ -25,15 +26,38 @@ namespace s3repl {
 inline namespace v0 {
 namespace detail {
 
+// Which entry of a bucket: a key, and a version ID for a version of a
+// versioned bucket's object (empty: the unversioned object). A version's
+// entry stores the key as key, version, then the version's length in two
+// bytes, and is told apart from an unversioned key of those bytes by a flag.
+struct EntryName {
+    EntryName(std::string_view key_, std::string_view version_ = {}) noexcept : key(key_), version(version_) {}
+    std::string_view key;
+    std::string_view version;
+
+    bool versioned() const noexcept { return !version.empty(); }
+    std::size_t stored_size() const noexcept { return versioned() ? key.size() + version.size() + 2 : key.size(); }
+};
+
 // Hashes of one (bucket, key): the bucket's alone (to find its interned name)
 // and the pair's (to find the entry, and, in its top bits, the shard).
 struct KeyHashes {
     std::uint64_t bucket;
     std::uint64_t entry;
 };
-inline KeyHashes hash_key(std::string_view bucket, std::string_view key, std::uint64_t seed) noexcept {
+
+// The top bits of an entry hash pick the shard (see shard_of): a version
+// keeps its key's, so that every version of a key lives in one shard (the
+// sweep's latest-versions rule compares them there), and takes the rest
+// from the version ID.
+inline constexpr std::uint64_t shard_hash_bits = ~std::uint64_t{0} << 59;
+inline std::uint64_t version_hash(std::uint64_t key_hash, std::string_view version) noexcept {
+    return (key_hash & shard_hash_bits) | (hash_bytes(version, key_hash) & ~shard_hash_bits);
+}
+inline KeyHashes hash_key(std::string_view bucket, const EntryName& name, std::uint64_t seed) noexcept {
     const std::uint64_t bucket_hash = hash_bytes(bucket, seed);
-    return {bucket_hash, hash_bytes(key, bucket_hash)};
+    const std::uint64_t key_hash = hash_bytes(name.key, bucket_hash);
+    return {bucket_hash, name.versioned() ? version_hash(key_hash, name.version) : key_hash};
 }
 
 // The map is split into this many independently locked shards, chosen by
@@ -45,6 +69,7 @@ inline KeyHashes hash_key(std::string_view bucket, std::string_view key, std::ui
 inline constexpr std::size_t shard_bits = 5;
 inline constexpr std::size_t shard_count = std::size_t{1} << shard_bits;
 inline std::size_t shard_of(KeyHashes h) noexcept { return static_cast<std::size_t>(h.entry >> (64 - shard_bits)); }
+static_assert(shard_bits <= 5, "shard_hash_bits keeps the top 5 bits of a version's hash");
 
 // One stored status, 48 bytes. Keys up to 24 bytes (most S3 keys of a
 // bucket's hot prefixes, and the benchmark's) live inside the entry, so a
@@ -69,10 +94,26 @@ struct StoredEntry {
     std::uint32_t bucket_id : 24;
     std::uint32_t status : 4;
     std::uint32_t has_destinations : 1;
+    std::uint32_t versioned : 1;     // the key is an EntryName's stored form with a version
+    std::uint32_t delete_marker : 1; // the version is a delete marker
 
     bool key_is_inline() const noexcept { return key_size <= inline_key_capacity; }
     const char* key_data() const noexcept { return key_is_inline() ? inline_key : heap_key; }
     std::string_view key_view() const noexcept { return {key_data(), key_size}; }
+    EntryName name() const noexcept {
+        if (!versioned) return EntryName(key_view());
+        const char* p = key_data();
+        const std::size_t version_size = static_cast<std::size_t>(static_cast<unsigned char>(p[key_size - 2])) |
+                                         static_cast<std::size_t>(static_cast<unsigned char>(p[key_size - 1])) << 8;
+        const std::size_t key_part = key_size - 2 - version_size;
+        return EntryName(std::string_view(p, key_part), std::string_view(p + key_part, version_size));
+    }
+    bool is_named(const EntryName& n) const noexcept {
+        if (versioned != static_cast<std::uint32_t>(n.versioned())) return false;
+        if (!versioned) return same_bytes(key_view(), n.key);
+        const EntryName mine = name();
+        return same_bytes(mine.key, n.key) && same_bytes(mine.version, n.version);
+    }
     ReplicationStatus status_value() const noexcept { return static_cast<ReplicationStatus>(status); }
     ReplicationStatusEntry to_entry() const noexcept {
         return {status_value(), generation, Timestamp{std::chrono::nanoseconds{recorded_ns}}};
@@ -135,42 +176,44 @@ class EntryTable {
     void prefetch(KeyHashes h) const noexcept { index_.prefetch(h.entry); }
 
     // For lookups, which on a server mostly miss: the presence filter first.
-    const StoredEntry* lookup(std::string_view bucket, std::string_view key, KeyHashes h) const noexcept {
+    const StoredEntry* lookup(std::string_view bucket, const EntryName& key, KeyHashes h) const noexcept {
         return index_.may_contain(h.entry) ? find(bucket, key, h) : nullptr;
     }
 
     // For stamps, whose keys are almost always present (PENDING, then
     // COMPLETED): asking the filter first only delays the probe (measured:
     // 60-80 ns per stamp_update on a 1,000,000-entry map).
-    const StoredEntry* find(std::string_view bucket, std::string_view key, KeyHashes h) const noexcept {
+    const StoredEntry* find(std::string_view bucket, const EntryName& key, KeyHashes h) const noexcept {
         const std::uint32_t bucket_id = buckets_.find({bucket, h.bucket});
         if (bucket_id == FlatIndex::npos) return nullptr;
         const std::uint32_t pos = index_.find(h.entry, [&](std::uint32_t p) {
             const StoredEntry& e = entries_[p];
-            return e.bucket_id == bucket_id && same_bytes(e.key_view(), key);
+            return e.bucket_id == bucket_id && e.is_named(key);
         });
         return pos == FlatIndex::npos ? nullptr : &entries_[pos];
     }
-    StoredEntry* find(std::string_view bucket, std::string_view key, KeyHashes h) noexcept {
+    StoredEntry* find(std::string_view bucket, const EntryName& key, KeyHashes h) noexcept {
         return const_cast<StoredEntry*>(static_cast<const EntryTable&>(*this).find(bucket, key, h));
     }
 
     // Adds an entry known to be absent, with no destination list. Strong
     // guarantee: on an exception (allocation, too many buckets) the table is
     // unchanged.
-    StoredEntry& insert(std::string_view bucket, std::string_view key, KeyHashes h,
+    StoredEntry& insert(std::string_view bucket, const EntryName& key, KeyHashes h,
                         const ReplicationStatusEntry& value) {
-        if (key.size() > max_key_bytes) throw InvalidArgument("a key of more than 2^32-1 bytes cannot be stored");
+        if (key.stored_size() > max_key_bytes)
+            throw InvalidArgument("a key of more than 2^32-1 bytes (with its version ID) cannot be stored");
         reserve_one_more(entries_); // may throw; nothing changed yet
         StoredEntry e{};
-        e.key_size = static_cast<std::uint32_t>(key.size());
+        e.key_size = static_cast<std::uint32_t>(key.stored_size());
+        e.versioned = key.versioned() ? 1u : 0u;
         std::unique_ptr<char[]> heap_key;
-        if (e.key_is_inline()) {
-            if (!key.empty()) std::memcpy(e.inline_key, key.data(), key.size());
-        } else {
-            heap_key.reset(new char[key.size()]);
-            std::memcpy(heap_key.get(), key.data(), key.size());
+        char* text = e.inline_key;
+        if (!e.key_is_inline()) {
+            heap_key.reset(new char[e.key_size]);
+            text = heap_key.get();
         }
+        write_name(text, key);
         const std::uint32_t bucket_id = buckets_.acquire({bucket, h.bucket});
         const auto pos = static_cast<std::uint32_t>(entries_.size());
         try {
@@ -190,7 +233,7 @@ class EntryTable {
 
     // Adds an entry known to be absent with the destination list `stamps`
     // (see set_destinations). Strong guarantee.
-    StoredEntry& insert(std::string_view bucket, std::string_view key, KeyHashes h, std::uint64_t generation,
+    StoredEntry& insert(std::string_view bucket, const EntryName& key, KeyHashes h, std::uint64_t generation,
                         const DestinationStamp* stamps, std::size_t n) {
         StoredEntry& added = insert(bucket, key, h, {stamps[0].status, generation, Timestamp{}});
         try {
@@ -305,16 +348,61 @@ class EntryTable {
         return removed;
     }
 
-    // Visits (bucket, key, StoredEntry) in storage order.
+    // Visits (bucket, EntryName, StoredEntry) in storage order.
     template <class Visitor>
     void for_each(Visitor&& visit) const {
-        for (const StoredEntry& e : entries_) visit(std::string_view(buckets_[e.bucket_id].name), e.key_view(), e);
+        for (const StoredEntry& e : entries_) visit(std::string_view(buckets_[e.bucket_id].name), e.name(), e);
+    }
+
+    // Removes one entry (a deleted version).
+    void erase(StoredEntry& e) noexcept {
+        erase_at(position_of(e));
+        refresh_index();
+    }
+
+    // Whether a version is a delete marker (kept across stamps).
+    static void set_delete_marker(StoredEntry& e, bool marker) noexcept { e.delete_marker = marker ? 1u : 0u; }
+
+    // For the sweep's latest-versions rule: per versioned key (its bucket id
+    // and key bytes), the generation below which a version is not among the
+    // key's `latest` newest; keys with at most `latest` versions are absent.
+    std::unordered_map<std::string, std::uint64_t> version_cutoffs(std::size_t latest) const {
+        std::unordered_map<std::string, std::vector<std::uint64_t>> generations;
+        for (const StoredEntry& e : entries_)
+            if (e.versioned) generations[version_group(e)].push_back(e.generation);
+        std::unordered_map<std::string, std::uint64_t> cutoffs;
+        for (auto& [group, list] : generations) {
+            if (list.size() <= latest) continue;
+            if (latest == 0) {
+                cutoffs.emplace(group, ~std::uint64_t{0});
+                continue;
+            }
+            const auto newest_end = list.begin() + static_cast<std::ptrdiff_t>(latest);
+            std::nth_element(list.begin(), newest_end, list.end(), std::greater<>());
+            cutoffs.emplace(group, *std::min_element(list.begin(), newest_end)); // ties with it are kept
+        }
+        return cutoffs;
+    }
+    static std::string version_group(const StoredEntry& e) {
+        const std::uint32_t id = e.bucket_id;
+        std::string group(sizeof id, '\0');
+        std::memcpy(&group[0], &id, sizeof id);
+        group += e.name().key;
+        return group;
     }
 
     // The name behind an id of this table.
     std::string_view bucket_name(std::uint32_t id) const noexcept { return buckets_[id].name; }
 
   private:
+    static void write_name(char* out, const EntryName& name) noexcept {
+        if (!name.key.empty()) std::memcpy(out, name.key.data(), name.key.size());
+        if (!name.versioned()) return;
+        std::memcpy(out + name.key.size(), name.version.data(), name.version.size());
+        out[name.key.size() + name.version.size()] = static_cast<char>(name.version.size() & 0xffu);
+        out[name.key.size() + name.version.size() + 1] = static_cast<char>(name.version.size() >> 8);
+    }
+
     static void set_value(StoredEntry& e, const ReplicationStatusEntry& value) noexcept {
         e.status = static_cast<std::uint32_t>(value.status) & 0xfu;
         e.generation = value.generation;
@@ -363,7 +451,9 @@ class EntryTable {
     }
 
     std::uint64_t entry_hash(const StoredEntry& e) const noexcept {
-        return hash_bytes(e.key_view(), buckets_[e.bucket_id].hash);
+        const EntryName name = e.name();
+        const std::uint64_t key_hash = hash_bytes(name.key, buckets_[e.bucket_id].hash);
+        return name.versioned() ? version_hash(key_hash, name.version) : key_hash;
     }
 
     void erase_at(std::uint32_t pos) noexcept {

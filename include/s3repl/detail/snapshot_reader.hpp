@@ -5,6 +5,7 @@
 #include "s3repl/detail/json_scanner.hpp"
 #include "s3repl/detail/snapshot_writer.hpp"
 #include "s3repl/error.hpp"
+#include "s3repl/object_id.hpp"
 #include "s3repl/rules.hpp"
 #include "s3repl/status.hpp"
 #include "s3repl/timestamp.hpp"
@@ -47,7 +48,7 @@ class SnapshotReader {
         // "Stored": after duplicates were replaced, so counted from the tables.
         std::uint64_t highest = 0;
         for (const EntryTable& table : out_.tables)
-            table.for_each([&](std::string_view, std::string_view, const StoredEntry& e) {
+            table.for_each([&](std::string_view, const EntryName&, const StoredEntry& e) {
                 if (e.generation > highest) highest = e.generation;
             });
         const std::uint64_t from_counter =
@@ -80,6 +81,7 @@ class SnapshotReader {
         case Slot::ReplicaMods: rule_.source_selection_criteria->replica_modifications = value; break;
         case Slot::TimeEnabled: rule_.replication_time->enabled = value; break;
         case Slot::MetricsEnabled: rule_.metrics->enabled = value; break;
+        case Slot::EntryDeleteMarker: delete_marker_ = value; break;
         default: return unexpected(value ? "true" : "false");
         }
         return value_done();
@@ -132,11 +134,13 @@ class SnapshotReader {
         case Slot::TagValue: tag_.second.assign(value); break;
         case Slot::KeyBucket: bucket_.assign(value); break;
         case Slot::KeyName: key_.assign(value); break;
+        case Slot::KeyVersion: version_.assign(value); break;
         case Slot::EntryStatus:
             if (!parse_status(value, entry_.status)) return bad_status(value);
             break;
         case Slot::EntryValue: // the oldest format: a bare status word
             destinations_.clear();
+            delete_marker_ = false;
             if (!parse_status(value, entry_.status)) return bad_status(value);
             entry_.generation = 0;
             entry_.recorded_at = now_;
@@ -174,6 +178,7 @@ class SnapshotReader {
         case Slot::EntryValue:
             entry_ = ReplicationStatusEntry{ReplicationStatus::Pending, 0, now_};
             destinations_.clear();
+            delete_marker_ = false;
             return push(Frame::Entry);
         case Slot::DestinationObject: destination_ = StagedDestination{}; return push(Frame::Destination);
         case Slot::Skip: return skip_more();
@@ -190,6 +195,9 @@ class SnapshotReader {
         case Slot::StatusPair: return push(Frame::StatusPair);
         case Slot::StatusKey: return push(Frame::StatusKey);
         case Slot::Destinations: return push(Frame::Destinations);
+        case Slot::Versions: return push(Frame::Versions);
+        case Slot::VersionPair: return push(Frame::VersionPair);
+        case Slot::VersionKey: return push(Frame::VersionKey);
         case Slot::Skip: return skip_more();
         default: return unexpected("an array");
         }
@@ -250,11 +258,14 @@ class SnapshotReader {
     bool end_array() {
         if (skipping()) return skip_less();
         const FrameState& top = frames_.back();
-        const bool is_pair =
-            top.kind == Frame::TagPair || top.kind == Frame::StatusPair || top.kind == Frame::StatusKey;
+        const bool is_pair = top.kind == Frame::TagPair || top.kind == Frame::StatusPair ||
+                             top.kind == Frame::StatusKey || top.kind == Frame::VersionPair;
         if (is_pair && top.index != 2) return fail_in_container("expected an array of exactly 2 elements");
+        if (top.kind == Frame::VersionKey && top.index != 3)
+            return fail_in_container("expected an array of exactly 3 elements");
         if (top.kind == Frame::TagPair) rule_.filter.tags.push_back(tag_);
-        if (top.kind == Frame::StatusPair && !store_entry()) return false;
+        if (top.kind == Frame::StatusPair && !store_entry(false)) return false;
+        if (top.kind == Frame::VersionPair && !store_entry(true)) return false;
         if (top.kind == Frame::Destinations && destinations_.empty())
             return fail_in_container("expected at least one destination");
         return pop();
@@ -265,7 +276,7 @@ class SnapshotReader {
 
   private:
     // clang-format off
-    enum class Frame : std::uint8_t { Root, ByBucket, Config, Rules, Rule, Filter, Tags, TagPair, Statuses, StatusPair, StatusKey, Entry, Aws, Criteria, Time, Metrics, Destinations, Destination };
+    enum class Frame : std::uint8_t { Root, ByBucket, Config, Rules, Rule, Filter, Tags, TagPair, Statuses, StatusPair, StatusKey, Entry, Aws, Criteria, Time, Metrics, Destinations, Destination, Versions, VersionPair, VersionKey };
     // What the next value is, from the innermost container and its field or position.
     enum class Slot : std::uint8_t {
         Root, Skip, TooMany, Wrong,
@@ -276,6 +287,7 @@ class SnapshotReader {
         Aws, HasFilter, HasPriority, RulePrefix, AndOperator, DeleteMarker, ExistingObject, Criteria, Account, Owner,
         KmsKey, Time, Metrics, SseKms, ReplicaMods, TimeEnabled, TimeMinutes, MetricsEnabled, ThresholdMinutes,
         Destinations, DestinationObject, DestBucket, DestStatus, DestRecordedAt,
+        Versions, VersionPair, VersionKey, KeyVersion, TooManyInKey, EntryDeleteMarker,
     };
     // clang-format on
     struct Shape {
@@ -290,7 +302,8 @@ class SnapshotReader {
     };
 
     static const Shape& shape_of(Frame kind) noexcept {
-        static const Shape root{{"by_bucket", "statuses", "next_generation", "generations_exhausted"}, 0b0011};
+        static const Shape root{{"by_bucket", "statuses", "next_generation", "generations_exhausted", "versions"},
+                                0b0011};
         static const Shape config{{"role", "rules"}, 0b11};
         static const Shape rule{
             {"id", "priority", "status_enabled", "filter", "destination_bucket", "destination_storage_class", "aws"},
@@ -303,7 +316,7 @@ class SnapshotReader {
         static const Shape time{{"enabled", "minutes"}, 0b11};
         static const Shape metrics{{"enabled", "event_threshold_minutes"}, 0b01};
         static const Shape filter{{"prefix", "tags"}, 0b10};
-        static const Shape entry{{"status", "generation", "recorded_at", "destinations"}, 0b0011};
+        static const Shape entry{{"status", "generation", "recorded_at", "destinations", "delete_marker"}, 0b0011};
         static const Shape destination{{"bucket", "status", "recorded_at"}, 0b111};
         static const Shape none{{}, 0};
         switch (kind) {
@@ -331,7 +344,8 @@ class SnapshotReader {
             return top.index == 0 ? first : top.index == 1 ? second : Slot::TooMany;
         };
         switch (top.kind) {
-        case Frame::Root: return field({Slot::ByBucket, Slot::Statuses, Slot::NextGeneration, Slot::Exhausted});
+        case Frame::Root:
+            return field({Slot::ByBucket, Slot::Statuses, Slot::NextGeneration, Slot::Exhausted, Slot::Versions});
         case Frame::ByBucket: return Slot::Config;
         case Frame::Config: return field({Slot::Role, Slot::Rules});
         case Frame::Rules: return Slot::Rule;
@@ -352,7 +366,15 @@ class SnapshotReader {
         case Frame::StatusPair: return pair(Slot::StatusKey, Slot::EntryValue);
         case Frame::StatusKey: return pair(Slot::KeyBucket, Slot::KeyName);
         case Frame::Entry:
-            return field({Slot::EntryStatus, Slot::EntryGeneration, Slot::RecordedAt, Slot::Destinations});
+            return field({Slot::EntryStatus, Slot::EntryGeneration, Slot::RecordedAt, Slot::Destinations,
+                          Slot::EntryDeleteMarker});
+        case Frame::Versions: return Slot::VersionPair;
+        case Frame::VersionPair: return pair(Slot::VersionKey, Slot::EntryValue);
+        case Frame::VersionKey:
+            return top.index == 0   ? Slot::KeyBucket
+                   : top.index == 1 ? Slot::KeyName
+                   : top.index == 2 ? Slot::KeyVersion
+                                    : Slot::TooManyInKey;
         case Frame::Destinations: return Slot::DestinationObject;
         case Frame::Destination: return field({Slot::DestBucket, Slot::DestStatus, Slot::DestRecordedAt});
         }
@@ -412,10 +434,11 @@ class SnapshotReader {
             "a string", "a replication time object", "a metrics object", "true or false", "true or false",
             "true or false", "an unsigned 32-bit integer", "true or false", "an unsigned 32-bit integer",
             "an array of destination statuses", "a destination status object", "a string", "a status string",
-            "an RFC 3339 date-time string",
+            "an RFC 3339 date-time string", "an array of versions", "a [[bucket, key, version], entry] array",
+            "a [bucket, key, version] array", "a string", "nothing (the array has 3 elements)", "true or false",
         };
         // clang-format on
-        static_assert(sizeof wanted / sizeof wanted[0] == static_cast<std::size_t>(Slot::DestRecordedAt) + 1,
+        static_assert(sizeof wanted / sizeof wanted[0] == static_cast<std::size_t>(Slot::EntryDeleteMarker) + 1,
                       "one description per Slot");
         return fail(std::string("expected ") + wanted[static_cast<std::size_t>(slot())] + ", found " + found);
     }
@@ -443,16 +466,23 @@ class SnapshotReader {
         return true;
     }
 
-    bool store_entry() {
-        const KeyHashes h = hash_key(bucket_, key_, seed_);
+    bool store_entry(bool versioned) {
+        if (versioned && version_.empty())
+            return fail_in_container("a version ID in \"versions\" is empty (the unversioned object is in "
+                                     "\"statuses\")");
+        if (version_.size() > max_version_id_bytes) return fail_in_container("a version ID is longer than 1024 bytes");
+        if (!versioned && delete_marker_) return fail_in_container("an unversioned entry cannot be a delete marker");
+        const EntryName name(key_, versioned ? std::string_view(version_) : std::string_view());
+        const KeyHashes h = hash_key(bucket_, name, seed_);
         EntryTable& table = out_.tables[shard_of(h)];
         if (!destinations_.empty() && !aggregate_matches()) return false;
         try {
-            StoredEntry* stored = table.find(bucket_, key_, h);
+            StoredEntry* stored = table.find(bucket_, name, h);
             if (stored != nullptr)
                 table.assign(*stored, entry_); // a key listed twice: the later wins
             else
-                stored = &table.insert(bucket_, key_, h, entry_);
+                stored = &table.insert(bucket_, name, h, entry_);
+            EntryTable::set_delete_marker(*stored, delete_marker_);
             if (!destinations_.empty()) {
                 std::vector<DestinationStamp> stamps;
                 stamps.reserve(destinations_.size());
@@ -528,8 +558,9 @@ class SnapshotReader {
     ReplicationConfig config_;
     ReplicationRule rule_;
     std::pair<std::string, std::string> tag_;
-    std::string bucket_, key_;
+    std::string bucket_, key_, version_;
     ReplicationStatusEntry entry_;
+    bool delete_marker_ = false;
     struct StagedDestination {
         std::string bucket;
         ReplicationStatus status = ReplicationStatus::Pending;

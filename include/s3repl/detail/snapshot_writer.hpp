@@ -40,28 +40,21 @@ class SnapshotWriter {
         out_ += "},\"statuses\":[";
     }
 
+    // An unversioned entry, into "statuses".
     void status(std::string_view bucket, std::string_view key, ReplicationStatus status, std::uint64_t generation,
                 Timestamp recorded_at) {
-        // One resize per entry, then raw writes: appending piece by piece
-        // cost more than everything else the writer does.
-        constexpr std::string_view open = "[[", middle = "],{\"status\":\"",
-                                   generation_field = "\",\"generation\":", time_field = ",\"recorded_at\":\"",
-                                   close = "\"}]";
-        constexpr std::size_t fixed = 1 + open.size() + 1 + middle.size() + 9 + generation_field.size() + 20 +
-                                      time_field.size() + rfc3339_max_size + close.size();
-        char* p = extend(fixed + escaped_size_bound(bucket) + escaped_size_bound(key));
-        if (statuses_++ != 0) *p++ = ',';
-        p = put(p, open);
-        p = put_string(p, bucket);
-        *p++ = ',';
-        p = put_string(p, key);
-        p = put(p, middle);
-        p = put(p, snapshot_status_words[static_cast<std::size_t>(status)]);
-        p = put(p, generation_field);
-        p = std::to_chars(p, p + 20, generation).ptr;
-        p = put(p, time_field);
-        p = write_rfc3339(recorded_at, p);
-        commit(put(p, close));
+        to_ = &out_;
+        entry(statuses_, bucket, key, nullptr, status, generation, recorded_at);
+    }
+
+    // A version's entry, into s3repl's own top-level member "versions" (the
+    // Rust reader ignores it): [["<bucket>","<key>","<version>"],{...}],
+    // with "delete_marker":true for a delete marker.
+    void version(std::string_view bucket, std::string_view key, std::string_view version_id, bool delete_marker,
+                 ReplicationStatus status, std::uint64_t generation, Timestamp recorded_at) {
+        to_ = &versions_;
+        entry(versions_count_, bucket, key, &version_id, status, generation, recorded_at);
+        if (delete_marker) reopen_entry("\"delete_marker\":true");
     }
 
     // One destination's status, for destinations().
@@ -77,27 +70,34 @@ class SnapshotWriter {
     template <class At>
     void destinations(std::size_t n, At&& at) {
         constexpr std::string_view close = "}]";
-        out_.resize(out_.size() - close.size()); // reopen the entry
-        out_ += ",\"destinations\":[";
+        text().resize(text().size() - close.size()); // reopen the entry
+        text() += ",\"destinations\":[";
         for (std::size_t i = 0; i < n; ++i) {
             const Destination d = at(i);
-            out_ += i == 0 ? "{\"bucket\":" : ",{\"bucket\":";
+            text() += i == 0 ? "{\"bucket\":" : ",{\"bucket\":";
             write_string(d.bucket);
-            out_ += ",\"status\":\"";
-            out_ += snapshot_status_words[static_cast<std::size_t>(d.status)];
-            out_ += "\",\"recorded_at\":\"";
+            text() += ",\"status\":\"";
+            text() += snapshot_status_words[static_cast<std::size_t>(d.status)];
+            text() += "\",\"recorded_at\":\"";
             commit(write_rfc3339(d.recorded_at, extend(rfc3339_max_size)));
-            out_ += "\"}";
+            text() += "\"}";
         }
-        out_ += ']';
-        out_ += close;
+        text() += ']';
+        text() += close;
     }
 
     // `exhausted`: 2^64-1 was handed out too, so next_generation (2^64-1,
     // the largest the format holds) is not free; said in a member of our own,
     // which the Rust server's reader ignores.
     std::string finish(std::uint64_t next_generation, bool exhausted) && {
-        out_ += "],\"next_generation\":";
+        to_ = &out_;
+        out_ += ']';
+        if (versions_count_ != 0) {
+            out_ += ",\"versions\":[";
+            out_ += versions_;
+            out_ += ']';
+        }
+        out_ += ",\"next_generation\":";
         write_number(next_generation);
         if (exhausted) out_ += ",\"generations_exhausted\":true";
         out_ += '}';
@@ -105,6 +105,44 @@ class SnapshotWriter {
     }
 
   private:
+    void entry(std::size_t& count, std::string_view bucket, std::string_view key, const std::string_view* version,
+               ReplicationStatus status, std::uint64_t generation, Timestamp recorded_at) {
+        // One resize per entry, then raw writes: appending piece by piece
+        // cost more than everything else the writer does.
+        constexpr std::string_view open = "[[", middle = "],{\"status\":\"",
+                                   generation_field = "\",\"generation\":", time_field = ",\"recorded_at\":\"",
+                                   close = "\"}]";
+        constexpr std::size_t fixed = 2 + open.size() + 1 + middle.size() + 9 + generation_field.size() + 20 +
+                                      time_field.size() + rfc3339_max_size + close.size();
+        char* p = extend(fixed + escaped_size_bound(bucket) + escaped_size_bound(key) +
+                         (version ? escaped_size_bound(*version) : 0));
+        if (count++ != 0) *p++ = ',';
+        p = put(p, open);
+        p = put_string(p, bucket);
+        *p++ = ',';
+        p = put_string(p, key);
+        if (version) {
+            *p++ = ',';
+            p = put_string(p, *version);
+        }
+        p = put(p, middle);
+        p = put(p, snapshot_status_words[static_cast<std::size_t>(status)]);
+        p = put(p, generation_field);
+        p = std::to_chars(p, p + 20, generation).ptr;
+        p = put(p, time_field);
+        p = write_rfc3339(recorded_at, p);
+        commit(put(p, close));
+    }
+
+    // Adds `member` to the entry just written (before its closing "}]").
+    void reopen_entry(std::string_view member) {
+        constexpr std::string_view close = "}]";
+        text().resize(text().size() - close.size());
+        text() += ',';
+        text() += member;
+        text() += close;
+    }
+
     void write_config(const ReplicationConfig& config) {
         out_ += ":{\"role\":";
         write_string(config.role);
@@ -221,14 +259,17 @@ class SnapshotWriter {
 
     void write_string(std::string_view text) { commit(put_string(extend(escaped_size_bound(text)), text)); }
 
-    // Makes room for `bound` more bytes and returns where they start;
-    // commit(end) then trims the text to what was written.
+    // The text entries go to: "statuses" (out_ itself) or "versions".
+    std::string& text() noexcept { return *to_; }
+
+    // Makes room for `bound` more bytes of text() and returns where they
+    // start; commit(end) then trims it to what was written.
     char* extend(std::size_t bound) {
-        const std::size_t old_size = out_.size();
-        out_.resize(old_size + bound);
-        return &out_[old_size];
+        const std::size_t old_size = text().size();
+        text().resize(old_size + bound);
+        return &text()[old_size];
     }
-    void commit(const char* end) { out_.resize(static_cast<std::size_t>(end - out_.data())); }
+    void commit(const char* end) { text().resize(static_cast<std::size_t>(end - text().data())); }
 
     static char* put(char* p, std::string_view piece) noexcept {
         std::memcpy(p, piece.data(), piece.size());
@@ -270,7 +311,10 @@ class SnapshotWriter {
     }
 
     std::string out_;
+    std::string versions_;
+    std::string* to_ = &out_;
     std::size_t statuses_ = 0;
+    std::size_t versions_count_ = 0;
 };
 
 } // namespace detail
