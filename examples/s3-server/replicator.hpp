@@ -179,10 +179,11 @@ class Replicator {
         }
         // One write of the whole line: workers log at once, and a chain of <<
         // would interleave their pieces.
-        std::cout << "replication " + job.source_bucket + '/' + job.source_key + " generation " +
-                         std::to_string(job.generation) + ": " + std::string(s3repl::to_string(outcome.result)) +
-                         " after " + std::to_string(outcome.attempts) + " attempt(s)" +
-                         (outcome.last_error.empty() ? "" : "; last error: " + outcome.last_error) + '\n'
+        std::cout << "replication " + job.source_bucket + '/' + job.source_key + " to " + job.rule.destination_bucket +
+                         " generation " + std::to_string(job.generation) + ": " +
+                         std::string(s3repl::to_string(outcome.result)) + " after " + std::to_string(outcome.attempts) +
+                         " attempt(s)" + (outcome.last_error.empty() ? "" : "; last error: " + outcome.last_error) +
+                         '\n'
                   << std::flush;
         // Kept beside the object once every destination of this generation is
         // done (the aggregate is terminal); a newer PUT's jobs own later outcomes.

@@ -84,10 +84,10 @@ int main(int argc, char** argv) {
     try {
         s3server::ObjectStore store(options.data_dir);
         s3repl::ReplicationManager manager = restore(store.snapshot_path());
-        s3server::Replicator replicator(
-            manager, store,
-            {options.fail_destination_percent, options.slow_destination, options.slow_destination_jitter},
-            static_cast<std::size_t>(options.workers));
+        s3server::Replicator replicator(manager, store,
+                                        {options.fail_destination_percent, options.slow_destination,
+                                         options.slow_destination_jitter, options.fail_destination_buckets},
+                                        static_cast<std::size_t>(options.workers));
         httplib::Server http;
         s3server::S3Api api(manager, store, replicator);
         api.install(http);

@@ -540,6 +540,111 @@ def test_swept_status_stays_visible():
         expect_equal(status(s3, "src", "docs/old"), "COMPLETED", "status after the sweep")
 
 
+# ---- several destinations ------------------------------------------------------
+
+# Two V2 rules for one prefix, with distinct priorities: every docs/ object
+# is copied to dst-a and to dst-b.
+DESTINATIONS = ["dst-a", "dst-b"]
+TWO_DESTINATIONS = [
+    {"ID": "to-" + bucket, "Priority": priority, "Status": "Enabled", "Filter": {"Prefix": "docs/"},
+     "DeleteMarkerReplication": {"Status": "Disabled"}, "Destination": {"Bucket": arn(bucket)}}
+    for priority, bucket in enumerate(DESTINATIONS, start=1)
+]
+
+
+def configure_two_destinations(s3):
+    make_buckets(s3, "src", *DESTINATIONS)
+    s3.put_bucket_replication(Bucket="src", ReplicationConfiguration={"Role": ROLE, "Rules": TWO_DESTINATIONS})
+
+
+def head_or_none(s3, bucket, key):
+    """The HEAD response, or None for a 404."""
+    try:
+        return s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as e:
+        if e.response["ResponseMetadata"]["HTTPStatusCode"] == 404:
+            return None
+        raise
+
+
+def expect_replica(s3, bucket, key, body, generation):
+    """The replica's GET response, after checking its bytes, status and generation."""
+    replica = s3.get_object(Bucket=bucket, Key=key)
+    expect_equal(replica["Body"].read(), body, "bytes of the replica in " + bucket)
+    expect_equal(replica.get("ReplicationStatus"), "REPLICA", "status of the replica in " + bucket)
+    expect_equal(replica["Metadata"].get("s3repl-generation"), str(generation), "generation of the replica in " + bucket)
+    return replica
+
+
+def watch_until_completed(s3, key):
+    """Polls the source HEAD until COMPLETED, failing if it says COMPLETED while
+    a replica is missing or says anything but PENDING before. Returns how many
+    polls saw PENDING with exactly one replica in place."""
+    partial = [0]
+
+    def probe():
+        replicas = [b for b in DESTINATIONS if head_or_none(s3, b, key)]
+        seen = status(s3, "src", key)
+        if seen == "PENDING":
+            partial[0] += len(replicas) == 1
+            return False
+        expect_equal(seen, "COMPLETED", "the source status while copying")
+        # Each copy is stamped COMPLETED after its write: both are in place now.
+        missing = [b for b in DESTINATIONS if not head_or_none(s3, b, key)]
+        if missing:
+            raise AssertionError("the source says COMPLETED, but %s has no replica" % missing)
+        return True
+
+    wait_for(probe, "src/%s to be COMPLETED" % key)
+    return partial[0]
+
+
+def test_two_destination_configuration_round_trips():
+    with Server() as server:
+        s3 = server.client()
+        make_buckets(s3, "src", "dst-a")
+        expect_equal(error_of(s3.put_bucket_replication, Bucket="src",
+                              ReplicationConfiguration={"Role": ROLE, "Rules": TWO_DESTINATIONS}),
+                     ("InvalidRequest", 400), "a second destination that does not exist")
+        expect_equal(error_of(s3.get_bucket_replication, Bucket="src"),
+                     ("ReplicationConfigurationNotFoundError", 404), "nothing was stored")
+        make_buckets(s3, "dst-b")
+        s3.put_bucket_replication(Bucket="src", ReplicationConfiguration={"Role": ROLE, "Rules": TWO_DESTINATIONS})
+        expect_equal(s3.get_bucket_replication(Bucket="src")["ReplicationConfiguration"],
+                     {"Role": ROLE, "Rules": TWO_DESTINATIONS}, "the document")
+
+
+def test_two_destinations_get_the_same_replica():
+    with Server() as server:
+        s3 = server.client()
+        configure_two_destinations(s3)
+        body = b"for both \x00\xff " * 100
+        s3.put_object(Bucket="src", Key="docs/both", Body=body, Metadata={"owner": "ada"}, Tagging="team=red")
+        wait_status(s3, "src", "docs/both", "COMPLETED")
+        for bucket in DESTINATIONS:
+            replica = expect_replica(s3, bucket, "docs/both", body, 1)
+            expect_equal(replica["Metadata"].get("owner"), "ada", "metadata of the replica in " + bucket)
+            tags = s3.get_object_tagging(Bucket=bucket, Key="docs/both")["TagSet"]
+            expect_equal(tags, [{"Key": "team", "Value": "red"}], "tags of the replica in " + bucket)
+            expect_equal(server.output().count("replication src/docs/both to %s generation 1: Completed" % bucket), 1,
+                         "log lines of the copy to " + bucket)
+        expect_equal(s3.get_object(Bucket="src", Key="docs/both").get("ReplicationStatus"), "COMPLETED",
+                     "source status (GET)")
+
+
+def test_source_pending_until_every_destination_completes():
+    # One worker and slow writes: the two copies run one after the other, so
+    # for a while one replica is in place and the other is not.
+    with Server("--workers", 1, "--slow-destination-ms", 500) as server:
+        s3 = server.client()
+        configure_two_destinations(s3)
+        s3.put_object(Bucket="src", Key="docs/slow", Body=b"slow")
+        if watch_until_completed(s3, "docs/slow") == 0:
+            raise AssertionError("never saw PENDING with one of the two replicas in place")
+        for bucket in DESTINATIONS:
+            expect_replica(s3, bucket, "docs/slow", b"slow", 1)
+
+
 def raw_request(server, method, path, body=b""):
     """(status, parsed error XML or None) for a request boto3 would refuse to build."""
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=DEADLINE_SECONDS)
