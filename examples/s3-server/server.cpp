@@ -99,7 +99,7 @@ int main(int argc, char** argv) {
         }
 
         const std::size_t redriven = replicator.recover();
-        if (redriven > 0) std::cout << "re-driving " << redriven << " pending replication(s)" << std::endl;
+        if (redriven > 0) std::cout << "re-driving " << redriven << " PENDING or FAILED destination(s)" << std::endl;
         const auto ttl = std::chrono::duration_cast<std::chrono::nanoseconds>(options.sweep_ttl);
         s3repl::StaleSweeper sweeper(manager, s3repl::SweepPolicy{ttl, ttl}, ttl / 2,
                                      [](std::size_t swept, std::chrono::nanoseconds) {
