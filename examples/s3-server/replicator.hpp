@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <iostream>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <optional>
