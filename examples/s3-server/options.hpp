@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace s3server {
 
@@ -16,6 +17,7 @@ struct ServerOptions {
     std::filesystem::path data_dir;
     std::chrono::seconds sweep_ttl{3600};
     int fail_destination_percent = 0;
+    std::vector<std::string> fail_destination_buckets; ///< every replica write to these fails
     std::chrono::milliseconds slow_destination{0};
     std::chrono::milliseconds slow_destination_jitter{0};
     std::chrono::milliseconds snapshot_interval{1000};
@@ -25,8 +27,8 @@ struct ServerOptions {
 inline constexpr const char* usage =
     "usage: s3repl-s3-server --data-dir DIR [--listen 127.0.0.1] [--port N (0: any free port)]\n"
     "         [--sweep-ttl SECONDS (3600)] [--snapshot-interval-ms N (1000)] [--workers N (4)]\n"
-    "         [--fail-destination-percent N (0)] [--slow-destination-ms N (0)]\n"
-    "         [--slow-destination-jitter-ms N (0)]\n";
+    "         [--fail-destination-percent N (0)] [--fail-destination-bucket NAME (repeatable)]\n"
+    "         [--slow-destination-ms N (0)] [--slow-destination-jitter-ms N (0)]\n";
 
 /// Throws std::invalid_argument with a one-line reason on a bad command line.
 inline ServerOptions parse_options(int argc, char** argv) {
@@ -58,6 +60,8 @@ inline ServerOptions parse_options(int argc, char** argv) {
             options.sweep_ttl = std::chrono::seconds(number(flag, value, 1, 1LL << 40));
         else if (flag == "--fail-destination-percent")
             options.fail_destination_percent = static_cast<int>(number(flag, value, 0, 100));
+        else if (flag == "--fail-destination-bucket")
+            options.fail_destination_buckets.push_back(value);
         else if (flag == "--slow-destination-ms")
             options.slow_destination = std::chrono::milliseconds(number(flag, value, 0, 3'600'000));
         else if (flag == "--slow-destination-jitter-ms")

@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <iostream>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -27,9 +28,10 @@ namespace s3server {
 
 /// The object writes of the server, with replication: a client PUT is
 /// staged, then committed through begin_replication, which stamps PENDING
-/// when a rule selects it and returns the copy to queue; workers run
-/// replicate_object against a StoreDestination and keep the outcome beside
-/// the source object. Thread-safe.
+/// for each destination bucket the rules select and returns one copy per
+/// destination to queue; workers run replicate_object against a
+/// StoreDestination and keep the outcome beside the source object once
+/// every destination is done. Thread-safe.
 ///
 /// Ordering is the library's: begin_replication mints the generation and
 /// runs the commit (the rename into place) under the manager's per-key
@@ -45,8 +47,8 @@ class Replicator {
         : manager_(manager), store_(store), destination_(store, faults), pool_(workers) {}
 
     /// Stores a client's PUT if `condition` holds (S3's If-Match /
-    /// If-None-Match: *); when a rule of the bucket selects the object,
-    /// PENDING is stamped and the copy queued. Throws S3Error
+    /// If-None-Match: *); when rules of the bucket select the object,
+    /// PENDING is stamped and a copy queued for each destination. Throws S3Error
     /// PreconditionFailed (412) or NoSuchKey (404, If-Match on a missing
     /// object), storing and stamping nothing.
     ObjectMeta put_object(const std::string& bucket, const std::string& key, ObjectMeta meta, std::string body,
@@ -73,7 +75,9 @@ class Replicator {
 
     /// The `x-amz-replication-status` of a stored object: REPLICA for a
     /// replica; for a client PUT the manager's entry while it has one at
-    /// least as new as the bytes, then the outcome kept beside the object;
+    /// least as new as the bytes (over several destinations its aggregate:
+    /// FAILED if one failed, else PENDING while one copies, else COMPLETED),
+    /// then the outcome kept beside the object;
     /// nothing when neither exists, which is an object no rule selected
     /// (the library stamps PENDING in the same commit lock as the rename, so
     /// a selected object has its entry as soon as its PUT is answered).
@@ -90,8 +94,11 @@ class Replicator {
     /// At start-up, after the snapshot is restored: raises the generation
     /// floor above every generation the files carry, stamps PENDING for
     /// replicated PUTs the snapshot missed (it is taken periodically; a
-    /// crash loses what came after), then re-drives every PENDING entry with
-    /// the object's current bytes. Returns the number re-driven.
+    /// crash loses what came after), one stamp per destination their rules
+    /// select, then re-drives each PENDING and each FAILED destination, to
+    /// that destination only, with the object's current bytes: a
+    /// destination that completed is not copied again. Returns the number of
+    /// destinations re-driven.
     std::size_t recover() {
         std::uint64_t highest = 0;
         store_.for_each_object([&](const std::string& bucket, const std::string& key, const ObjectMeta& meta) {
@@ -105,17 +112,17 @@ class Replicator {
             const auto done = store_.terminal_status(bucket, key);
             if ((entry && entry->generation >= meta.generation) || (done && done->generation == meta.generation))
                 return;
-            manager_.record_status_if_newer(bucket, key, meta.generation, s3repl::ReplicationStatus::Pending);
+            stamp_pending(bucket, key, meta);
         });
         manager_.raise_generation_floor(highest);
-        std::vector<s3repl::EntryRef> pending;
-        manager_.for_each_entry(
-            [&](std::string_view bucket, std::string_view key, const s3repl::ReplicationStatusEntry& e) {
-                if (e.status == s3repl::ReplicationStatus::Pending)
-                    pending.push_back({std::string(bucket), std::string(key), e});
-            });
-        for (const s3repl::EntryRef& ref : pending) redrive(ref);
-        return pending.size();
+        // The cutoff is strict (recorded before it), and the stamps above are
+        // from this very second: a cutoff at the end of time takes every one.
+        std::vector<s3repl::DestinationRef> todo =
+            manager_.stuck_pending_destinations(s3repl::Timestamp::max(), std::chrono::nanoseconds::zero());
+        std::vector<s3repl::DestinationRef> failed = manager_.failed_destinations();
+        todo.insert(todo.end(), std::make_move_iterator(failed.begin()), std::make_move_iterator(failed.end()));
+        for (const s3repl::DestinationRef& ref : todo) redrive(ref);
+        return todo.size();
     }
 
     /// Stops the workers: running copies finish their current attempt,
@@ -142,17 +149,49 @@ class Replicator {
         return s3repl::parse_aws_status(header->second);
     }
 
-    void redrive(const s3repl::EntryRef& ref) {
-        const auto fail = [&](const char* why) {
-            manager_.record_status_if_newer(ref.bucket, ref.key, ref.entry.generation,
-                                            s3repl::ReplicationStatus::Failed);
-            std::cerr << "re-drive " << ref.bucket << '/' << ref.key << ": " << why << ", marked FAILED\n";
+    // PENDING at the object's generation for each destination its rules
+    // select; a single PENDING when none does any more, which the re-drive
+    // then marks FAILED.
+    void stamp_pending(const std::string& bucket, const std::string& key, const ObjectMeta& meta) {
+        const std::vector<s3repl::ReplicationRule> rules = manager_.match_rules(bucket, key, meta.tags);
+        if (rules.empty())
+            manager_.record_status_if_newer(bucket, key, meta.generation, s3repl::ReplicationStatus::Pending);
+        for (const s3repl::ReplicationRule& rule : rules)
+            manager_.record_destination_status_if_newer(bucket, key, rule.destination_bucket, meta.generation,
+                                                        s3repl::ReplicationStatus::Pending);
+    }
+
+    // Queues the copy of one destination of `ref` (every destination its
+    // rules select for an unnamed, single-status entry).
+    void redrive(const s3repl::DestinationRef& ref) {
+        const std::string& destination = ref.destination.destination_bucket;
+        const std::uint64_t generation = ref.destination.generation;
+        const auto give_up = [&](const std::string& why) {
+            // A FAILED one keeps its stamp (and its age, for the sweep).
+            const bool pending = ref.destination.status == s3repl::ReplicationStatus::Pending;
+            if (pending && destination.empty())
+                manager_.record_status_if_newer(ref.bucket, ref.key, generation, s3repl::ReplicationStatus::Failed);
+            else if (pending)
+                manager_.record_destination_status_if_newer(ref.bucket, ref.key, destination, generation,
+                                                            s3repl::ReplicationStatus::Failed);
+            std::cerr << "re-drive " + ref.bucket + '/' + ref.key + " generation " + std::to_string(generation) +
+                             " to " + (destination.empty() ? std::string("its destinations") : destination) + ": " +
+                             why + (pending ? ", marked FAILED\n" : ", left FAILED\n");
         };
         auto object = store_.get(ref.bucket, ref.key);
-        if (!object) return fail("the object is gone");
-        const s3repl::DestinationRef every{ref.bucket, ref.key, {{}, ref.entry.status, ref.entry.generation, {}}};
-        auto jobs = s3repl::redrive_jobs(manager_, every, object->first.tags);
-        if (jobs.empty()) return fail("no rule selects it any more");
+        if (!object) return give_up("the object is gone");
+        // Copying newer bytes would label them with this older generation
+        // (a newer replicated PUT has its own entry: recover() stamped it).
+        if (object->first.generation != generation)
+            return give_up("the object holds generation " + std::to_string(object->first.generation));
+        auto jobs = s3repl::redrive_jobs(manager_, ref, object->first.tags);
+        if (jobs.empty()) return give_up("no rule selects it any more");
+        // One status standing for several destinations: each gets its own
+        // first, or the first copy to finish would stand for them all.
+        if (destination.empty())
+            for (const s3repl::ReplicationJob& job : jobs)
+                manager_.record_destination_status_if_newer(ref.bucket, ref.key, job.rule.destination_bucket,
+                                                            generation, s3repl::ReplicationStatus::Pending);
         const auto body = std::make_shared<const std::string>(std::move(object->second));
         for (auto& job : jobs) enqueue(std::move(job), body, object->first);
     }
@@ -179,10 +218,11 @@ class Replicator {
         }
         // One write of the whole line: workers log at once, and a chain of <<
         // would interleave their pieces.
-        std::cout << "replication " + job.source_bucket + '/' + job.source_key + " generation " +
-                         std::to_string(job.generation) + ": " + std::string(s3repl::to_string(outcome.result)) +
-                         " after " + std::to_string(outcome.attempts) + " attempt(s)" +
-                         (outcome.last_error.empty() ? "" : "; last error: " + outcome.last_error) + '\n'
+        std::cout << "replication " + job.source_bucket + '/' + job.source_key + " to " + job.rule.destination_bucket +
+                         " generation " + std::to_string(job.generation) + ": " +
+                         std::string(s3repl::to_string(outcome.result)) + " after " + std::to_string(outcome.attempts) +
+                         " attempt(s)" + (outcome.last_error.empty() ? "" : "; last error: " + outcome.last_error) +
+                         '\n'
                   << std::flush;
         // Kept beside the object once every destination of this generation is
         // done (the aggregate is terminal); a newer PUT's jobs own later outcomes.

@@ -84,10 +84,10 @@ int main(int argc, char** argv) {
     try {
         s3server::ObjectStore store(options.data_dir);
         s3repl::ReplicationManager manager = restore(store.snapshot_path());
-        s3server::Replicator replicator(
-            manager, store,
-            {options.fail_destination_percent, options.slow_destination, options.slow_destination_jitter},
-            static_cast<std::size_t>(options.workers));
+        s3server::Replicator replicator(manager, store,
+                                        {options.fail_destination_percent, options.slow_destination,
+                                         options.slow_destination_jitter, options.fail_destination_buckets},
+                                        static_cast<std::size_t>(options.workers));
         httplib::Server http;
         s3server::S3Api api(manager, store, replicator);
         api.install(http);
@@ -99,7 +99,7 @@ int main(int argc, char** argv) {
         }
 
         const std::size_t redriven = replicator.recover();
-        if (redriven > 0) std::cout << "re-driving " << redriven << " pending replication(s)" << std::endl;
+        if (redriven > 0) std::cout << "re-driving " << redriven << " PENDING or FAILED destination(s)" << std::endl;
         const auto ttl = std::chrono::duration_cast<std::chrono::nanoseconds>(options.sweep_ttl);
         s3repl::StaleSweeper sweeper(manager, s3repl::SweepPolicy{ttl, ttl}, ttl / 2,
                                      [](std::size_t swept, std::chrono::nanoseconds) {

@@ -5,6 +5,7 @@
 
 #include <s3repl/destination.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -13,6 +14,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace s3server {
 
@@ -23,6 +25,13 @@ struct FaultInjection {
     /// A random extra delay of up to this much per write, so that copies
     /// of one key land out of order.
     std::chrono::milliseconds jitter{0};
+    /// Every write to these destination buckets fails: one destination of
+    /// several ends FAILED while the others complete.
+    std::vector<std::string> failing_buckets;
+
+    bool fails_every_write_to(const std::string& bucket) const {
+        return std::find(failing_buckets.begin(), failing_buckets.end(), bucket) != failing_buckets.end();
+    }
 };
 
 /// The destination s3repl::replicate_object writes replicas to: this
@@ -54,6 +63,8 @@ class StoreDestination {
         if (delay.count() > 0) std::this_thread::sleep_for(delay);
         if (faults_.fail_percent > 0 && roll(99) < faults_.fail_percent)
             throw std::runtime_error("injected destination failure (--fail-destination-percent)");
+        if (faults_.fails_every_write_to(bucket))
+            throw std::runtime_error("injected destination failure (--fail-destination-bucket " + bucket + ")");
         if (!store_.bucket_exists(bucket)) throw std::runtime_error("destination bucket " + bucket + " does not exist");
         ObjectMeta replica;
         replica.headers = metadata;

@@ -56,6 +56,17 @@ replication_status() {
     s3api head-object --bucket "$1" --key "$2" --query ReplicationStatus --output text 2>"$work/head.err"
 }
 
+# same_configuration BUCKET FILE: "same" when get-bucket-replication returns
+# the document in FILE, else what each holds.
+same_configuration() {
+    s3api get-bucket-replication --bucket "$1" --output json >"$work/got.json"
+    python3 -c '
+import json, sys
+sent = json.load(open(sys.argv[1]))
+got = json.load(open(sys.argv[2]))["ReplicationConfiguration"]
+print("same" if sent == got else "sent %s, got %s" % (sent, got))' "$2" "$work/got.json"
+}
+
 wait_completed() {
     local end=$((SECONDS + deadline_seconds)) seen
     while [ $SECONDS -le $end ]; do
@@ -143,12 +154,48 @@ s3api create-bucket --bucket full-src >/dev/null &&
     s3api create-bucket --bucket amzn-s3-demo-destination-bucket >/dev/null &&
     s3api put-bucket-replication --bucket full-src --replication-configuration "file://$full"
 check put-bucket-replication-full-v2 0 $?
-s3api get-bucket-replication --bucket full-src --output json >"$work/full-got.json"
-check get-bucket-replication-full-v2 same "$(python3 -c '
-import json, sys
-sent = json.load(open(sys.argv[1]))
-got = json.load(open(sys.argv[2]))["ReplicationConfiguration"]
-print("same" if sent == got else "sent %s, got %s" % (sent, got))' "$full" "$work/full-got.json")"
+check get-bucket-replication-full-v2 same "$(same_configuration full-src "$full")"
+
+# Two destinations: V2 rules for one prefix with distinct priorities; both
+# buckets get the object, and the source is COMPLETED once both have it.
+s3api create-bucket --bucket two-src >/dev/null && s3api create-bucket --bucket dst-a >/dev/null &&
+    s3api create-bucket --bucket dst-b >/dev/null
+check create-destination-buckets 0 $?
+cat >"$work/two.json" <<'JSON'
+{
+  "Role": "arn:aws:iam::123456789012:role/replication",
+  "Rules": [
+    {
+      "ID": "to-a",
+      "Priority": 1,
+      "Status": "Enabled",
+      "Filter": { "Prefix": "docs/" },
+      "DeleteMarkerReplication": { "Status": "Disabled" },
+      "Destination": { "Bucket": "arn:aws:s3:::dst-a" }
+    },
+    {
+      "ID": "to-b",
+      "Priority": 2,
+      "Status": "Enabled",
+      "Filter": { "Prefix": "docs/" },
+      "DeleteMarkerReplication": { "Status": "Disabled" },
+      "Destination": { "Bucket": "arn:aws:s3:::dst-b" }
+    }
+  ]
+}
+JSON
+s3api put-bucket-replication --bucket two-src --replication-configuration "file://$work/two.json"
+check put-bucket-replication-two-destinations 0 $?
+check get-bucket-replication-two-destinations same "$(same_configuration two-src "$work/two.json")"
+s3api put-object --bucket two-src --key docs/two.bin --body "$work/payload.bin" >/dev/null
+check put-object-two-destinations 0 $?
+check head-object-two-destinations-completes COMPLETED "$(wait_completed two-src docs/two.bin)"
+for bucket in dst-a dst-b; do
+    check "replica-status-$bucket" REPLICA "$(replication_status "$bucket" docs/two.bin)"
+    s3api get-object --bucket "$bucket" --key docs/two.bin "$work/replica-$bucket.bin" >/dev/null
+    if cmp -s "$work/payload.bin" "$work/replica-$bucket.bin"; then pass "replica-bytes-$bucket"; else
+        fail "replica-bytes-$bucket" "bytes differ"; fi
+done
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

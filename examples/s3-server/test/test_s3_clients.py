@@ -488,7 +488,9 @@ def test_sigterm_saves_and_restores():
             raise AssertionError("no shutdown snapshot in the log:\n" + server.output())
         statuses = snapshot_statuses(data_dir)
         expect_equal(statuses, {"docs/failed": "Failed"}, "the shutdown snapshot")
-        with Server(data_dir=data_dir) as server:
+        # The restart re-drives FAILED copies: with the destination still
+        # failing, the status stays FAILED throughout.
+        with Server("--fail-destination-percent", 100, data_dir=data_dir) as server:
             s3 = server.client()
             expect_equal(status(s3, "src", "docs/failed"), "FAILED", "a FAILED status across a restart")
             expect_equal(len(s3.get_bucket_replication(Bucket="src")["ReplicationConfiguration"]["Rules"]),
@@ -538,6 +540,256 @@ def test_swept_status_stays_visible():
         wait_for(lambda: snapshot_statuses(server.data_dir) == {}, "a snapshot without the swept entry")
         # ...and HEAD still answers from the outcome stored beside the object.
         expect_equal(status(s3, "src", "docs/old"), "COMPLETED", "status after the sweep")
+
+
+# ---- several destinations ------------------------------------------------------
+
+# Two V2 rules for one prefix, with distinct priorities: every docs/ object
+# is copied to dst-a and to dst-b.
+DESTINATIONS = ["dst-a", "dst-b"]
+TWO_DESTINATIONS = [
+    {"ID": "to-" + bucket, "Priority": priority, "Status": "Enabled", "Filter": {"Prefix": "docs/"},
+     "DeleteMarkerReplication": {"Status": "Disabled"}, "Destination": {"Bucket": arn(bucket)}}
+    for priority, bucket in enumerate(DESTINATIONS, start=1)
+]
+
+
+def configure_two_destinations(s3):
+    make_buckets(s3, "src", *DESTINATIONS)
+    s3.put_bucket_replication(Bucket="src", ReplicationConfiguration={"Role": ROLE, "Rules": TWO_DESTINATIONS})
+
+
+def head_or_none(s3, bucket, key):
+    """The HEAD response, or None for a 404."""
+    try:
+        return s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as e:
+        if e.response["ResponseMetadata"]["HTTPStatusCode"] == 404:
+            return None
+        raise
+
+
+def expect_replica(s3, bucket, key, body, generation):
+    """The replica's GET response, after checking its bytes, status and generation."""
+    replica = s3.get_object(Bucket=bucket, Key=key)
+    expect_equal(replica["Body"].read(), body, "bytes of the replica in " + bucket)
+    expect_equal(replica.get("ReplicationStatus"), "REPLICA", "status of the replica in " + bucket)
+    expect_equal(replica["Metadata"].get("s3repl-generation"), str(generation), "generation of the replica in " + bucket)
+    return replica
+
+
+def watch_until_completed(s3, key):
+    """Polls the source HEAD until COMPLETED, failing if it says COMPLETED while
+    a replica is missing or says anything but PENDING before. Returns how many
+    polls saw PENDING with exactly one replica in place."""
+    partial = [0]
+
+    def probe():
+        replicas = [b for b in DESTINATIONS if head_or_none(s3, b, key)]
+        seen = status(s3, "src", key)
+        if seen == "PENDING":
+            partial[0] += len(replicas) == 1
+            return False
+        expect_equal(seen, "COMPLETED", "the source status while copying")
+        # Each copy is stamped COMPLETED after its write: both are in place now.
+        missing = [b for b in DESTINATIONS if not head_or_none(s3, b, key)]
+        if missing:
+            raise AssertionError("the source says COMPLETED, but %s has no replica" % missing)
+        return True
+
+    wait_for(probe, "src/%s to be COMPLETED" % key)
+    return partial[0]
+
+
+def test_two_destination_configuration_round_trips():
+    with Server() as server:
+        s3 = server.client()
+        make_buckets(s3, "src", "dst-a")
+        expect_equal(error_of(s3.put_bucket_replication, Bucket="src",
+                              ReplicationConfiguration={"Role": ROLE, "Rules": TWO_DESTINATIONS}),
+                     ("InvalidRequest", 400), "a second destination that does not exist")
+        expect_equal(error_of(s3.get_bucket_replication, Bucket="src"),
+                     ("ReplicationConfigurationNotFoundError", 404), "nothing was stored")
+        make_buckets(s3, "dst-b")
+        s3.put_bucket_replication(Bucket="src", ReplicationConfiguration={"Role": ROLE, "Rules": TWO_DESTINATIONS})
+        expect_equal(s3.get_bucket_replication(Bucket="src")["ReplicationConfiguration"],
+                     {"Role": ROLE, "Rules": TWO_DESTINATIONS}, "the document")
+
+
+def test_two_destinations_get_the_same_replica():
+    with Server() as server:
+        s3 = server.client()
+        configure_two_destinations(s3)
+        body = b"for both \x00\xff " * 100
+        s3.put_object(Bucket="src", Key="docs/both", Body=body, Metadata={"owner": "ada"}, Tagging="team=red")
+        wait_status(s3, "src", "docs/both", "COMPLETED")
+        for bucket in DESTINATIONS:
+            replica = expect_replica(s3, bucket, "docs/both", body, 1)
+            expect_equal(replica["Metadata"].get("owner"), "ada", "metadata of the replica in " + bucket)
+            tags = s3.get_object_tagging(Bucket=bucket, Key="docs/both")["TagSet"]
+            expect_equal(tags, [{"Key": "team", "Value": "red"}], "tags of the replica in " + bucket)
+            expect_equal(server.output().count("replication src/docs/both to %s generation 1: Completed" % bucket), 1,
+                         "log lines of the copy to " + bucket)
+        expect_equal(s3.get_object(Bucket="src", Key="docs/both").get("ReplicationStatus"), "COMPLETED",
+                     "source status (GET)")
+
+
+def test_source_pending_until_every_destination_completes():
+    # One worker and slow writes: the two copies run one after the other, so
+    # for a while one replica is in place and the other is not.
+    with Server("--workers", 1, "--slow-destination-ms", 500) as server:
+        s3 = server.client()
+        configure_two_destinations(s3)
+        s3.put_object(Bucket="src", Key="docs/slow", Body=b"slow")
+        if watch_until_completed(s3, "docs/slow") == 0:
+            raise AssertionError("never saw PENDING with one of the two replicas in place")
+        for bucket in DESTINATIONS:
+            expect_replica(s3, bucket, "docs/slow", b"slow", 1)
+
+
+def test_failed_destination_is_redriven_alone():
+    data_dir = tempfile.mkdtemp(prefix="s3repl-s3-test-")
+    body = b"to both, one of them failing " * 100
+    try:
+        server = Server("--fail-destination-bucket", "dst-b", data_dir=data_dir).start()
+        try:
+            s3 = server.client()
+            configure_two_destinations(s3)
+            s3.put_object(Bucket="src", Key="docs/half", Body=body)
+            wait_status(s3, "src", "docs/half", "FAILED")
+            # FAILED as soon as dst-b gives up, whether or not dst-a is done yet.
+            wait_for(lambda: "replication src/docs/half to dst-a generation 1: Completed after 1 attempt(s)"
+                     in server.output(), "the copy to dst-a")
+            before = expect_replica(s3, "dst-a", "docs/half", body, 1)
+            expect_equal(head_or_none(s3, "dst-b", "docs/half"), None, "dst-b's replica while its writes fail")
+            expect_equal(status(s3, "src", "docs/half"), "FAILED", "the source with dst-a done and dst-b failed")
+            wanted = ("replication src/docs/half to dst-b generation 1: Failed after 3 attempt(s); last error: "
+                      "injected destination failure (--fail-destination-bucket dst-b)")
+            if wanted not in server.output():
+                raise AssertionError("expected %r in the log:\n%s" % (wanted, server.output()))
+        finally:
+            expect_equal(server.terminate(), 0, "exit status after SIGTERM")
+
+        # Without the flag the restart re-copies to dst-b, and only there.
+        server = Server(data_dir=data_dir).start()
+        try:
+            s3 = server.client()
+            wait_status(s3, "src", "docs/half", "COMPLETED")
+            expect_replica(s3, "dst-b", "docs/half", body, 1)
+            after = expect_replica(s3, "dst-a", "docs/half", body, 1)
+            expect_equal((after["ETag"], after["LastModified"]), (before["ETag"], before["LastModified"]),
+                         "dst-a's replica across the restart")
+            expect_equal(server.output().count("replication src/docs/half to "), 1, "copies after the restart")
+            if "replication src/docs/half to dst-b generation 1: Completed after 1 attempt(s)" not in server.output():
+                raise AssertionError("expected the copy to dst-b in the log:\n" + server.output())
+        finally:
+            server.close()
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_restart_stamps_every_destination_of_a_lost_put():
+    data_dir = tempfile.mkdtemp(prefix="s3repl-s3-test-")
+    try:
+        server = Server(data_dir=data_dir).start()
+        try:
+            configure_two_destinations(server.client())
+        finally:
+            expect_equal(server.terminate(), 0, "exit status after SIGTERM")  # the snapshot holds the rules
+
+        # Copies that never finish and no snapshot after the PUT: the crash
+        # loses its PENDING stamps; the object records that it was selected.
+        server = Server("--slow-destination-ms", 60000, "--snapshot-interval-ms", 3600000, data_dir=data_dir).start()
+        try:
+            s3 = server.client()
+            s3.put_object(Bucket="src", Key="docs/lost", Body=b"lost")
+            expect_equal(status(s3, "src", "docs/lost"), "PENDING", "before the crash")
+        finally:
+            server.kill9()
+        expect_equal(snapshot_statuses(data_dir), {}, "the snapshot from before the PUT")
+
+        # One worker and slow writes, as above: PENDING until both copies are done.
+        server = Server("--workers", 1, "--slow-destination-ms", 500, data_dir=data_dir).start()
+        try:
+            s3 = server.client()
+            if watch_until_completed(s3, "docs/lost") == 0:
+                raise AssertionError("never saw PENDING with one of the two replicas in place")
+            for bucket in DESTINATIONS:
+                expect_replica(s3, bucket, "docs/lost", b"lost", 1)
+        finally:
+            server.close()
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_restart_gives_a_single_status_entry_each_destination():
+    # A snapshot written before statuses per destination (the Rust server's
+    # format) holds one PENDING standing for both destinations of the object.
+    data_dir = tempfile.mkdtemp(prefix="s3repl-s3-test-")
+    try:
+        server = Server("--slow-destination-ms", 60000, "--snapshot-interval-ms", 100, data_dir=data_dir).start()
+        try:
+            s3 = server.client()
+            configure_two_destinations(s3)
+            s3.put_object(Bucket="src", Key="docs/old-form", Body=b"old form")
+            wait_for(lambda: (snapshot_statuses(data_dir) or {}).get("docs/old-form") == "Pending",
+                     "a snapshot holding the PENDING entry")
+        finally:
+            server.kill9()
+        path = os.path.join(data_dir, "data", "snapshot.json")
+        with open(path) as f:
+            snapshot = json.load(f)
+        for _, entry in snapshot["statuses"]:
+            del entry["destinations"]
+        with open(path, "w") as f:
+            json.dump(snapshot, f, separators=(",", ":"))
+
+        # One worker and slow writes, as above: PENDING until both copies are done.
+        server = Server("--workers", 1, "--slow-destination-ms", 500, data_dir=data_dir).start()
+        try:
+            s3 = server.client()
+            if watch_until_completed(s3, "docs/old-form") == 0:
+                raise AssertionError("never saw PENDING with one of the two replicas in place")
+            for bucket in DESTINATIONS:
+                expect_replica(s3, bucket, "docs/old-form", b"old form", 1)
+        finally:
+            server.close()
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_restart_copies_no_bytes_under_an_older_generation():
+    # A copy still PENDING when a PUT that no rule selected replaced the
+    # object: at the restart its generation's bytes are gone.
+    data_dir = tempfile.mkdtemp(prefix="s3repl-s3-test-")
+    try:
+        server = Server("--slow-destination-ms", 60000, "--snapshot-interval-ms", 100, data_dir=data_dir).start()
+        try:
+            s3 = server.client()
+            configure_two_destinations(s3)
+            s3.put_object(Bucket="src", Key="docs/replaced", Body=b"replicated")
+            s3.delete_bucket_replication(Bucket="src")
+            s3.put_object(Bucket="src", Key="docs/replaced", Body=b"never replicated")
+            s3.put_bucket_replication(Bucket="src",
+                                      ReplicationConfiguration={"Role": ROLE, "Rules": TWO_DESTINATIONS})
+            expect_equal(status(s3, "src", "docs/replaced"), None, "the unselected PUT's status")
+            # (The file exists once snapshot_statuses has read it; replacing it is a rename.)
+            wait_for(lambda: (snapshot_statuses(data_dir) or {}).get("docs/replaced") == "Pending"
+                     and "to-dst-a" in open(os.path.join(data_dir, "data", "snapshot.json")).read(),
+                     "a snapshot holding the rules and the first PUT's PENDING entry")
+        finally:
+            server.kill9()
+
+        with Server(data_dir=data_dir) as server:
+            s3 = server.client()
+            for bucket in DESTINATIONS:
+                wanted = "re-drive src/docs/replaced generation 1 to %s: the object holds generation 2" % bucket
+                wait_for(lambda: wanted in server.output(), "the re-drive to %s to give up" % bucket)
+                expect_equal(head_or_none(s3, bucket, "docs/replaced"), None, "a replica in " + bucket)
+            expect_equal(server.output().count("replication src/docs/replaced "), 0, "copies after the restart")
+            expect_equal(status(s3, "src", "docs/replaced"), None, "the unselected PUT's status after the restart")
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def raw_request(server, method, path, body=b""):
