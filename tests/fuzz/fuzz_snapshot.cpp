@@ -4,7 +4,9 @@
 // only exception allowed out is s3repl::SnapshotError, after which the state
 // must be exactly as before; any other exception escapes and is reported as
 // a crash. An accepted input must round-trip: to_json of the restored
-// manager, restored again, holds the same content and the same counter.
+// manager, restored again, holds the same content (each destination's
+// status included) and the same counter. Each entry's status is its
+// destinations' aggregate, and the per-destination counts are exact.
 
 #include <s3repl/s3repl.hpp>
 
@@ -14,6 +16,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -32,19 +35,35 @@ const s3repl::ManualClock clock_at_restore{s3repl::Timestamp{std::chrono::second
     std::abort();
 }
 
+s3repl::ReplicationRule rule_to(std::string destination, std::uint32_t priority) {
+    s3repl::ReplicationRule rule;
+    rule.id = "to-" + destination;
+    rule.priority = priority;
+    rule.destination_bucket = std::move(destination);
+    rule.delete_marker_replication = false;
+    return rule;
+}
+
 // The manager every input is restored over: configurations, entries of
-// each status, minted generations and non-zero op counters.
+// each status, entries with several destinations, minted generations and
+// non-zero op counters.
 Manager prepared_manager() {
     Manager m{clock_at_restore};
     m.restore_json(R"({"by_bucket":{"old":{"role":"r","rules":[{"id":"a","priority":4294967295,"status_enabled":true,)"
                    R"("filter":{"prefix":null,"tags":[["k","v"]]},"destination_bucket":"d",)"
                    R"("destination_storage_class":"GLACIER"}]}},"statuses":[)"
                    R"([["old","p"],{"status":"Pending","generation":7,"recorded_at":"1969-12-31T23:59:59.5Z"}],)"
-                   R"([["old","c"],"Completed"],[["old","f"],{"status":"Failed","generation":9}]],)"
+                   R"([["old","c"],"Completed"],[["old","f"],{"status":"Failed","generation":9}],)"
+                   R"([["old","m"],{"status":"Failed","generation":8,"recorded_at":"2026-12-02T00:29:51Z",)"
+                   R"("destinations":[{"bucket":"d","status":"Completed","recorded_at":"2026-12-02T00:29:51Z"},)"
+                   R"({"bucket":"e","status":"Failed","recorded_at":"2026-12-02T00:29:50Z"}]}]],)"
                    R"("next_generation":40})");
     m.next_generation();
     m.record_status_if_newer("old", "r", 41, s3repl::ReplicationStatus::Replica);
     m.record_status_if_newer("old", "p", 1, s3repl::ReplicationStatus::Completed); // rejected: stale
+    m.put_config("multi", {"r", {rule_to("d1", 1), rule_to("d2", 2), rule_to("d3", 3)}});
+    m.record_destination_status_if_newer("multi", "k", "d1", 42, s3repl::ReplicationStatus::Completed);
+    m.record_destination_status_if_newer("multi", "k", "d2", 42, s3repl::ReplicationStatus::Pending);
     m.note_dropped();
     return m;
 }
@@ -52,9 +71,10 @@ Manager prepared_manager() {
 struct Entry {
     std::string bucket, key;
     s3repl::ReplicationStatusEntry entry;
+    std::vector<s3repl::DestinationStatus> destinations; // lookup_destinations, in its order
     bool operator<(const Entry& other) const { return std::tie(bucket, key) < std::tie(other.bucket, other.key); }
     bool operator==(const Entry& other) const {
-        return bucket == other.bucket && key == other.key && entry == other.entry;
+        return bucket == other.bucket && key == other.key && entry == other.entry && destinations == other.destinations;
     }
 };
 
@@ -62,10 +82,54 @@ struct Entry {
 std::vector<Entry> sorted_entries(const Manager& m) {
     std::vector<Entry> entries;
     m.for_each_entry([&](std::string_view bucket, std::string_view key, const s3repl::ReplicationStatusEntry& e) {
-        entries.push_back({std::string(bucket), std::string(key), e});
+        entries.push_back({std::string(bucket), std::string(key), e, {}});
     });
+    // After the walk: for_each_entry's visitor must not call back into the manager.
+    for (Entry& e : entries) e.destinations = m.lookup_destinations(e.bucket, e.key);
     std::sort(entries.begin(), entries.end());
     return entries;
+}
+
+// AWS's rule, written out here rather than taken from s3repl::AggregateStatus,
+// so a fault there shows: FAILED if any failed, else PENDING if any is, else
+// COMPLETED. An entry in the single-status form reports its own status.
+void check_aggregates(const std::vector<Entry>& entries) {
+    for (const Entry& e : entries) {
+        if (e.destinations.empty()) fail("lookup_destinations found nothing for a tracked entry");
+        bool failed = false, pending = false;
+        for (const s3repl::DestinationStatus& d : e.destinations) {
+            if (d.generation != e.entry.generation) fail("a destination is not at its entry's generation");
+            failed = failed || d.status == s3repl::ReplicationStatus::Failed;
+            pending = pending || d.status == s3repl::ReplicationStatus::Pending;
+        }
+        const s3repl::ReplicationStatus aggregate = e.destinations.size() == 1 ? e.destinations[0].status
+                                                    : failed                   ? s3repl::ReplicationStatus::Failed
+                                                    : pending                  ? s3repl::ReplicationStatus::Pending
+                                                                               : s3repl::ReplicationStatus::Completed;
+        if (aggregate != e.entry.status) fail("an entry's status is not its destinations' aggregate");
+    }
+}
+
+// destination_stats() against a count of every destination the entries
+// report (REPLICA is no destination's).
+void check_destination_counts_exact(const Manager& m, const std::vector<Entry>& entries) {
+    std::map<std::string, s3repl::DestinationCounts> counted;
+    for (const Entry& e : entries) {
+        for (const s3repl::DestinationStatus& d : e.destinations) {
+            s3repl::DestinationCounts& c = counted[d.destination_bucket];
+            c.destination_bucket = d.destination_bucket;
+            switch (d.status) {
+            case s3repl::ReplicationStatus::Pending: ++c.pending; break;
+            case s3repl::ReplicationStatus::Completed: ++c.completed; break;
+            case s3repl::ReplicationStatus::Failed: ++c.failed; break;
+            case s3repl::ReplicationStatus::Replica: break;
+            }
+        }
+    }
+    std::vector<s3repl::DestinationCounts> expected;
+    for (const auto& item : counted)
+        if (item.second.pending + item.second.completed + item.second.failed != 0) expected.push_back(item.second);
+    if (m.destination_stats() != expected) fail("destination_stats() differs from the entries' destinations");
 }
 
 // to_json's configurations (written in bucket order, so comparable as text)
@@ -97,11 +161,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     Manager m = prepared_manager();
     const std::string before = m.to_json();
     const s3repl::ReplicationStats stats_before = m.stats();
+    const std::vector<s3repl::DestinationCounts> destinations_before = m.destination_stats();
     try {
         m.restore_json(input);
     } catch (const s3repl::SnapshotError&) {
         if (m.to_json() != before) fail("a rejected input changed the manager's content");
         if (m.stats() != stats_before) fail("a rejected input changed the manager's stats");
+        if (m.destination_stats() != destinations_before) fail("a rejected input changed destination_stats()");
         return 0;
     }
     if (m.stats().generations_minted != stats_before.generations_minted) fail("restore reset generations_minted");
@@ -110,6 +176,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string written = m.to_json();
     const std::vector<Entry> entries = sorted_entries(m);
     check_counts_exact(m, entries);
+    check_aggregates(entries);
+    check_destination_counts_exact(m, entries);
     Manager again = Manager::from_json(written, clock_at_restore); // any exception here is a finding
     const std::string rewritten = again.to_json();
     if (sorted_entries(again) != entries) fail("to_json -> from_json changed the entries");
@@ -117,6 +185,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (counter_part(rewritten) != counter_part(written)) fail("to_json -> from_json changed the written counter");
     if (rewritten.size() != written.size()) fail("to_json -> from_json changed the document's size");
     check_counts_exact(again, entries);
+    check_destination_counts_exact(again, entries);
     if (mint(again) != mint(m)) fail("to_json -> from_json changed the generation counter");
     return 0;
 }

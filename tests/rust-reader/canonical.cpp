@@ -7,6 +7,12 @@
 //                                  prints the canonical form of what it held
 //   canonical write-random SEED OUT.json
 //                                  the same with random content drawn from SEED
+//   canonical write-destinations OUT.json
+//                                  a manager whose objects replicate to two and
+//                                  three destinations in mixed states, beside
+//                                  single-destination entries; prints the
+//                                  entries this file expects it to hold (each
+//                                  aggregate worked out here, not read back)
 //   canonical canonical IN.json    load_snapshot, then the canonical form
 //   canonical resave IN.json OUT   load_snapshot, save_snapshot; prints the
 //                                  load clock in ns (the recorded_at legacy
@@ -74,11 +80,16 @@ std::string config_json(const s3repl::ReplicationConfig& config) {
     return c.dump();
 }
 
+struct Entry {
+    std::string bucket, key;
+    s3repl::ReplicationStatusEntry entry;
+};
+
 // next_generation is the counter as s3repl writes it (to_json), which may be
 // above the file's: s3repl raises it past every stored generation. The
 // bucket names come from to_json too, as the manager has no way to list its
-// configurations; their contents come from get_config.
-void print_canonical(const Manager& manager) {
+// configurations; their contents come from get_config. Then `entries`.
+void print_canonical(const Manager& manager, std::vector<Entry> entries) {
     const nlohmann::json written = nlohmann::json::parse(manager.to_json());
     std::cout << "next_generation " << written.at("next_generation").get<u64>() << '\n';
     std::vector<std::string> buckets;
@@ -89,18 +100,22 @@ void print_canonical(const Manager& manager) {
         if (!config) throw std::logic_error("to_json lists bucket " + json_string(bucket) + " but get_config has none");
         std::cout << "config " << bucket << ' ' << config_json(*config) << '\n';
     }
-    std::vector<std::tuple<std::string, std::string, s3repl::ReplicationStatusEntry>> entries;
-    manager.for_each_entry([&](std::string_view bucket, std::string_view key, const s3repl::ReplicationStatusEntry& e) {
-        entries.emplace_back(bucket, key, e);
-    });
     // std::string compares as unsigned bytes, as Rust's String does.
-    std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
-        return std::tie(std::get<0>(a), std::get<1>(a)) < std::tie(std::get<0>(b), std::get<1>(b));
-    });
+    std::sort(entries.begin(), entries.end(),
+              [](const Entry& a, const Entry& b) { return std::tie(a.bucket, a.key) < std::tie(b.bucket, b.key); });
     for (const auto& [bucket, key, e] : entries)
         std::cout << "status " << json_string(bucket) << ' ' << json_string(key) << ' '
                   << s3repl::to_aws_string(e.status) << ' ' << e.generation << ' '
                   << e.recorded_at.time_since_epoch().count() << '\n';
+}
+
+// What the manager holds.
+void print_canonical(const Manager& manager) {
+    std::vector<Entry> entries;
+    manager.for_each_entry([&](std::string_view bucket, std::string_view key, const s3repl::ReplicationStatusEntry& e) {
+        entries.push_back({std::string(bucket), std::string(key), e});
+    });
+    print_canonical(manager, std::move(entries));
 }
 
 s3repl::ReplicationRule rule(std::string id, std::uint32_t priority, bool enabled, std::optional<std::string> prefix,
@@ -273,6 +288,13 @@ class RandomContent {
             // Few bucket names, so buckets hold many keys and keys repeat.
             manager.record_status_if_newer(pick(4) == 0 ? text() : "b" + std::to_string(pick(5)), text(), number(),
                                            kinds[pick(4)]);
+            // Objects with several destinations: few keys and generations,
+            // so stamps land on one entry's list as often as they replace it.
+            if (pick(2) == 0)
+                manager.record_destination_status_if_newer("b" + std::to_string(pick(5)),
+                                                           "k" + std::to_string(pick(20)),
+                                                           pick(4) == 0 ? text() + "d" : "d" + std::to_string(pick(3)),
+                                                           static_cast<u64>(pick(3)), kinds[pick(3)]);
         }
     }
 
@@ -319,6 +341,168 @@ class RandomContent {
     std::mt19937_64 random_;
 };
 
+// ---- objects replicated to several destinations --------------------------
+
+// A V2 rule (a Filter, so a Priority and DeleteMarkerReplication) to `destination`.
+s3repl::ReplicationRule v2_rule(const std::string& destination, std::uint32_t priority) {
+    s3repl::ReplicationRule r = rule("to-" + destination, priority, true, std::nullopt, {}, destination, std::nullopt);
+    r.delete_marker_replication = false;
+    return r;
+}
+
+// One stamp, made with the clock at `at_ns`: for `destination`, or for the
+// object as a whole (record_status_if_newer) when that is empty.
+struct Stamp {
+    std::string destination;
+    u64 generation;
+    s3repl::ReplicationStatus status;
+    i64 at_ns;
+    bool accepted;
+};
+
+// An object's stamps and the entry the Rust server must see for it.
+struct DestinationCase {
+    std::string bucket, key;
+    std::vector<Stamp> stamps;
+    // Worked out by hand: the status is AWS's aggregate (FAILED if any
+    // destination failed, else PENDING if any is, else COMPLETED) of the
+    // destinations at the entry's generation, recorded when the newest of
+    // them was; a single-destination entry is its one stamp.
+    s3repl::ReplicationStatusEntry expected;
+};
+
+std::vector<DestinationCase> destination_cases() {
+    using namespace std::string_literals;
+    using S = s3repl::ReplicationStatus;
+    // 2026-12-02T00:29:51Z and on, in steps with 9-digit fractions.
+    const auto t = [](i64 n) { return 1'796'171'391'000'000'000 + n * 250'000'007; };
+    const auto entry = [](S status, u64 generation, i64 ns) {
+        return s3repl::ReplicationStatusEntry{status, generation, at(ns)};
+    };
+    constexpr i64 min_ns = std::numeric_limits<i64>::min(), max_ns = std::numeric_limits<i64>::max();
+    constexpr u64 max = std::numeric_limits<u64>::max();
+    const std::string odd_destination = "dst \"q\" \\ 😀\u2028"s + '\x01';
+    return {
+        // Two destinations, each aggregate.
+        {"two",
+         "pending",
+         {{"dst-a", 5, S::Completed, t(1), true}, {"dst-b", 5, S::Pending, t(2), true}},
+         entry(S::Pending, 5, t(2))},
+        {"two",
+         "completed",
+         {{"dst-b", 6, S::Completed, t(3), true}, {"dst-a", 6, S::Completed, t(4), true}},
+         entry(S::Completed, 6, t(4))},
+        {"two",
+         "failed",
+         {{"dst-a", 7, S::Failed, t(5), true}, {"dst-b", 7, S::Completed, t(6), true}},
+         entry(S::Failed, 7, t(6))},
+        {"two",
+         "failed-beats-pending",
+         {{"dst-a", 7, S::Pending, t(7), true}, {"dst-b", 7, S::Failed, t(8), true}},
+         entry(S::Failed, 7, t(8))},
+        {"two",
+         "completed-is-final",
+         {{"dst-a", 8, S::Completed, t(9), true},
+          {"dst-b", 8, S::Completed, t(10), true},
+          {"dst-a", 8, S::Pending, t(11), false}},
+         entry(S::Completed, 8, t(10))},
+        {"two",
+         "retried",
+         {{"dst-a", 9, S::Failed, t(12), true},
+          {"dst-b", 9, S::Completed, t(13), true},
+          {"dst-a", 9, S::Completed, t(14), true}},
+         entry(S::Completed, 9, t(14))},
+        {"two",
+         "newer-put",
+         {{"dst-a", 10, S::Completed, t(15), true},
+          {"dst-b", 10, S::Completed, t(16), true},
+          {"dst-a", 11, S::Pending, t(17), true}, // the newer PUT's: dst-b is gone until stamped again
+          {"dst-b", 11, S::Pending, t(18), true},
+          {"dst-b", 10, S::Failed, t(19), false}},
+         entry(S::Pending, 11, t(18))},
+        // Three destinations, each aggregate.
+        {"three",
+         "pending",
+         {{"dst-a", 12, S::Pending, t(20), true},
+          {"dst-b", 12, S::Completed, t(21), true},
+          {"dst-c", 12, S::Pending, t(22), true}},
+         entry(S::Pending, 12, t(22))},
+        {"three",
+         "completed",
+         {{"dst-c", 13, S::Completed, t(23), true},
+          {"dst-a", 13, S::Completed, t(24), true},
+          {"dst-b", 13, S::Completed, t(25), true}},
+         entry(S::Completed, 13, t(25))},
+        {"three",
+         "failed",
+         {{"dst-a", 14, S::Pending, t(26), true},
+          {"dst-b", 14, S::Failed, t(27), true},
+          {"dst-c", 14, S::Completed, t(28), true}},
+         entry(S::Failed, 14, t(28))},
+        {"three",
+         "all-failed",
+         {{"dst-a", 15, S::Failed, t(29), true},
+          {"dst-b", 15, S::Failed, t(30), true},
+          {"dst-c", 15, S::Failed, t(31), true}},
+         entry(S::Failed, 15, t(31))},
+        {"three",
+         "two-stamped-so-far",
+         {{"dst-c", 16, S::Completed, t(32), true}, {"dst-a", 16, S::Completed, t(33), true}},
+         entry(S::Completed, 16, t(33))},
+        {"three",
+         "newest-stamped-first",
+         {{"dst-a", 17, S::Completed, t(36), true},
+          {"dst-b", 17, S::Pending, t(35), true},
+          {"dst-c", 17, S::Completed, t(34), true}},
+         entry(S::Pending, 17, t(36))},
+        {"three",
+         "edges",
+         {{"dst-a", max - 1, S::Completed, min_ns, true},
+          {"dst-b", max - 1, S::Completed, max_ns, true},
+          {"dst-c", max - 1, S::Completed, 0, true}},
+         entry(S::Completed, max - 1, max_ns)},
+        {"three",
+         "odd \"key\" \\ 😀\n\x7f"s + '\0',
+         {{odd_destination, 18, S::Failed, t(37), true}, {"dst-b", 18, S::Pending, t(38), true}},
+         entry(S::Failed, 18, t(38))},
+        // Single-destination entries, beside and among them.
+        {"one", "pending", {{"dst-a", 19, S::Pending, t(39), true}}, entry(S::Pending, 19, t(39))},
+        {"one",
+         "completed",
+         {{"dst-a", 20, S::Completed, t(40), true}, {"dst-a", 20, S::Failed, t(41), false}},
+         entry(S::Completed, 20, t(40))},
+        {"one", "failed", {{"", 21, S::Failed, t(42), true}}, entry(S::Failed, 21, t(42))},
+        {"one", "replica", {{"", 22, S::Replica, t(43), true}}, entry(S::Replica, 22, t(43))},
+        {"two", "whole-object", {{"", 23, S::Pending, t(44), true}}, entry(S::Pending, 23, t(44))},
+        {"unconfigured", "one-destination", {{"dst-a", 24, S::Completed, t(45), true}}, entry(S::Completed, 24, t(45))},
+    };
+}
+
+int write_destinations(const std::string& out) {
+    Manager manager{s3repl::ManualClock{}};
+    manager.put_config("two", {"role", {v2_rule("dst-a", 1), v2_rule("dst-b", 2)}});
+    manager.put_config("three", {"role", {v2_rule("dst-a", 1), v2_rule("dst-b", 2), v2_rule("dst-c", 3)}});
+    manager.put_config("one", {"role", {v2_rule("dst-a", 1)}});
+    const std::vector<DestinationCase> cases = destination_cases();
+    std::vector<Entry> expected;
+    for (const DestinationCase& c : cases) {
+        for (const Stamp& stamp : c.stamps) {
+            manager.clock().set(at(stamp.at_ns));
+            const bool accepted = stamp.destination.empty()
+                                      ? manager.record_status_if_newer(c.bucket, c.key, stamp.generation, stamp.status)
+                                      : manager.record_destination_status_if_newer(c.bucket, c.key, stamp.destination,
+                                                                                   stamp.generation, stamp.status);
+            if (accepted != stamp.accepted)
+                throw std::logic_error("a stamp of " + json_string(c.key) + (accepted ? " was taken" : " was refused"));
+        }
+        expected.push_back({c.bucket, c.key, c.expected});
+    }
+    if (manager.size() != cases.size()) throw std::logic_error("two destination cases share a key");
+    manager.save_snapshot(out);
+    print_canonical(manager, std::move(expected));
+    return 0;
+}
+
 // Saves the manager to `out` and prints the canonical form of what it held.
 int save_and_print(const Manager& manager, const std::string& out) {
     manager.save_snapshot(out);
@@ -358,6 +542,7 @@ int main(int argc, char** argv) {
     try {
         if (args.size() == 2 && args[0] == "write-rich") return write_rich(args[1]);
         if (args.size() == 3 && args[0] == "write-random") return write_random(args[1], args[2]);
+        if (args.size() == 2 && args[0] == "write-destinations") return write_destinations(args[1]);
         if (args.size() == 2 && args[0] == "canonical") return canonical(args[1]);
         if (args.size() == 3 && args[0] == "resave") return resave(args[1], args[2]);
     } catch (const s3repl::SnapshotError& e) {
@@ -368,6 +553,7 @@ int main(int argc, char** argv) {
         return 3;
     }
     std::cerr << "usage: " << argv[0]
-              << " write-rich OUT.json | write-random SEED OUT.json | canonical IN.json | resave IN.json OUT.json\n";
+              << " write-rich OUT.json | write-random SEED OUT.json | write-destinations OUT.json | canonical IN.json |"
+                 " resave IN.json OUT.json\n";
     return 2;
 }

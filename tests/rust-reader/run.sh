@@ -10,8 +10,15 @@
 #    recorded_at for carry s3repl's load time; next_generation is s3repl's
 #    counter rule). Fixtures the reader rejects, s3repl rejects too.
 # 3. A snapshot s3repl writes from a manager holding every edge case of the
-#    format, and three of random content, read back in the reader, and in
-#    s3repl, as what the manager held.
+#    format, and three of random content (entries with several destinations
+#    among them), read back in the reader, and in s3repl, as what the manager
+#    held.
+# 4. A snapshot of objects replicated to two and three destinations in every
+#    aggregate, beside single-destination entries: the reader (whose types
+#    have no "destinations": serde skips the member) and s3repl's reload see
+#    each entry's status, generation and recorded_at as canonical.cpp worked
+#    them out by hand. The same file with one aggregate made wrong must show
+#    in the reader's output and be refused by s3repl: the check can fail.
 #
 # Exits 77 (skipped) when Debian's Rust toolchain or crates are missing; it
 # installs nothing. Builds offline: nothing is fetched from crates.io.
@@ -132,7 +139,7 @@ if ((fixture_count == 0)); then
     failed=$((failed + 1)); echo "FAIL no fixtures in $fixtures"
 fi
 
-written_by_s3repl() { # NAME WRITE-MODE [SEED]
+written_by_s3repl() { # NAME WRITE-MODE [SEED]: the writer prints what it expects read back
     local name=$1
     shift
     if ! "$s3repl" "$@" "$out/$name.json" >"$out/$name.held"; then
@@ -141,14 +148,44 @@ written_by_s3repl() { # NAME WRITE-MODE [SEED]
     fi
     "$reader" "$out/$name.json" >"$out/$name.rust"
     "$s3repl" canonical "$out/$name.json" >"$out/$name.s3repl"
-    check "rust reader reads s3repl's $name snapshot as the manager held it" "$out/$name.held" "$out/$name.rust"
-    check "s3repl reads its $name snapshot as the manager held it" "$out/$name.held" "$out/$name.s3repl"
+    check "rust reader reads s3repl's $name snapshot as the writer expects" "$out/$name.held" "$out/$name.rust"
+    check "s3repl reads its $name snapshot as the writer expects" "$out/$name.held" "$out/$name.s3repl"
 }
 written_by_s3repl rich write-rich
 # Fixed seeds: a failure reproduces with `canonical write-random SEED OUT.json`.
 for seed in 1 2 3; do
     written_by_s3repl "random-$seed" write-random "$seed"
 done
+written_by_s3repl destinations write-destinations
+
+# The destinations check, shown able to fail: ("two", "failed") written
+# FAILED (a destination failed, the other completed), made COMPLETED.
+wrong_aggregate() {
+    local name=destinations-wrong-aggregate entry='\[\["two","failed"\],{"status":"'
+    if ! grep -q "${entry}Failed\"" "$out/destinations.json"; then
+        failed=$((failed + 1)); echo "FAIL the destinations snapshot holds (\"two\", \"failed\") as FAILED"
+        return
+    fi
+    sed "s/\(${entry}\)Failed\"/\1Completed\"/" "$out/destinations.json" >"$out/$name.json"
+    "$reader" "$out/$name.json" >"$out/$name.rust"
+    if cmp -s "$out/destinations.held" "$out/$name.rust"; then
+        failed=$((failed + 1)); echo "FAIL rust reader's output shows a wrong aggregate (it matched)"
+    elif [[ $(diff "$out/destinations.held" "$out/$name.rust" | grep -c '^[<>]') != 2 ]] ||
+        ! grep -q '^status "two" "failed" COMPLETED ' "$out/$name.rust"; then
+        failed=$((failed + 1)); echo "FAIL rust reader's output differs in that entry's status alone"
+        diff "$out/destinations.held" "$out/$name.rust" | head -20 | cut -c1-300
+    else
+        passed=$((passed + 1)); echo "ok   rust reader's output shows a wrong aggregate"
+    fi
+    if "$s3repl" canonical "$out/$name.json" >"$out/$name.s3repl"; then
+        failed=$((failed + 1)); echo "FAIL s3repl refuses a wrong aggregate (it loaded it)"
+    elif ! grep -q '^ERR .*"Completed" but its destinations aggregate to "Failed"' "$out/$name.s3repl"; then
+        failed=$((failed + 1)); echo "FAIL s3repl refuses a wrong aggregate saying so"; cat "$out/$name.s3repl"
+    else
+        passed=$((passed + 1)); echo "ok   s3repl refuses a wrong aggregate"
+    fi
+}
+wrong_aggregate
 
 echo "$passed passed, $failed failed"
 ((failed == 0))
