@@ -326,3 +326,34 @@ TEST_CASE("an entry listed twice: the later replaces the destinations of the fir
         CHECK(m.stats().entries_completed == 0);
     }
 }
+
+TEST_CASE("an entry's recorded_at must be its newest destination's", "[snapshot][destinations]") {
+    // dest() stamps 00:29:51; the entry says 00:30:00.
+    std::string json = with_destinations("Completed", "[" + dest("dst-a", "Completed") + "]");
+    const std::string entry_time = R"("recorded_at":"2026-12-02T00:29:51Z","destinations")";
+    json.replace(json.find(entry_time), entry_time.size(), R"("recorded_at":"2026-12-02T00:30:00Z","destinations")");
+    check_refused(json, "/statuses/1/1", "the recorded_at is not the newest of its destinations'");
+}
+
+TEST_CASE("an entry without recorded_at takes its newest destination's", "[snapshot][destinations]") {
+    std::string json = with_destinations("Completed", "[" + dest("dst-a", "Completed") + "]");
+    const std::string entry_time = R"("recorded_at":"2026-12-02T00:29:51Z","destinations")";
+    json.replace(json.find(entry_time), entry_time.size(), R"("destinations")");
+    Manager m;
+    m.restore_json(json);
+    CHECK(m.lookup_entry("two", "k")->recorded_at == m.lookup_destinations("two", "k").front().recorded_at);
+}
+
+TEST_CASE("a destination with an empty bucket name is refused", "[snapshot][destinations]") {
+    check_refused(with_destinations("Completed", "[" + dest("", "Completed") + "]"), "/statuses/1/1/destinations/0",
+                  "the destination bucket is empty");
+}
+
+TEST_CASE("an entry with more destinations than S3 has rules is refused", "[snapshot][destinations]") {
+    std::string list = "[";
+    for (std::size_t i = 0; i <= s3repl::max_rule_count; ++i)
+        list += (i == 0 ? "" : ",") + dest("dst-" + std::to_string(i), "Completed");
+    list += "]";
+    check_refused(with_destinations("Completed", list), "/statuses/1/1/destinations/1000",
+                  "more than 1000 destinations");
+}

@@ -7,6 +7,7 @@
 #include "s3repl/error.hpp"
 #include "s3repl/object_id.hpp"
 #include "s3repl/rules.hpp"
+#include "s3repl/validate.hpp"
 #include "s3repl/status.hpp"
 #include "s3repl/timestamp.hpp"
 
@@ -246,10 +247,17 @@ class SnapshotReader {
             config_.rules.push_back(std::move(rule_));
             break;
         case Frame::Destination:
+            if (destination_.bucket.empty()) return fail_in_container("the destination bucket is empty");
+            // One rule per destination at most, so S3's rule limit bounds the list (and this check).
+            if (destinations_.size() == max_rule_count)
+                return fail_in_container("an entry has more than 1000 destinations");
             for (const StagedDestination& d : destinations_)
                 if (d.bucket == destination_.bucket)
                     return fail_in_container("the destination \"" + d.bucket + "\" is listed twice");
             destinations_.push_back(std::move(destination_));
+            break;
+        case Frame::Entry:
+            if (!destinations_.empty() && !agrees_with_destinations(top)) return false;
             break;
         default: break;
         }
@@ -475,7 +483,6 @@ class SnapshotReader {
         const EntryName name(key_, versioned ? std::string_view(version_) : std::string_view());
         const KeyHashes h = hash_key(bucket_, name, seed_);
         EntryTable& table = out_.tables[shard_of(h)];
-        if (!destinations_.empty() && !aggregate_matches()) return false;
         try {
             StoredEntry* stored = table.find(bucket_, name, h);
             if (stored != nullptr)
@@ -497,15 +504,27 @@ class SnapshotReader {
         return true;
     }
 
-    // An entry's status is its destinations' aggregate (the Rust reader
-    // sees only the former: the two must tell one story).
-    bool aggregate_matches() {
+    // An entry's status and time are its destinations' aggregate and newest
+    // stamp (the Rust reader sees only the former: the two must tell one
+    // story). An entry without recorded_at takes the newest.
+    bool agrees_with_destinations(const FrameState& entry) {
         AggregateStatus aggregate;
-        for (const StagedDestination& d : destinations_) aggregate.add(d.status);
-        if (aggregate.value() == entry_.status) return true;
-        return fail("the status is \"" + std::string(snapshot_status_words[static_cast<std::size_t>(entry_.status)]) +
-                    "\" but its destinations aggregate to \"" +
-                    std::string(snapshot_status_words[static_cast<std::size_t>(aggregate.value())]) + "\"");
+        Timestamp newest = Timestamp::min();
+        for (const StagedDestination& d : destinations_) {
+            aggregate.add(d.status);
+            if (d.recorded_at > newest) newest = d.recorded_at;
+        }
+        if (aggregate.value() != entry_.status)
+            return fail_in_container(
+                "the status is \"" + std::string(snapshot_status_words[static_cast<std::size_t>(entry_.status)]) +
+                "\" but its destinations aggregate to \"" +
+                std::string(snapshot_status_words[static_cast<std::size_t>(aggregate.value())]) + "\"");
+        constexpr std::uint16_t recorded_at_field = 1u << 2;
+        if ((entry.seen & recorded_at_field) && entry_.recorded_at != newest)
+            return fail_in_container("the recorded_at is not the newest of its destinations' (" +
+                                     format_rfc3339(newest) + ")");
+        entry_.recorded_at = newest;
+        return true;
     }
 
     // Returns false (which stops the parse) after recording the message with
