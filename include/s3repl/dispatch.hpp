@@ -597,7 +597,9 @@ auto replicate_object(Manager& manager, const ReplicationJob& job, Body body, Me
 template <class Manager, class Body, class Metadata, class Put>
 auto replicate_object(Manager& manager, const ReplicationJob& job, Body body, Metadata metadata, Put put,
                       const ReplicationOptions& options = {})
-    -> std::enable_if_t<!detail::is_destination<Put, Body, Metadata>::value, ReplicationOutcome> {
+    -> std::enable_if_t<!detail::is_destination<Put, Body, Metadata>::value &&
+                            !detail::is_versioned_destination<Put, Body, Metadata>::value,
+                        ReplicationOutcome> {
     static_assert(detail::is_put_callable<Put, Body, Metadata>::value,
                   "s3repl: Put must be callable as put(const std::string& destination_bucket, const std::string& "
                   "destination_key, const Body& body, const Metadata& metadata), or be a destination with head() "
