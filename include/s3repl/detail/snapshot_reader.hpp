@@ -7,9 +7,9 @@
 #include "s3repl/error.hpp"
 #include "s3repl/object_id.hpp"
 #include "s3repl/rules.hpp"
-#include "s3repl/validate.hpp"
 #include "s3repl/status.hpp"
 #include "s3repl/timestamp.hpp"
+#include "s3repl/validate.hpp"
 
 #include <array>
 #include <cstdint>
