@@ -583,7 +583,7 @@ class BasicReplicationManager {
     /// they name several or none. REPLICA entries are no destination's.
     std::vector<DestinationCounts> destination_stats() const {
         std::map<std::string, DestinationCounts, std::less<>> by_name;
-        const auto add = [&](std::string_view name, const std::array<std::size_t, replication_status_count>& n) {
+        const auto add = [&](std::string_view name, const std::array<std::uint32_t, replication_status_count>& n) {
             if (n[0] + n[1] + n[2] == 0) return;
             auto found = by_name.find(name);
             if (found == by_name.end()) found = by_name.emplace(std::string(name), DestinationCounts{}).first;

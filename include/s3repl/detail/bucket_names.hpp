@@ -42,12 +42,15 @@ class BucketNames {
   public:
     static constexpr std::uint32_t max_ids = 1u << 24;
 
-    struct Record {
-        std::string name;
+    // A shard holds fewer than 2^32 entries, so 32-bit counts suffice. What
+    // a stamp touches (the hash and name that find() compares, the single
+    // counts that it updates) shares the first cache line.
+    struct alignas(64) Record {
         std::uint64_t hash = 0;
         std::uint32_t references = 0; // 0: the id is free for reuse
-        std::array<std::size_t, replication_status_count> single{};
-        std::array<std::size_t, replication_status_count> as_destination{};
+        std::array<std::uint32_t, replication_status_count> single{};
+        std::string name;
+        std::array<std::uint32_t, replication_status_count> as_destination{};
     };
 
     void swap(BucketNames& other) noexcept {
@@ -71,7 +74,9 @@ class BucketNames {
         if (id == FlatIndex::npos) {
             if (free_ids_.empty() && records_.size() >= max_ids)
                 throw InvalidArgument("more than 2^24 distinct buckets in one shard");
-            Record record{std::string(bucket.name), bucket.hash, 0, {}, {}};
+            Record record;
+            record.hash = bucket.hash;
+            record.name = std::string(bucket.name);
             if (free_ids_.empty()) {
                 reserve_one_more(records_);
                 // Every id may be freed later, and release must not throw.

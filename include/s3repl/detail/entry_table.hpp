@@ -247,10 +247,14 @@ class EntryTable {
 
     // Stores one status for the entry, dropping its destination list.
     void assign(StoredEntry& e, const ReplicationStatusEntry& value) noexcept {
-        uncount(e);
-        drop_destinations(e);
+        if (e.has_destinations) return assign_dropping_destinations(e, value);
+        // The stamp's hot path: one status for another, in two pairs of counts.
+        BucketNames::Record& bucket = buckets_[e.bucket_id];
+        --count_by_status_[e.status];
+        --bucket.single[e.status];
         set_value(e, value);
-        count(e);
+        ++count_by_status_[e.status];
+        ++bucket.single[e.status];
     }
 
     // ---- destination lists -------------------------------------------------
@@ -395,6 +399,13 @@ class EntryTable {
     std::string_view bucket_name(std::uint32_t id) const noexcept { return buckets_[id].name; }
 
   private:
+    void assign_dropping_destinations(StoredEntry& e, const ReplicationStatusEntry& value) noexcept {
+        uncount(e);
+        drop_destinations(e);
+        set_value(e, value);
+        count(e);
+    }
+
     static void write_name(char* out, const EntryName& name) noexcept {
         if (!name.key.empty()) std::memcpy(out, name.key.data(), name.key.size());
         if (!name.versioned()) return;
@@ -426,8 +437,9 @@ class EntryTable {
     // bucket either its source bucket's single statuses or each
     // destination's. Every change to an entry goes uncount, change, count.
     void count(const StoredEntry& e) noexcept { adjust(e, 1); }
-    void uncount(const StoredEntry& e) noexcept { adjust(e, static_cast<std::size_t>(-1)); }
-    void adjust(const StoredEntry& e, std::size_t delta) noexcept {
+    void uncount(const StoredEntry& e) noexcept { adjust(e, ~std::uint32_t{0}); }
+    // `delta` is +1 or -1 in 32-bit modular arithmetic.
+    void adjust(const StoredEntry& e, std::uint32_t delta) noexcept {
         count_by_status_[e.status] += delta;
         if (!e.has_destinations) {
             buckets_[e.bucket_id].single[e.status] += delta;
@@ -503,7 +515,7 @@ class EntryTable {
     FlatIndex index_;
     BucketNames buckets_;
     std::unordered_map<std::uint32_t, std::vector<StoredDestination>> destinations_; // by position in entries_
-    std::array<std::size_t, replication_status_count> count_by_status_{};
+    std::array<std::uint32_t, replication_status_count> count_by_status_{};
 };
 
 } // namespace detail
