@@ -162,6 +162,7 @@ struct ArrivalSignallingManager {
                                             std::uint64_t generation, ReplicationStatus status) {
         return manager.record_destination_status_if_newer(object, destination, generation, status);
     }
+    const s3repl::CoarseSystemClock& clock() const { return manager.clock(); }
     template <class Commit>
     std::uint64_t commit_in_order(std::string_view bucket, std::string_view key, Commit&& commit) {
         arrived.open();

@@ -42,6 +42,10 @@ struct ReplicationJob {
     std::string version_id{};
     /// The version is a delete marker: the destination gets a marker, not bytes.
     bool delete_marker = false;
+    /// When the source commit happened, by the manager's clock (for a
+    /// re-driven job: the stamp it re-drives); replication latency starts
+    /// here. Unset for a job built by hand.
+    std::optional<Timestamp> committed_at{};
 };
 
 namespace detail {
@@ -75,7 +79,10 @@ std::vector<ReplicationJob> commit_and_stamp(Manager& manager, const ObjectId& o
     static_assert(told_if_replicated || std::is_invocable_v<Commit&, std::uint64_t>,
                   "s3repl: the commit step must be callable as commit(std::uint64_t generation) or "
                   "commit(std::uint64_t generation, bool replicated)");
+    static_assert(has_clock<Manager>::value, "s3repl: the manager needs clock().now() -> a system_clock time_point");
+    std::optional<Timestamp> committed_at;
     const std::uint64_t generation = manager.commit_in_order(object.bucket, object.key, [&](std::uint64_t minted) {
+        committed_at = std::chrono::time_point_cast<std::chrono::nanoseconds>(manager.clock().now());
         if constexpr (told_if_replicated)
             std::invoke(commit, minted, !rules.empty());
         else
@@ -90,7 +97,7 @@ std::vector<ReplicationJob> commit_and_stamp(Manager& manager, const ObjectId& o
     jobs.reserve(rules.size());
     for (ReplicationRule& rule : rules)
         jobs.push_back(ReplicationJob{std::move(rule), std::string(object.bucket), std::string(object.key), generation,
-                                      std::string(object.version_id), DeleteMarker});
+                                      std::string(object.version_id), DeleteMarker, committed_at});
     return jobs;
 }
 
@@ -173,17 +180,21 @@ std::vector<ReplicationJob> begin_delete_marker_replication(Manager& manager, co
 
 /// A DELETE of one version (with its version ID): never replicated, as S3
 /// does, so that nobody can delete data at the destination from the source.
-/// Runs `commit()` (the server removes the version) under the key's commit
-/// lock, then forgets the version's entry: a copy of it still running finds
-/// none and ends Superseded. Returns no job, by design.
+/// Runs `commit()` or `commit(generation)` (the server removes the version;
+/// a fresh generation orders it with the key's other commits) under the
+/// key's commit lock, then forgets the version's entry: a copy of it still
+/// running finds none and ends Superseded. Returns no job, by design.
 template <class Manager, class Commit>
 void commit_version_delete(Manager& manager, const ObjectId& version, Commit&& commit) {
     static_assert(detail::has_commit_in_order<Manager>::value,
                   "s3repl: the manager needs commit_in_order(bucket, key, commit) -> the generation (std::uint64_t)");
     static_assert(detail::has_forget<Manager>::value, "s3repl: the manager needs forget(ObjectId) -> bool");
     detail::require_nameable(version);
-    manager.commit_in_order(version.bucket, version.key, [&](std::uint64_t) {
-        std::invoke(commit);
+    manager.commit_in_order(version.bucket, version.key, [&](std::uint64_t generation) {
+        if constexpr (std::is_invocable_v<Commit&, std::uint64_t>)
+            std::invoke(commit, generation);
+        else
+            std::invoke(commit);
         manager.forget(version);
     });
 }
@@ -208,7 +219,7 @@ std::vector<ReplicationJob> redrive_jobs(const Manager& manager, const Destinati
         const std::string& wanted = ref.destination.destination_bucket;
         if (!wanted.empty() && wanted != rule.destination_bucket) continue;
         jobs.push_back(ReplicationJob{std::move(rule), ref.bucket, ref.key, ref.destination.generation, ref.version_id,
-                                      ref.delete_marker});
+                                      ref.delete_marker, ref.destination.recorded_at});
     }
     return jobs;
 }
@@ -257,6 +268,8 @@ struct ObjectLockState {
     bool legal_hold = false;
 };
 
+struct ReplicationOutcome;
+
 /// Everything about one replicate_object call beyond the job itself.
 struct ReplicationOptions {
     RetryPolicy retry;
@@ -274,6 +287,10 @@ struct ReplicationOptions {
     /// shuts down may pass one that throws to abandon the job (the entry
     /// stays PENDING, for the re-drive after restart).
     std::function<void(std::chrono::nanoseconds)> sleeper;
+    /// Called once with the outcome, after its stamp, on the calling thread
+    /// (e.g. OutcomeMetrics::recorder, s3repl/outcome_metrics.hpp).
+    /// An exception from it propagates; the stamp stands.
+    std::function<void(const ReplicationJob&, const ReplicationOutcome&)> on_outcome;
 };
 
 enum class ReplicationResult {
@@ -297,6 +314,26 @@ constexpr std::string_view to_string(ReplicationResult result) noexcept {
     return "Failed"; // unreachable for valid enumerators
 }
 
+/// Why an attempt failed, for metrics (failures by reason).
+enum class FailureReason {
+    None,                  ///< no attempt failed
+    DestinationException,  ///< head or put threw
+    WriteFailed,           ///< put reported a failed write (WriteResult::Failed, or false)
+    PreconditionConflicts, ///< the replica changed between head and put precondition_retries + 1 times
+};
+
+/// Its name in metrics and logs: "none", "destination_exception", "write_failed",
+/// "precondition_conflicts".
+constexpr std::string_view to_string(FailureReason reason) noexcept {
+    switch (reason) {
+    case FailureReason::None: return "none";
+    case FailureReason::DestinationException: return "destination_exception";
+    case FailureReason::WriteFailed: return "write_failed";
+    case FailureReason::PreconditionConflicts: return "precondition_conflicts";
+    }
+    return "none"; // unreachable for valid enumerators
+}
+
 /// What replicate_object did.
 struct ReplicationOutcome {
     ReplicationResult result = ReplicationResult::Failed;
@@ -307,6 +344,8 @@ struct ReplicationOutcome {
     /// The most recent failed attempt's error (an exception's what()); empty
     /// when no attempt failed.
     std::string last_error;
+    /// Why the most recent failed attempt failed.
+    FailureReason last_failure = FailureReason::None;
 };
 
 namespace detail {
@@ -366,16 +405,24 @@ void set_replica_headers(Metadata& metadata, const ReplicationJob& job, const st
 // Runs a call to the server's code; an exception is a failed attempt whose
 // message is kept. Returns whether it returned normally.
 template <class Call>
-bool guarded(Call&& call, std::string& error) {
+bool guarded(Call&& call, ReplicationOutcome& outcome) {
     try {
         call();
         return true;
     } catch (const std::exception& e) {
-        error = e.what();
+        outcome.last_error = e.what();
     } catch (...) {
-        error = "the destination threw an exception not derived from std::exception";
+        outcome.last_error = "the destination threw an exception not derived from std::exception";
     }
+    outcome.last_failure = FailureReason::DestinationException;
     return false;
+}
+
+// Records a failed attempt that threw nothing.
+inline std::nullopt_t failed(ReplicationOutcome& outcome, FailureReason reason, std::string message) {
+    outcome.last_failure = reason;
+    outcome.last_error = std::move(message);
+    return std::nullopt;
 }
 
 inline void require_valid(const ReplicationOptions& options) {
@@ -408,13 +455,9 @@ bool stamp(Manager& manager, const ReplicationJob& job, ReplicationStatus status
                                                       status);
 }
 
-// The retry loop both overloads share. `attempt(error)` returns the job's
-// result, or nullopt for a failed attempt (with `error` set). Before each
-// attempt the source is checked; after the last failed one FAILED is
-// stamped (the CAS keeps a newer success).
 template <class Manager, class Attempt>
-ReplicationOutcome run_attempts(Manager& manager, const ReplicationJob& job, const ReplicationOptions& options,
-                                Attempt&& attempt) {
+ReplicationOutcome attempt_until_done(Manager& manager, const ReplicationJob& job, const ReplicationOptions& options,
+                                      Attempt& attempt) {
     static_assert(has_lookup_entry<Manager>::value,
                   "s3repl: the manager needs lookup_entry(ObjectId) -> std::optional<ReplicationStatusEntry>");
     static_assert(has_record_destination_status_if_newer<Manager>::value,
@@ -428,7 +471,7 @@ ReplicationOutcome run_attempts(Manager& manager, const ReplicationJob& job, con
             return outcome;
         }
         ++outcome.attempts;
-        if (const std::optional<ReplicationResult> result = attempt(outcome.last_error)) {
+        if (const std::optional<ReplicationResult> result = attempt(outcome)) {
             outcome.result = *result;
             return outcome;
         }
@@ -442,6 +485,19 @@ ReplicationOutcome run_attempts(Manager& manager, const ReplicationJob& job, con
     outcome.result =
         stamp(manager, job, ReplicationStatus::Failed) ? ReplicationResult::Failed : ReplicationResult::Superseded;
     manager.note_dropped();
+    return outcome;
+}
+
+// The retry loop both overloads share. `attempt(outcome)` returns the job's
+// result, or nullopt for a failed attempt (with the outcome's last error and
+// reason set). Before each attempt the source is checked; after the last
+// failed one FAILED is stamped (the CAS keeps a newer success). The outcome
+// goes to options.on_outcome.
+template <class Manager, class Attempt>
+ReplicationOutcome run_attempts(Manager& manager, const ReplicationJob& job, const ReplicationOptions& options,
+                                Attempt&& attempt) {
+    ReplicationOutcome outcome = attempt_until_done(manager, job, options, attempt);
+    if (options.on_outcome) options.on_outcome(job, outcome);
     return outcome;
 }
 
@@ -550,32 +606,31 @@ auto replicate_object(Manager& manager, const ReplicationJob& job, Body body, Me
         }
     };
 
-    return detail::run_attempts(manager, job, options, [&](std::string& error) -> std::optional<ReplicationResult> {
-        for (int conflicts = 0;; ++conflicts) {
-            std::optional<ReplicaState> replica;
-            if (!detail::guarded([&] { replica = head(); }, error)) return std::nullopt;
-            if (replica && replica->generation > job.generation) return ReplicationResult::Superseded;
-            if (replica && replica->generation == job.generation) return detail::stamp_completed(manager, job);
-            WriteCondition condition;
-            if (replica)
-                condition.if_match = replica->etag;
-            else
-                condition.if_none_match = true;
-            WriteResult written = WriteResult::Failed;
-            if (!detail::guarded([&] { written = put(condition); }, error)) return std::nullopt;
-            if (written == WriteResult::Written) return detail::stamp_completed(manager, job);
-            if (written == WriteResult::Failed) {
-                error = "the destination reported a failed write";
-                return std::nullopt;
+    return detail::run_attempts(
+        manager, job, options, [&](ReplicationOutcome& failure) -> std::optional<ReplicationResult> {
+            for (int conflicts = 0;; ++conflicts) {
+                std::optional<ReplicaState> replica;
+                if (!detail::guarded([&] { replica = head(); }, failure)) return std::nullopt;
+                if (replica && replica->generation > job.generation) return ReplicationResult::Superseded;
+                if (replica && replica->generation == job.generation) return detail::stamp_completed(manager, job);
+                WriteCondition condition;
+                if (replica)
+                    condition.if_match = replica->etag;
+                else
+                    condition.if_none_match = true;
+                WriteResult written = WriteResult::Failed;
+                if (!detail::guarded([&] { written = put(condition); }, failure)) return std::nullopt;
+                if (written == WriteResult::Written) return detail::stamp_completed(manager, job);
+                if (written == WriteResult::Failed)
+                    return detail::failed(failure, FailureReason::WriteFailed,
+                                          "the destination reported a failed write");
+                if (conflicts >= options.precondition_retries)
+                    return detail::failed(failure, FailureReason::PreconditionConflicts,
+                                          "the replica changed between head and put " + std::to_string(conflicts + 1) +
+                                              " times in a row (PreconditionFailed)");
+                if (detail::superseded_at_source(manager, job)) return ReplicationResult::Superseded;
             }
-            if (conflicts >= options.precondition_retries) {
-                error = "the replica changed between head and put " + std::to_string(conflicts + 1) +
-                        " times in a row (PreconditionFailed)";
-                return std::nullopt;
-            }
-            if (detail::superseded_at_source(manager, job)) return ReplicationResult::Superseded;
-        }
-    });
+        });
 }
 
 /// The unconditional form, for destinations without conditional writes.
@@ -613,20 +668,19 @@ auto replicate_object(Manager& manager, const ReplicationJob& job, Body body, Me
     detail::require_unversioned(job, "the put overload");
     const detail::ReplicaTarget to = detail::prepare_replica(metadata, job, options);
 
-    return detail::run_attempts(manager, job, options, [&](std::string& error) -> std::optional<ReplicationResult> {
-        bool stored = false;
-        if (!detail::guarded([&] { stored = static_cast<bool>(std::invoke(put, to.bucket, to.key, body, metadata)); },
-                             error))
-            return std::nullopt;
-        if (!stored) {
-            error = "put reported failure";
-            return std::nullopt;
-        }
-        if (detail::stamp_completed(manager, job) == ReplicationResult::Completed) return ReplicationResult::Completed;
-        manager.note_dropped();
-        manager.request_redrive(job.source_bucket, job.source_key);
-        return ReplicationResult::SupersededAfterWrite;
-    });
+    return detail::run_attempts(
+        manager, job, options, [&](ReplicationOutcome& failure) -> std::optional<ReplicationResult> {
+            bool stored = false;
+            if (!detail::guarded(
+                    [&] { stored = static_cast<bool>(std::invoke(put, to.bucket, to.key, body, metadata)); }, failure))
+                return std::nullopt;
+            if (!stored) return detail::failed(failure, FailureReason::WriteFailed, "put reported failure");
+            if (detail::stamp_completed(manager, job) == ReplicationResult::Completed)
+                return ReplicationResult::Completed;
+            manager.note_dropped();
+            manager.request_redrive(job.source_bucket, job.source_key);
+            return ReplicationResult::SupersededAfterWrite;
+        });
 }
 
 } // namespace v0
