@@ -171,7 +171,14 @@ class S3Api {
         if (req.has_param("replication")) return put_replication(req, bucket);
         if (req.has_param("versioning")) {
             require_bucket(bucket);
-            return store_.set_versioning(bucket, parse_versioning_xml(body_of(req)));
+            const Versioning state = parse_versioning_xml(body_of(req));
+            // S3's rule: a replicated source keeps versioning Enabled.
+            if (state == Versioning::Suspended && manager_.get_config(bucket))
+                throw S3Error("InvalidBucketState", 409,
+                              "A replication configuration is present on this bucket, so you cannot change the "
+                              "versioning state. To change the versioning state, first delete the replication "
+                              "configuration.");
+            return store_.set_versioning(bucket, state);
         }
         if (!valid_bucket_name(bucket))
             throw S3Error("InvalidBucketName", 400, "The specified bucket is not valid: " + bucket);
