@@ -1130,6 +1130,23 @@ def test_version_delete_is_not_replicated():
                      "the deleted version's replica")
 
 
+def test_swept_version_statuses_stay_visible():
+    with Server("--sweep-ttl", 1) as server:
+        s3 = server.client()
+        configure_versioned(s3)
+        ids = put_versions(s3, "on/swept", 2)
+        for version_id in ids:
+            wait_version_status(s3, "on/swept", version_id, "COMPLETED")
+
+        def swept():
+            return sum(int(line.split()[1]) for line in server.output().splitlines() if line.startswith("swept "))
+
+        wait_for(lambda: swept() >= 2, "the sweeper to drop both versions' entries")
+        # Each version's outcome is kept beside that version.
+        expect_equal([version_status(s3, "vsrc", "on/swept", v) for v in ids], ["COMPLETED", "COMPLETED"],
+                     "each version's status after the sweep")
+
+
 def test_kill9_mid_version_replication_then_restart():
     # The only snapshot is the first run's, from before any version: the
     # restart finds the versions and the marker PENDING from their files
