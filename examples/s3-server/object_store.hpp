@@ -54,6 +54,27 @@ struct ObjectMeta {
     std::string etag; ///< quoted, as in the ETag header
     std::uint64_t size = 0;
     SystemTime last_modified{};
+    /// The version (its file's name); empty for the unversioned object,
+    /// S3's "null" version. Not stored in the metadata line.
+    std::string version_id;
+    /// The version is a delete marker: no bytes, no ETag.
+    bool delete_marker = false;
+
+    /// Where the version stands among its key's versions: a client write's
+    /// generation (minted under the key's commit lock, so in commit order),
+    /// a replica's source generation (so a destination orders its replicas
+    /// as the source committed them, whatever order they arrived in).
+    std::uint64_t order() const { return generation != 0 ? generation : s3repl::replica_generation_of(headers); }
+};
+
+/// A bucket's versioning state, as GetBucketVersioning reports it: a bucket
+/// never configured has none (Unversioned, no Status element).
+enum class Versioning { Unversioned, Enabled, Suspended };
+
+/// What ObjectStore::commit checks a write's condition against.
+enum class ConditionOn {
+    Version, ///< the very version written (a replica of one source version)
+    Latest,  ///< the key's current object, as a client's conditional PUT means it
 };
 
 /// How a replication ended, kept beside the source object so the status
@@ -77,8 +98,8 @@ enum class CommitResult {
 class StagedObject {
   public:
     StagedObject(StagedObject&& other) noexcept
-        : bucket_(std::move(other.bucket_)), key_(std::move(other.key_)), temp_(std::exchange(other.temp_, {})),
-          fd_(std::exchange(other.fd_, -1)), meta_(std::move(other.meta_)) {}
+        : bucket_(std::move(other.bucket_)), key_(std::move(other.key_)), target_(std::move(other.target_)),
+          temp_(std::exchange(other.temp_, {})), fd_(std::exchange(other.fd_, -1)), meta_(std::move(other.meta_)) {}
     StagedObject(const StagedObject&) = delete;
     StagedObject& operator=(const StagedObject&) = delete;
     StagedObject& operator=(StagedObject&&) = delete;
@@ -93,11 +114,14 @@ class StagedObject {
 
   private:
     friend class ObjectStore;
-    StagedObject(std::string bucket, std::string key, std::filesystem::path temp, int fd, ObjectMeta meta)
-        : bucket_(std::move(bucket)), key_(std::move(key)), temp_(std::move(temp)), fd_(fd), meta_(std::move(meta)) {}
+    StagedObject(std::string bucket, std::string key, std::filesystem::path target, std::filesystem::path temp, int fd,
+                 ObjectMeta meta)
+        : bucket_(std::move(bucket)), key_(std::move(key)), target_(std::move(target)), temp_(std::move(temp)), fd_(fd),
+          meta_(std::move(meta)) {}
 
     std::string bucket_;
     std::string key_;
+    std::filesystem::path target_;
     std::filesystem::path temp_; ///< empty once committed
     int fd_ = -1;
     ObjectMeta meta_;
@@ -109,7 +133,14 @@ class StagedObject {
 ///     DIR/tmp/                               files being written
 ///     DIR/buckets/<bucket>/objects/k<key>    one line of JSON (ObjectMeta), then the bytes
 ///     DIR/buckets/<bucket>/status/k<key>     TerminalStatus of the last replication
+///     DIR/buckets/<bucket>/versioning        "Enabled" or "Suspended"; absent: never configured
+///     DIR/buckets/<bucket>/versions/k<key>/<version ID>   a version, as an object file
+///     DIR/buckets/<bucket>/status/v<key>/<version ID>     its TerminalStatus
 ///
+/// objects/k<key> is the unversioned object, which is S3's "null" version
+/// once the bucket has versioning; a delete marker is a version file whose
+/// metadata says so and which holds no bytes. The current object of a key
+/// is the version of the highest ObjectMeta::order().
 /// `<key>` is the key percent-encoded, so every file name is safe; a key whose
 /// name would not fit a file name is refused with KeyTooLongError. Every
 /// write goes to tmp/, is fsynced, renamed over its target and the directory
@@ -139,12 +170,42 @@ class ObjectStore {
         }
         std::filesystem::create_directories(bucket_dir(bucket) / "objects");
         std::filesystem::create_directories(bucket_dir(bucket) / "status");
+        std::filesystem::create_directories(bucket_dir(bucket) / "versions");
         sync_directory(root_ / "buckets");
         return true;
     }
 
     bool bucket_exists(const std::string& bucket) const {
         return std::filesystem::is_directory(bucket_dir(bucket) / "objects");
+    }
+
+    /// Durable before it returns (written as an object file is): an
+    /// acknowledged PutBucketVersioning survives a crash.
+    void set_versioning(const std::string& bucket, Versioning state) {
+        write_atomically(bucket_dir(bucket) / "versioning", state == Versioning::Enabled ? "Enabled" : "Suspended", {});
+    }
+
+    Versioning versioning(const std::string& bucket) const {
+        std::ifstream in(bucket_dir(bucket) / "versioning", std::ios::binary);
+        std::string text;
+        if (!in || !std::getline(in, text)) return Versioning::Unversioned;
+        return text == "Enabled" ? Versioning::Enabled : Versioning::Suspended;
+    }
+
+    /// A new version ID: 16 hex digits of the microseconds since the epoch,
+    /// strictly increasing within the process (URL- and file-name-safe).
+    std::string new_version_id() {
+        const auto now = static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+                .count());
+        std::uint64_t last = last_version_stamp_.load();
+        std::uint64_t next = 0;
+        do {
+            next = std::max(now, last + 1);
+        } while (!last_version_stamp_.compare_exchange_weak(last, next));
+        char text[17];
+        std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(next));
+        return text;
     }
 
     /// Names and creation times, sorted by name.
@@ -158,31 +219,43 @@ class ObjectStore {
 
     /// Writes the bytes and metadata (etag, size and last_modified filled in)
     /// to a temporary file and fsyncs it; nothing is visible until commit.
-    /// Throws KeyTooLongError before writing anything.
-    StagedObject stage(const std::string& bucket, const std::string& key, ObjectMeta meta, std::string_view body) {
-        const std::filesystem::path target = object_path(bucket, key);
-        meta.etag = etag_of(body);
+    /// Throws KeyTooLongError before writing anything. `version_id` empty:
+    /// the unversioned (null) object; a delete marker (meta.delete_marker)
+    /// holds no bytes and gets no ETag.
+    StagedObject stage(const std::string& bucket, const std::string& key, ObjectMeta meta, std::string_view body,
+                       const std::string& version_id = {}) {
+        const std::filesystem::path target = object_path(bucket, key, version_id);
+        meta.version_id = version_id;
+        meta.etag = meta.delete_marker ? std::string() : etag_of(body);
         meta.size = body.size();
         meta.last_modified = std::chrono::system_clock::now();
         meta.generation = 0;
         meta.replicated = false;
         const auto [temp, fd] = write_temp(first_line(meta), body, target);
-        return StagedObject(bucket, key, temp, fd, std::move(meta));
+        return StagedObject(bucket, key, target, temp, fd, std::move(meta));
     }
 
     /// Makes the staged upload the object, if `condition` holds against the
-    /// object stored now (`If-Match` compares ETags with or without their
-    /// quotes), recording `generation` and `replicated` with it. Under the
+    /// object stored now (`on`: that version, or the key's current object; a
+    /// delete marker there is no object), `If-Match` comparing ETags with or
+    /// without their quotes, recording `generation` and `replicated` with it. Under the
     /// object's lock: the check, the two fields patched in place (fixed
     /// width, so no bytes are rewritten), fdatasync and the rename; the
     /// directory's fsync follows outside it. Returns what happened; on
     /// anything but Committed the staged file is left for its destructor.
     CommitResult commit(StagedObject& staged, const s3repl::WriteCondition& condition, std::uint64_t generation,
-                        bool replicated) {
-        const std::filesystem::path target = object_path(staged.bucket_, staged.key_);
+                        bool replicated, ConditionOn on = ConditionOn::Version) {
+        const std::filesystem::path& target = staged.target_;
+        // A key's first version makes its directory; made durable before a version lands in it.
+        if (!staged.meta_.version_id.empty() && std::filesystem::create_directories(target.parent_path()))
+            sync_directory(target.parent_path().parent_path());
         {
             std::lock_guard<std::mutex> lock(lock_of(staged.bucket_, staged.key_));
-            const CommitResult allowed = check(condition, head(staged.bucket_, staged.key_));
+            std::optional<ObjectMeta> current = on == ConditionOn::Latest
+                                                    ? latest(staged.bucket_, staged.key_)
+                                                    : head(staged.bucket_, staged.key_, staged.meta_.version_id);
+            if (current && current->delete_marker) current.reset();
+            const CommitResult allowed = check(condition, current);
             if (allowed != CommitResult::Committed) return allowed;
             const std::string fields = commit_fields(generation, replicated);
             if (::pwrite(staged.fd_, fields.data(), fields.size(), 0) != static_cast<ssize_t>(fields.size()) ||
@@ -196,70 +269,110 @@ class ObjectStore {
         return CommitResult::Committed;
     }
 
-    std::optional<ObjectMeta> head(const std::string& bucket, const std::string& key) const {
-        std::ifstream in(object_path(bucket, key), std::ios::binary);
-        if (!in) return std::nullopt;
-        return read_meta(in, object_path(bucket, key));
+    /// One version (empty `version_id`: the unversioned object), a delete
+    /// marker included.
+    std::optional<ObjectMeta> head(const std::string& bucket, const std::string& key,
+                                   const std::string& version_id = {}) const {
+        return read_meta_file(object_path(bucket, key, version_id), version_id);
     }
 
-    std::optional<std::pair<ObjectMeta, std::string>> get(const std::string& bucket, const std::string& key) const {
-        std::ifstream in(object_path(bucket, key), std::ios::binary);
+    std::optional<std::pair<ObjectMeta, std::string>> get(const std::string& bucket, const std::string& key,
+                                                          const std::string& version_id = {}) const {
+        const std::filesystem::path path = object_path(bucket, key, version_id);
+        std::ifstream in(path, std::ios::binary);
         if (!in) return std::nullopt;
-        ObjectMeta meta = read_meta(in, object_path(bucket, key));
+        ObjectMeta meta = read_meta(in, path, version_id);
         std::string body(meta.size, '\0');
         if (!in.read(body.data(), static_cast<std::streamsize>(body.size())))
-            throw std::runtime_error("truncated object file " + object_path(bucket, key).string());
+            throw std::runtime_error("truncated object file " + path.string());
         return std::make_pair(std::move(meta), std::move(body));
     }
 
-    /// False when there was no such object. Under the object's lock, so a
+    /// The key's current version (the highest order(), a delete marker
+    /// included), or nullopt when it has none. Takes no lock: a version
+    /// removed meanwhile is skipped.
+    std::optional<ObjectMeta> latest(const std::string& bucket, const std::string& key) const {
+        std::optional<ObjectMeta> best = head(bucket, key);
+        for (ObjectMeta& version : versions_of(bucket, key))
+            if (!best || newer(version, *best)) best = std::move(version);
+        return best;
+    }
+
+    /// Every version of the key, the unversioned one included, newest first.
+    std::vector<ObjectMeta> all_versions(const std::string& bucket, const std::string& key) const {
+        std::vector<ObjectMeta> versions = versions_of(bucket, key);
+        if (auto null_version = head(bucket, key)) versions.push_back(std::move(*null_version));
+        std::sort(versions.begin(), versions.end(),
+                  [](const ObjectMeta& a, const ObjectMeta& b) { return newer(a, b); });
+        return versions;
+    }
+
+    /// False when there was no such version. Under the object's lock, so a
     /// commit lands wholly before or after it.
-    bool remove(const std::string& bucket, const std::string& key) {
+    bool remove(const std::string& bucket, const std::string& key, const std::string& version_id = {}) {
         bool removed = false;
+        const std::filesystem::path path = object_path(bucket, key, version_id);
         {
             std::lock_guard<std::mutex> lock(lock_of(bucket, key));
-            std::filesystem::remove(status_path(bucket, key));
-            removed = std::filesystem::remove(object_path(bucket, key));
+            std::filesystem::remove(status_path(bucket, key, version_id));
+            removed = std::filesystem::remove(path);
         }
-        if (removed) sync_directory(object_path(bucket, key).parent_path());
+        if (removed) sync_directory(path.parent_path());
         return removed;
     }
 
-    /// Every object of the bucket with its metadata, sorted by key (S3's
-    /// byte order). Objects removed while listing are skipped.
+    /// Every key of the bucket whose current version is not a delete
+    /// marker, with that version's metadata, sorted by key (S3's byte
+    /// order). Objects removed while listing are skipped.
     std::vector<std::pair<std::string, ObjectMeta>> list(const std::string& bucket) const {
         std::vector<std::pair<std::string, ObjectMeta>> objects;
-        for (const auto& entry : std::filesystem::directory_iterator(bucket_dir(bucket) / "objects")) {
-            std::ifstream in(entry.path(), std::ios::binary);
-            if (!in) continue;
-            objects.emplace_back(key_of(entry.path().filename().string()), read_meta(in, entry.path()));
+        for (const std::string& key : keys(bucket)) {
+            std::optional<ObjectMeta> current = latest(bucket, key);
+            if (current && !current->delete_marker) objects.emplace_back(key, std::move(*current));
         }
-        std::sort(objects.begin(), objects.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
         return objects;
     }
 
-    /// Calls visit(bucket, key, const ObjectMeta&) for every object.
+    /// Every key of the bucket that has a version (sorted), each with its
+    /// versions newest first: ListObjectVersions.
+    std::vector<std::pair<std::string, std::vector<ObjectMeta>>> list_versions(const std::string& bucket) const {
+        std::vector<std::pair<std::string, std::vector<ObjectMeta>>> listed;
+        for (const std::string& key : keys(bucket)) {
+            std::vector<ObjectMeta> versions = all_versions(bucket, key);
+            if (!versions.empty()) listed.emplace_back(key, std::move(versions));
+        }
+        return listed;
+    }
+
+    /// Calls visit(bucket, key, const ObjectMeta&) for every version of every
+    /// object (meta.version_id says which; delete markers included).
     template <class Visitor>
     void for_each_object(Visitor&& visit) const {
         for (const auto& bucket : list_buckets())
-            for (const auto& object : list(bucket.first)) visit(bucket.first, object.first, object.second);
+            for (const std::string& key : keys(bucket.first))
+                for (const ObjectMeta& version : all_versions(bucket.first, key)) visit(bucket.first, key, version);
     }
 
     /// Keeps `status` beside the object if the object still holds the bytes
     /// of `status.generation` (checked under the object's lock, so an older
     /// job's outcome never lands over a newer one's). Returns whether it did.
-    bool set_terminal_status_if_current(const std::string& bucket, const std::string& key, TerminalStatus status) {
+    bool set_terminal_status_if_current(const std::string& bucket, const std::string& key,
+                                        const std::string& version_id, TerminalStatus status) {
         const nlohmann::json json = {{"generation", status.generation},
                                      {"status", std::string(s3repl::to_aws_string(status.status))}};
+        const std::filesystem::path path = status_path(bucket, key, version_id);
+        if (!version_id.empty() && std::filesystem::create_directories(path.parent_path()))
+            sync_directory(path.parent_path().parent_path());
         std::lock_guard<std::mutex> lock(lock_of(bucket, key));
-        const auto current = head(bucket, key);
+        const auto current = head(bucket, key, version_id);
         if (!current || current->generation != status.generation) return false;
-        write_atomically(status_path(bucket, key), json.dump(), {});
+        write_atomically(path, json.dump(), {});
         return true;
     }
 
-    std::optional<TerminalStatus> terminal_status(const std::string& bucket, const std::string& key) const {
-        std::ifstream in(status_path(bucket, key), std::ios::binary);
+    std::optional<TerminalStatus> terminal_status(const std::string& bucket, const std::string& key,
+                                                  const std::string& version_id = {}) const {
+        std::ifstream in(status_path(bucket, key, version_id), std::ios::binary);
         if (!in) return std::nullopt;
         const nlohmann::json json = nlohmann::json::parse(in, nullptr, false);
         if (json.is_discarded()) return std::nullopt; // a status is a cache of the manager's; losing it is safe
@@ -288,11 +401,54 @@ class ObjectStore {
         return etag;
     }
 
-    std::filesystem::path object_path(const std::string& bucket, const std::string& key) const {
-        return bucket_dir(bucket) / "objects" / file_name_of(key);
+    // Version IDs come from new_version_id() or, on a destination, from
+    // the source's; S3Api refuses any other before it names a file.
+    std::filesystem::path object_path(const std::string& bucket, const std::string& key,
+                                      const std::string& version_id) const {
+        if (version_id.empty()) return bucket_dir(bucket) / "objects" / file_name_of(key);
+        return bucket_dir(bucket) / "versions" / file_name_of(key) / version_id;
     }
-    std::filesystem::path status_path(const std::string& bucket, const std::string& key) const {
-        return bucket_dir(bucket) / "status" / file_name_of(key);
+    std::filesystem::path status_path(const std::string& bucket, const std::string& key,
+                                      const std::string& version_id) const {
+        if (version_id.empty()) return bucket_dir(bucket) / "status" / file_name_of(key);
+        return bucket_dir(bucket) / "status" / ('v' + file_name_of(key).substr(1)) / version_id;
+    }
+
+    // The key's versions other than the unversioned one, in no order.
+    std::vector<ObjectMeta> versions_of(const std::string& bucket, const std::string& key) const {
+        std::vector<ObjectMeta> versions;
+        std::error_code ec;
+        for (const auto& entry :
+             std::filesystem::directory_iterator(bucket_dir(bucket) / "versions" / file_name_of(key), ec))
+            if (auto meta = read_meta_file(entry.path(), entry.path().filename().string()))
+                versions.push_back(std::move(*meta));
+        return versions;
+    }
+
+    // Every key with an unversioned object or a versions directory, sorted.
+    std::vector<std::string> keys(const std::string& bucket) const {
+        std::vector<std::string> found;
+        for (const char* dir : {"objects", "versions"}) {
+            std::error_code ec;
+            for (const auto& entry : std::filesystem::directory_iterator(bucket_dir(bucket) / dir, ec))
+                found.push_back(key_of(entry.path().filename().string()));
+        }
+        std::sort(found.begin(), found.end());
+        found.erase(std::unique(found.begin(), found.end()), found.end());
+        return found;
+    }
+
+    // Later in the key's history; the last modification breaks a tie (files
+    // written before generations, which all order 0).
+    static bool newer(const ObjectMeta& a, const ObjectMeta& b) {
+        if (a.order() != b.order()) return a.order() > b.order();
+        return a.last_modified > b.last_modified;
+    }
+
+    std::optional<ObjectMeta> read_meta_file(const std::filesystem::path& path, const std::string& version_id) const {
+        std::ifstream in(path, std::ios::binary);
+        if (!in) return std::nullopt;
+        return read_meta(in, path, version_id);
     }
 
     // The 'k' keeps keys such as "." and ".." from naming directories.
@@ -344,11 +500,12 @@ class ObjectStore {
                 {"tags", meta.tags},
                 {"etag", meta.etag},
                 {"size", meta.size},
+                {"delete_marker", meta.delete_marker},
                 {"last_modified_ms",
                  std::chrono::duration_cast<std::chrono::milliseconds>(meta.last_modified.time_since_epoch()).count()}};
     }
 
-    static ObjectMeta read_meta(std::istream& in, const std::filesystem::path& path) {
+    static ObjectMeta read_meta(std::istream& in, const std::filesystem::path& path, const std::string& version_id) {
         std::string line;
         std::getline(in, line);
         const nlohmann::json json = nlohmann::json::parse(line, nullptr, false);
@@ -361,6 +518,8 @@ class ObjectStore {
         meta.replicated = json.value("replicated", meta.generation != 0);
         meta.etag = json.value("etag", "");
         meta.size = json.value("size", std::uint64_t{0});
+        meta.delete_marker = json.value("delete_marker", false);
+        meta.version_id = version_id;
         meta.last_modified = SystemTime(std::chrono::milliseconds(json.value("last_modified_ms", std::int64_t{0})));
         return meta;
     }
@@ -419,6 +578,7 @@ class ObjectStore {
 
     std::filesystem::path root_;
     std::atomic<std::uint64_t> temp_counter_{0};
+    std::atomic<std::uint64_t> last_version_stamp_{0};
     std::array<std::mutex, 64> object_locks_;
 };
 

@@ -46,27 +46,74 @@ class Replicator {
     Replicator(s3repl::ReplicationManager& manager, ObjectStore& store, FaultInjection faults, std::size_t workers)
         : manager_(manager), store_(store), destination_(store, faults), pool_(workers) {}
 
-    /// Stores a client's PUT if `condition` holds (S3's If-Match /
-    /// If-None-Match: *); when rules of the bucket select the object,
-    /// PENDING is stamped and a copy queued for each destination. Throws S3Error
+    /// Stores a client's PUT as version `version_id` (empty: the
+    /// unversioned object, S3's null version) if `condition` holds against
+    /// the key's current object (S3's If-Match / If-None-Match: *); when
+    /// rules of the bucket select the object, PENDING is stamped for that
+    /// version and a copy queued for each destination. Throws S3Error
     /// PreconditionFailed (412) or NoSuchKey (404, If-Match on a missing
     /// object), storing and stamping nothing.
     ObjectMeta put_object(const std::string& bucket, const std::string& key, ObjectMeta meta, std::string body,
-                          const s3repl::WriteCondition& condition) {
+                          const s3repl::WriteCondition& condition, const std::string& version_id = {}) {
         auto shared = std::make_shared<const std::string>(std::move(body));
         // The slow part, outside every lock: the bytes go to a temporary file.
-        StagedObject staged = store_.stage(bucket, key, std::move(meta), *shared);
+        StagedObject staged = store_.stage(bucket, key, std::move(meta), *shared, version_id);
         // Whether a rule selected the object is recorded with it, for recover().
-        auto jobs = s3repl::begin_replication(manager_, bucket, key, staged.meta().tags,
-                                              [&](std::uint64_t generation, bool replicated) {
-                                                  switch (store_.commit(staged, condition, generation, replicated)) {
-                                                  case CommitResult::Committed: return;
-                                                  case CommitResult::PreconditionFailed: throw precondition_failed();
-                                                  case CommitResult::NoSuchKey: throw no_such_key();
-                                                  }
-                                              });
+        auto jobs = s3repl::begin_replication(
+            manager_, s3repl::ObjectId{bucket, key, version_id}, staged.meta().tags,
+            [&](std::uint64_t generation, bool replicated) {
+                switch (store_.commit(staged, condition, generation, replicated, ConditionOn::Latest)) {
+                case CommitResult::Committed: return;
+                case CommitResult::PreconditionFailed: throw precondition_failed();
+                case CommitResult::NoSuchKey: throw no_such_key();
+                }
+            });
         for (auto& job : jobs) enqueue(std::move(job), shared, staged.meta());
         return staged.meta();
+    }
+
+    /// A DELETE without a version ID in a bucket with versioning Enabled:
+    /// a delete marker of a new version `version_id` becomes the key's
+    /// current version, copied to each destination whose rule replicates
+    /// delete markers (begin_delete_marker_replication picks them).
+    ObjectMeta put_delete_marker(const std::string& bucket, const std::string& key, const std::string& version_id) {
+        ObjectMeta marker;
+        marker.delete_marker = true;
+        StagedObject staged = store_.stage(bucket, key, std::move(marker), {}, version_id);
+        auto jobs = s3repl::begin_delete_marker_replication(
+            manager_, s3repl::ObjectId{bucket, key, version_id},
+            [&](std::uint64_t generation, bool replicated) { store_.commit(staged, {}, generation, replicated); });
+        const auto no_bytes = std::make_shared<const std::string>();
+        for (auto& job : jobs) enqueue(std::move(job), no_bytes, staged.meta());
+        return staged.meta();
+    }
+
+    /// A DELETE with a version ID (empty: the null version): removes that
+    /// version, never replicated (commit_version_delete: the destination
+    /// keeps its copy), and forgets its entry. Returns the version removed.
+    std::optional<ObjectMeta> delete_version(const std::string& bucket, const std::string& key,
+                                             const std::string& version_id) {
+        std::optional<ObjectMeta> removed;
+        s3repl::commit_version_delete(manager_, s3repl::ObjectId{bucket, key, version_id}, [&] {
+            removed = store_.head(bucket, key, version_id);
+            if (removed && !store_.remove(bucket, key, version_id)) removed.reset();
+        });
+        return removed;
+    }
+
+    /// A DELETE without a version ID in a bucket with versioning Suspended:
+    /// the null version becomes a delete marker, as S3 does. Not replicated:
+    /// s3repl replicates markers by version ID, and this one has none.
+    void put_null_delete_marker(const std::string& bucket, const std::string& key) {
+        ObjectMeta marker;
+        marker.delete_marker = true;
+        StagedObject staged = store_.stage(bucket, key, std::move(marker), {});
+        // commit_version_delete's steps, with the generation that orders the
+        // marker above the key's versions.
+        manager_.commit_in_order(bucket, key, [&](std::uint64_t generation) {
+            store_.commit(staged, {}, generation, false);
+            manager_.forget(s3repl::ObjectId{bucket, key});
+        });
     }
 
     /// False when there was no such object. The replica, if any, stays (S3
@@ -84,9 +131,9 @@ class Replicator {
     std::optional<s3repl::ReplicationStatus> status_of(const std::string& bucket, const std::string& key,
                                                        const ObjectMeta& meta) const {
         if (meta.generation == 0) return replica_status(meta);
-        const auto entry = manager_.lookup_entry(bucket, key);
+        const auto entry = manager_.lookup_entry(s3repl::ObjectId{bucket, key, meta.version_id});
         if (entry && entry->generation >= meta.generation) return entry->status;
-        const auto done = store_.terminal_status(bucket, key);
+        const auto done = store_.terminal_status(bucket, key, meta.version_id);
         if (done && done->generation == meta.generation) return done->status;
         return std::nullopt;
     }
@@ -97,7 +144,8 @@ class Replicator {
     /// crash loses what came after), one stamp per destination their rules
     /// select, then re-drives each PENDING and each FAILED destination, to
     /// that destination only, with the object's current bytes: a
-    /// destination that completed is not copied again. Returns the number of
+    /// destination that completed is not copied again. Each version and
+    /// delete marker is its own object here. Returns the number of
     /// destinations re-driven.
     std::size_t recover() {
         std::uint64_t highest = 0;
@@ -108,8 +156,8 @@ class Replicator {
                                             ? s3repl::replica_generation_of(meta.headers)
                                             : meta.generation);
             if (!meta.replicated) return;
-            const auto entry = manager_.lookup_entry(bucket, key);
-            const auto done = store_.terminal_status(bucket, key);
+            const auto entry = manager_.lookup_entry(s3repl::ObjectId{bucket, key, meta.version_id});
+            const auto done = store_.terminal_status(bucket, key, meta.version_id);
             if ((entry && entry->generation >= meta.generation) || (done && done->generation == meta.generation))
                 return;
             stamp_pending(bucket, key, meta);
@@ -149,16 +197,21 @@ class Replicator {
         return s3repl::parse_aws_status(header->second);
     }
 
-    // PENDING at the object's generation for each destination its rules
-    // select; a single PENDING when none does any more, which the re-drive
-    // then marks FAILED.
+    // PENDING at the version's generation for each destination its rules
+    // select (for a delete marker, those that replicate markers); a single
+    // PENDING when none does any more, which the re-drive then marks FAILED.
     void stamp_pending(const std::string& bucket, const std::string& key, const ObjectMeta& meta) {
-        const std::vector<s3repl::ReplicationRule> rules = manager_.match_rules(bucket, key, meta.tags);
-        if (rules.empty())
-            manager_.record_status_if_newer(bucket, key, meta.generation, s3repl::ReplicationStatus::Pending);
+        const s3repl::ObjectId object{bucket, key, meta.version_id};
+        std::vector<s3repl::ReplicationRule> rules = manager_.match_rules(bucket, key, meta.tags);
+        if (meta.delete_marker)
+            rules.erase(std::remove_if(rules.begin(), rules.end(),
+                                       [](const auto& rule) { return !s3repl::replicates_delete_markers(rule); }),
+                        rules.end());
+        if (rules.empty()) manager_.record_status_if_newer(object, meta.generation, s3repl::ReplicationStatus::Pending);
         for (const s3repl::ReplicationRule& rule : rules)
-            manager_.record_destination_status_if_newer(bucket, key, rule.destination_bucket, meta.generation,
+            manager_.record_destination_status_if_newer(object, rule.destination_bucket, meta.generation,
                                                         s3repl::ReplicationStatus::Pending);
+        if (meta.delete_marker) manager_.mark_delete_marker(object);
     }
 
     // Queues the copy of one destination of `ref` (every destination its
@@ -166,34 +219,37 @@ class Replicator {
     void redrive(const s3repl::DestinationRef& ref) {
         const std::string& destination = ref.destination.destination_bucket;
         const std::uint64_t generation = ref.destination.generation;
+        const s3repl::ObjectId object{ref.bucket, ref.key, ref.version_id};
         const auto give_up = [&](const std::string& why) {
             // A FAILED one keeps its stamp (and its age, for the sweep).
             const bool pending = ref.destination.status == s3repl::ReplicationStatus::Pending;
             if (pending && destination.empty())
-                manager_.record_status_if_newer(ref.bucket, ref.key, generation, s3repl::ReplicationStatus::Failed);
+                manager_.record_status_if_newer(object, generation, s3repl::ReplicationStatus::Failed);
             else if (pending)
-                manager_.record_destination_status_if_newer(ref.bucket, ref.key, destination, generation,
+                manager_.record_destination_status_if_newer(object, destination, generation,
                                                             s3repl::ReplicationStatus::Failed);
-            std::cerr << "re-drive " + ref.bucket + '/' + ref.key + " generation " + std::to_string(generation) +
-                             " to " + (destination.empty() ? std::string("its destinations") : destination) + ": " +
-                             why + (pending ? ", marked FAILED\n" : ", left FAILED\n");
+            std::cerr << "re-drive " + ref.bucket + '/' + ref.key +
+                             (ref.version_id.empty() ? std::string() : " version " + ref.version_id) + " generation " +
+                             std::to_string(generation) + " to " +
+                             (destination.empty() ? std::string("its destinations") : destination) + ": " + why +
+                             (pending ? ", marked FAILED\n" : ", left FAILED\n");
         };
-        auto object = store_.get(ref.bucket, ref.key);
-        if (!object) return give_up("the object is gone");
+        auto stored = store_.get(ref.bucket, ref.key, ref.version_id);
+        if (!stored) return give_up("the object is gone");
         // Copying newer bytes would label them with this older generation
         // (a newer replicated PUT has its own entry: recover() stamped it).
-        if (object->first.generation != generation)
-            return give_up("the object holds generation " + std::to_string(object->first.generation));
-        auto jobs = s3repl::redrive_jobs(manager_, ref, object->first.tags);
+        if (stored->first.generation != generation)
+            return give_up("the object holds generation " + std::to_string(stored->first.generation));
+        auto jobs = s3repl::redrive_jobs(manager_, ref, stored->first.tags);
         if (jobs.empty()) return give_up("no rule selects it any more");
         // One status standing for several destinations: each gets its own
         // first, or the first copy to finish would stand for them all.
         if (destination.empty())
             for (const s3repl::ReplicationJob& job : jobs)
-                manager_.record_destination_status_if_newer(ref.bucket, ref.key, job.rule.destination_bucket,
-                                                            generation, s3repl::ReplicationStatus::Pending);
-        const auto body = std::make_shared<const std::string>(std::move(object->second));
-        for (auto& job : jobs) enqueue(std::move(job), body, object->first);
+                manager_.record_destination_status_if_newer(object, job.rule.destination_bucket, generation,
+                                                            s3repl::ReplicationStatus::Pending);
+        const auto body = std::make_shared<const std::string>(std::move(stored->second));
+        for (auto& job : jobs) enqueue(std::move(job), body, stored->first);
     }
 
     void enqueue(s3repl::ReplicationJob job, Body body, const ObjectMeta& source) {
@@ -218,7 +274,9 @@ class Replicator {
         }
         // One write of the whole line: workers log at once, and a chain of <<
         // would interleave their pieces.
-        std::cout << "replication " + job.source_bucket + '/' + job.source_key + " to " + job.rule.destination_bucket +
+        std::cout << "replication " + job.source_bucket + '/' + job.source_key +
+                         (job.version_id.empty() ? std::string() : " version " + job.version_id) +
+                         (job.delete_marker ? " (delete marker)" : "") + " to " + job.rule.destination_bucket +
                          " generation " + std::to_string(job.generation) + ": " +
                          std::string(s3repl::to_string(outcome.result)) + " after " + std::to_string(outcome.attempts) +
                          " attempt(s)" + (outcome.last_error.empty() ? "" : "; last error: " + outcome.last_error) +
@@ -226,9 +284,10 @@ class Replicator {
                   << std::flush;
         // Kept beside the object once every destination of this generation is
         // done (the aggregate is terminal); a newer PUT's jobs own later outcomes.
-        const auto entry = manager_.lookup_entry(job.source_bucket, job.source_key);
+        const auto entry = manager_.lookup_entry(s3repl::ObjectId{job.source_bucket, job.source_key, job.version_id});
         if (entry && entry->generation == job.generation && s3repl::is_terminal(entry->status))
-            store_.set_terminal_status_if_current(job.source_bucket, job.source_key, {job.generation, entry->status});
+            store_.set_terminal_status_if_current(job.source_bucket, job.source_key, job.version_id,
+                                                  {job.generation, entry->status});
     }
 
     s3repl::ReplicationManager& manager_;

@@ -26,7 +26,9 @@
 namespace s3server {
 
 /// The S3 REST operations, path-style, on a cpp-httplib server: buckets,
-/// objects, ListObjectsV2, object tagging (read) and bucket replication.
+/// objects, ListObjectsV2, object tagging (read), bucket versioning (the
+/// version of GET, HEAD and DELETE, delete markers, ListObjectVersions) and
+/// bucket replication.
 /// Signatures are not checked. Anything else gets NotImplemented.
 /// Thread-safe: handlers run on cpp-httplib's thread pool.
 class S3Api {
@@ -132,6 +134,22 @@ class S3Api {
         if (!store_.bucket_exists(bucket)) throw no_such_bucket();
     }
 
+    // The ?versionId= of a request: empty for "null" (the unversioned
+    // object). Only IDs this server could have minted name a file.
+    static std::string version_param(const Request& req) {
+        const std::string id = req.get_param_value("versionId");
+        if (id == "null") return {};
+        const bool valid = !id.empty() && id.size() <= 64 &&
+                           id.find_first_not_of("0123456789abcdefghijklmnopqrstuvwxyz"
+                                                "ABCDEFGHIJKLMNOPQRSTUVWXYZ-_") == std::string::npos;
+        if (!valid) throw invalid_argument("Invalid version id specified");
+        return id;
+    }
+
+    static void set_version_header(Response& res, const std::string& version_id) {
+        res.set_header("x-amz-version-id", version_id.empty() ? "null" : version_id);
+    }
+
     // The PUT payload with AWS's chunked framing, if any, removed.
     static std::string body_of(const Request& req) {
         if (!is_aws_chunked(req.get_header_value("x-amz-content-sha256"), req.get_header_value("Content-Encoding")))
@@ -148,9 +166,20 @@ class S3Api {
     void list_buckets(const Request&, Response& res) { send_xml(res, list_buckets_xml(store_.list_buckets())); }
 
     void put_bucket(const Request& req, Response& res) {
-        refuse_unsupported(req, {"replication"});
+        refuse_unsupported(req, {"replication", "versioning"});
         const std::string bucket = match(req, 1);
         if (req.has_param("replication")) return put_replication(req, bucket);
+        if (req.has_param("versioning")) {
+            require_bucket(bucket);
+            const Versioning state = parse_versioning_xml(body_of(req));
+            // S3's rule: a replicated source keeps versioning Enabled.
+            if (state == Versioning::Suspended && manager_.get_config(bucket))
+                throw S3Error("InvalidBucketState", 409,
+                              "A replication configuration is present on this bucket, so you cannot change the "
+                              "versioning state. To change the versioning state, first delete the replication "
+                              "configuration.");
+            return store_.set_versioning(bucket, state);
+        }
         if (!valid_bucket_name(bucket))
             throw S3Error("InvalidBucketName", 400, "The specified bucket is not valid: " + bucket);
         if (!store_.create_bucket(bucket))
@@ -160,10 +189,14 @@ class S3Api {
     }
 
     void get_bucket(const Request& req, Response& res) {
-        refuse_unsupported(req, {"replication", "location"});
+        refuse_unsupported(req, {"replication", "location", "versioning", "versions"});
         const std::string bucket = match(req, 1);
         require_bucket(bucket);
         if (req.method == "HEAD") return; // HeadBucket
+        if (req.has_param("versioning")) return send_xml(res, versioning_xml(store_.versioning(bucket)));
+        if (req.has_param("versions"))
+            return send_xml(
+                res, list_object_versions_xml(bucket, req.get_param_value("prefix"), store_.list_versions(bucket)));
         if (req.has_param("location")) {
             // Empty: us-east-1, the only region this server pretends to be.
             return send_xml(res, R"(<?xml version="1.0" encoding="UTF-8"?><LocationConstraint xmlns=")" +
@@ -204,9 +237,19 @@ class S3Api {
         // this bucket among them).
         const std::vector<s3repl::ConfigProblem> problems = s3repl::validate(config, bucket);
         if (!problems.empty()) throw config_error(problems.front());
-        for (const s3repl::ReplicationRule& rule : config.rules)
+        // S3 requires versioning Enabled on the source and every destination.
+        // This demo also replicates between buckets never configured for
+        // versioning (unversioned objects); once a source has a versioning
+        // state, S3's rule applies.
+        const Versioning source = store_.versioning(bucket);
+        if (source == Versioning::Suspended)
+            throw invalid_request("Versioning must be 'Enabled' on the bucket to apply a replication configuration");
+        for (const s3repl::ReplicationRule& rule : config.rules) {
             if (!store_.bucket_exists(rule.destination_bucket))
                 throw invalid_request("Destination bucket must exist: " + rule.destination_bucket);
+            if (source == Versioning::Enabled && store_.versioning(rule.destination_bucket) != Versioning::Enabled)
+                throw invalid_request("Destination bucket must have versioning enabled.");
+        }
         manager_.put_config(bucket, std::move(config));
     }
 
@@ -267,9 +310,13 @@ class S3Api {
         meta.headers["content-type"] =
             req.has_header("Content-Type") ? req.get_header_value("Content-Type") : "binary/octet-stream";
         if (req.has_header("x-amz-tagging")) meta.tags = parse_tagging_header(req.get_header_value("x-amz-tagging"));
+        // Versioning Enabled: a new version; Suspended or never configured: the null version.
+        const bool versioned = store_.versioning(bucket) == Versioning::Enabled;
         const ObjectMeta stored =
-            replicator_.put_object(bucket, key, std::move(meta), body_of(req), write_condition(req));
+            replicator_.put_object(bucket, key, std::move(meta), body_of(req), write_condition(req),
+                                   versioned ? store_.new_version_id() : std::string());
         res.set_header("ETag", stored.etag);
+        if (versioned) set_version_header(res, stored.version_id);
     }
 
     // S3's conditional PutObject: If-Match <etag>, If-None-Match: * (the
@@ -285,35 +332,83 @@ class S3Api {
         return condition;
     }
 
+    // The version a GET or HEAD names, or the key's current one. A delete
+    // marker answers as S3 does: 405 when named, 404 when current, with
+    // x-amz-delete-marker either way.
+    std::pair<ObjectMeta, std::string> object_of(const Request& req, Response& res, const std::string& bucket,
+                                                 const std::string& key) const {
+        const bool named = req.has_param("versionId");
+        std::string version_id;
+        if (named) {
+            version_id = version_param(req);
+        } else {
+            const std::optional<ObjectMeta> current = store_.latest(bucket, key);
+            if (!current) throw no_such_key();
+            version_id = current->version_id;
+        }
+        auto object = store_.get(bucket, key, version_id);
+        if (!object) {
+            if (named) throw S3Error("NoSuchVersion", 404, "The specified version does not exist.");
+            throw no_such_key(); // removed since the lookup
+        }
+        if (object->first.delete_marker) {
+            res.set_header("x-amz-delete-marker", "true");
+            set_version_header(res, version_id);
+            if (named)
+                throw S3Error("MethodNotAllowed", 405, "The specified method is not allowed against this resource.");
+            throw no_such_key();
+        }
+        return std::move(*object);
+    }
+
     void get_object(const Request& req, Response& res) {
-        refuse_unsupported(req, {"tagging"});
+        refuse_unsupported(req, {"tagging", "versionId"});
         const std::string bucket = match(req, 1);
         const std::string key = match(req, 2);
         require_bucket(bucket);
-        auto object = store_.get(bucket, key);
-        if (!object) throw no_such_key();
-        const ObjectMeta& meta = object->first;
+        auto object = object_of(req, res, bucket, key);
+        const ObjectMeta& meta = object.first;
         if (req.has_param("tagging")) return send_xml(res, tagging_xml(meta.tags));
         for (const auto& [name, value] : meta.headers)
             if (name != "content-type" && name != "x-amz-replication-status") res.set_header(name.c_str(), value);
         if (const auto status = replicator_.status_of(bucket, key, meta))
             res.set_header("x-amz-replication-status", std::string(s3repl::to_aws_string(*status)));
         if (!meta.tags.empty()) res.set_header("x-amz-tagging-count", std::to_string(meta.tags.size()));
+        if (!meta.version_id.empty() || store_.versioning(bucket) != Versioning::Unversioned)
+            set_version_header(res, meta.version_id);
         res.set_header("ETag", meta.etag);
         res.set_header("Last-Modified", http_date(meta.last_modified));
         res.set_header("Accept-Ranges", "bytes");
         // The body on HEAD too: cpp-httplib derives Content-Length from it and sends no body.
         const auto type = meta.headers.find("content-type");
-        res.set_content(std::move(object->second),
+        res.set_content(std::move(object.second),
                         type == meta.headers.end() ? "binary/octet-stream" : type->second.c_str());
     }
 
     void delete_object(const Request& req, Response& res) {
-        refuse_unsupported(req, {});
+        refuse_unsupported(req, {"versionId"});
         const std::string bucket = match(req, 1);
+        const std::string key = match(req, 2);
         require_bucket(bucket);
-        replicator_.delete_object(bucket, match(req, 2));
-        res.status = 204; // also when there was no such key, as S3 answers
+        res.status = 204; // also when there was no such key or version, as S3 answers
+        if (req.has_param("versionId")) {
+            const std::string version_id = version_param(req);
+            const std::optional<ObjectMeta> removed = replicator_.delete_version(bucket, key, version_id);
+            set_version_header(res, version_id);
+            if (removed && removed->delete_marker) res.set_header("x-amz-delete-marker", "true");
+            return;
+        }
+        switch (store_.versioning(bucket)) {
+        case Versioning::Unversioned: replicator_.delete_object(bucket, key); return;
+        case Versioning::Suspended:
+            replicator_.put_null_delete_marker(bucket, key);
+            set_version_header(res, {});
+            break;
+        case Versioning::Enabled:
+            set_version_header(res, replicator_.put_delete_marker(bucket, key, store_.new_version_id()).version_id);
+            break;
+        }
+        res.set_header("x-amz-delete-marker", "true");
     }
 
     s3repl::ReplicationManager& manager_;

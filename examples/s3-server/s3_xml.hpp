@@ -2,6 +2,7 @@
 
 #include "http_text.hpp"
 #include "listing.hpp"
+#include "object_store.hpp"
 #include "s3_error.hpp"
 
 #include <s3repl/aws_xml.hpp>
@@ -119,6 +120,70 @@ inline std::string list_objects_v2_xml(const std::string& bucket, const ListQuer
     }
     for (const std::string& prefix : page.common_prefixes)
         detail::add_text(root.append_child("CommonPrefixes"), "Prefix", name(prefix));
+    return detail::to_text(doc);
+}
+
+/// The GetBucketVersioning body: no Status for a bucket never configured.
+inline std::string versioning_xml(Versioning state) {
+    pugi::xml_document doc;
+    pugi::xml_node root = detail::start_document(doc, "VersioningConfiguration");
+    if (state != Versioning::Unversioned)
+        detail::add_text(root, "Status", state == Versioning::Enabled ? "Enabled" : "Suspended");
+    return detail::to_text(doc);
+}
+
+/// The state a PutBucketVersioning body asks for: Status Enabled or
+/// Suspended (MfaDelete is not served). Throws S3Error MalformedXML or, for
+/// another Status, IllegalVersioningConfigurationException, as S3 does.
+inline Versioning parse_versioning_xml(const std::string& body) {
+    pugi::xml_document doc;
+    if (!doc.load_string(body.c_str())) throw malformed_xml("the VersioningConfiguration is not XML");
+    const pugi::xml_node root = doc.child("VersioningConfiguration");
+    if (!root) throw malformed_xml("the root element must be VersioningConfiguration");
+    if (root.child("MfaDelete")) throw not_implemented("MfaDelete");
+    const std::string status = root.child("Status").text().as_string();
+    if (status == "Enabled") return Versioning::Enabled;
+    if (status == "Suspended") return Versioning::Suspended;
+    throw S3Error("IllegalVersioningConfigurationException", 400,
+                  "The versioning configuration specified in the request is invalid: Status must be Enabled or "
+                  "Suspended");
+}
+
+/// The ListObjectVersions body: every version of every key under `prefix`,
+/// keys in byte order, each key's versions newest first, as Version and
+/// DeleteMarker elements in that order. Not paginated (a demo).
+inline std::string list_object_versions_xml(const std::string& bucket, const std::string& prefix,
+                                            const std::vector<std::pair<std::string, std::vector<ObjectMeta>>>& keys) {
+    pugi::xml_document doc;
+    pugi::xml_node root = detail::start_document(doc, "ListVersionsResult");
+    detail::add_text(root, "Name", bucket);
+    detail::add_text(root, "Prefix", prefix);
+    detail::add_text(root, "KeyMarker", "");
+    detail::add_text(root, "VersionIdMarker", "");
+    detail::add_text(root, "MaxKeys", "1000");
+    detail::add_text(root, "IsTruncated", "false");
+    for (const auto& [key, versions] : keys) {
+        if (key.compare(0, prefix.size(), prefix) != 0) continue;
+        bool latest = true;
+        for (const ObjectMeta& version : versions) {
+            pugi::xml_node node = root.append_child(version.delete_marker ? "DeleteMarker" : "Version");
+            detail::add_text(node, "Key", key);
+            detail::add_text(node, "VersionId", version.version_id.empty() ? "null" : version.version_id);
+            detail::add_text(node, "IsLatest", latest ? "true" : "false");
+            detail::add_text(node, "LastModified", iso8601_millis(version.last_modified));
+            if (!version.delete_marker) {
+                const auto storage_class = version.headers.find("x-amz-storage-class");
+                detail::add_text(node, "ETag", version.etag);
+                detail::add_text(node, "Size", std::to_string(version.size));
+                detail::add_text(node, "StorageClass",
+                                 storage_class == version.headers.end() ? "STANDARD" : storage_class->second);
+            }
+            pugi::xml_node owner = node.append_child("Owner");
+            detail::add_text(owner, "ID", "s3repl-demo");
+            detail::add_text(owner, "DisplayName", "s3repl-demo");
+            latest = false;
+        }
+    }
     return detail::to_text(doc);
 }
 

@@ -35,30 +35,69 @@ struct FaultInjection {
 };
 
 /// The destination s3repl::replicate_object writes replicas to: this
-/// server's own object store, with S3's conditional PutObject. A replica's
-/// state is its ETag and the source generation it carries in
-/// x-amz-meta-s3repl-generation; `put` checks If-Match / If-None-Match and
-/// writes under the store's lock for that object (ObjectStore::commit), so
-/// the library's compare-and-set is atomic. Thread-safe.
+/// server's own object store, with S3's conditional PutObject, and with
+/// versions (s3repl's versioned destination): a replica of a source version
+/// is stored under the source's version ID, a replicated delete marker is a
+/// marker of the source's version ID; an empty version ID is the
+/// unversioned object. A replica's state is its ETag and the source
+/// generation it carries in x-amz-meta-s3repl-generation; `put` checks
+/// If-Match / If-None-Match against that version and writes under the
+/// store's lock for the key (ObjectStore::commit), so the library's
+/// compare-and-set is atomic. Thread-safe.
 class StoreDestination {
   public:
     using Body = std::shared_ptr<const std::string>;
 
     StoreDestination(ObjectStore& store, FaultInjection faults) : store_(store), faults_(faults) {}
 
-    /// What a HEAD of the replica says; nullopt when there is none.
-    std::optional<s3repl::ReplicaState> head(const std::string& bucket, const std::string& key) const {
-        const std::optional<ObjectMeta> meta = store_.head(bucket, key);
+    /// What a HEAD of the replica's version says; nullopt when there is none.
+    std::optional<s3repl::ReplicaState> head(const std::string& bucket, const std::string& key,
+                                             const std::string& version_id) const {
+        const std::optional<ObjectMeta> meta = store_.head(bucket, key, version_id);
         if (!meta) return std::nullopt;
         return s3repl::ReplicaState{s3repl::replica_generation_of(meta->headers), meta->etag};
     }
 
-    /// Writes the replica if `condition` holds. An If-Match on a replica
-    /// that is gone is PreconditionFailed too (S3 would answer 404): either
-    /// way someone changed it since the head. Throws for an injected fault
-    /// or a missing destination bucket (a failed attempt).
+    /// Writes the replica of that version if `condition` holds. An If-Match
+    /// on a replica that is gone is PreconditionFailed too (S3 would answer
+    /// 404): either way someone changed it since the head. Throws for an
+    /// injected fault or a missing destination bucket (a failed attempt).
+    s3repl::WriteResult put(const std::string& bucket, const std::string& key, const std::string& version_id,
+                            const Body& body, const HeaderMap& metadata, const s3repl::WriteCondition& condition) {
+        ObjectMeta replica = replica_meta(bucket, metadata);
+        // Replicas are never a client PUT: no generation of their own, never re-stamped.
+        StagedObject staged = store_.stage(bucket, key, std::move(replica), *body, version_id);
+        if (store_.commit(staged, condition, 0, false) == CommitResult::Committed) return s3repl::WriteResult::Written;
+        return s3repl::WriteResult::PreconditionFailed;
+    }
+
+    /// Writes a delete marker of that version ID (a version ID names one
+    /// source marker only, so no condition is needed). Faults as `put`.
+    s3repl::WriteResult put_delete_marker(const std::string& bucket, const std::string& key,
+                                          const std::string& version_id, const HeaderMap& metadata) {
+        ObjectMeta marker = replica_meta(bucket, metadata);
+        marker.delete_marker = true;
+        StagedObject staged = store_.stage(bucket, key, std::move(marker), {}, version_id);
+        store_.commit(staged, {}, 0, false);
+        return s3repl::WriteResult::Written;
+    }
+
+    // The unversioned forms too: s3repl::replicate_object's put-callable
+    // overload is enabled for anything that is not an unversioned
+    // destination, so a destination with only the versioned forms makes the
+    // call ambiguous. With both, the library uses the versioned ones.
+    std::optional<s3repl::ReplicaState> head(const std::string& bucket, const std::string& key) const {
+        return head(bucket, key, {});
+    }
     s3repl::WriteResult put(const std::string& bucket, const std::string& key, const Body& body,
                             const HeaderMap& metadata, const s3repl::WriteCondition& condition) {
+        return put(bucket, key, {}, body, metadata, condition);
+    }
+
+  private:
+    // The injected faults of one write, then the replica's metadata (its
+    // tags out of the x-amz-tagging header). Throws as `put` documents.
+    ObjectMeta replica_meta(const std::string& bucket, const HeaderMap& metadata) {
         const std::chrono::milliseconds delay = faults_.slow + std::chrono::milliseconds(roll(faults_.jitter.count()));
         if (delay.count() > 0) std::this_thread::sleep_for(delay);
         if (faults_.fail_percent > 0 && roll(99) < faults_.fail_percent)
@@ -73,13 +112,9 @@ class StoreDestination {
             replica.tags = parse_tagging_header(tagging->second);
             replica.headers.erase(tagging);
         }
-        // Replicas are never a client PUT: no generation of their own, never re-stamped.
-        StagedObject staged = store_.stage(bucket, key, std::move(replica), *body);
-        if (store_.commit(staged, condition, 0, false) == CommitResult::Committed) return s3repl::WriteResult::Written;
-        return s3repl::WriteResult::PreconditionFailed;
+        return replica;
     }
 
-  private:
     // Uniform in [0, high].
     template <class Int>
     Int roll(Int high) {

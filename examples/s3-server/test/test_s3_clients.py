@@ -913,6 +913,334 @@ def test_listing_and_delete():
         s3.delete_object(Bucket="src", Key="c")  # idempotent, as in S3
 
 
+# ---- versioning -----------------------------------------------------------------
+
+# on/ replicates delete markers to vdst, off/ does not; both copy versions.
+VERSIONED_RULES = [
+    {"ID": "markers", "Priority": 1, "Status": "Enabled", "Filter": {"Prefix": "on/"},
+     "DeleteMarkerReplication": {"Status": "Enabled"}, "Destination": {"Bucket": arn("vdst")}},
+    {"ID": "no-markers", "Priority": 2, "Status": "Enabled", "Filter": {"Prefix": "off/"},
+     "DeleteMarkerReplication": {"Status": "Disabled"}, "Destination": {"Bucket": arn("vdst")}},
+]
+
+
+def set_versioning(s3, bucket, state):
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": state})
+
+
+def configure_versioned(s3):
+    make_buckets(s3, "vsrc", "vdst")
+    set_versioning(s3, "vsrc", "Enabled")
+    set_versioning(s3, "vdst", "Enabled")
+    s3.put_bucket_replication(Bucket="vsrc", ReplicationConfiguration={"Role": ROLE, "Rules": VERSIONED_RULES})
+
+
+def version_status(s3, bucket, key, version_id):
+    return s3.head_object(Bucket=bucket, Key=key, VersionId=version_id).get("ReplicationStatus")
+
+
+def wait_version_status(s3, key, version_id, wanted):
+    wait_for(lambda: version_status(s3, "vsrc", key, version_id) == wanted,
+             "vsrc/%s version %s to be %s" % (key, version_id, wanted))
+
+
+def versions_of(s3, bucket, prefix=""):
+    """(key, version ID, is latest, ETag or None for a marker), newest first per key."""
+    listed = s3.list_object_versions(Bucket=bucket, Prefix=prefix)
+    found = [(v["Key"], v["VersionId"], v["IsLatest"], v["ETag"]) for v in listed.get("Versions", [])]
+    found += [(m["Key"], m["VersionId"], m["IsLatest"], None) for m in listed.get("DeleteMarkers", [])]
+    return sorted(found, key=lambda v: (v[0], not v[2]))
+
+
+def error_headers(call, **kwargs):
+    """(HTTP status, response headers) of the ClientError the call must raise."""
+    try:
+        call(**kwargs)
+    except ClientError as e:
+        return e.response["ResponseMetadata"]["HTTPStatusCode"], e.response["ResponseMetadata"]["HTTPHeaders"]
+    raise AssertionError("%s(%s) succeeded; an error was expected" % (call.__name__, kwargs))
+
+
+def put_versions(s3, key, count):
+    """The version IDs of `count` PUTs of key to vsrc, oldest first."""
+    return [s3.put_object(Bucket="vsrc", Key=key, Body=b"%s #%d" % (key.encode(), i))["VersionId"]
+            for i in range(count)]
+
+
+def test_bucket_versioning_round_trips_and_survives_kill9():
+    data_dir = tempfile.mkdtemp(prefix="s3repl-s3-test-")
+    try:
+        server = Server(data_dir=data_dir).start()
+        try:
+            s3 = server.client()
+            make_buckets(s3, "never", "enabled", "paused")
+            expect_equal(s3.get_bucket_versioning(Bucket="never").get("Status"), None, "a bucket never configured")
+            set_versioning(s3, "enabled", "Enabled")
+            set_versioning(s3, "paused", "Enabled")
+            set_versioning(s3, "paused", "Suspended")
+            expect_equal(error_of(s3.put_bucket_versioning, Bucket="enabled",
+                                  VersioningConfiguration={"Status": "Disabled"}),
+                         ("IllegalVersioningConfigurationException", 400), "a Status S3 does not know")
+            expect_equal(error_of(s3.get_bucket_versioning, Bucket="nope"), ("NoSuchBucket", 404), "no bucket")
+        finally:
+            server.kill9()  # no shutdown save: the acknowledged changes must already be on disk
+        with Server(data_dir=data_dir) as server:
+            s3 = server.client()
+            expect_equal([s3.get_bucket_versioning(Bucket=b).get("Status") for b in ("never", "enabled", "paused")],
+                         [None, "Enabled", "Suspended"], "versioning after kill -9")
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_replication_needs_versioning_on_both_buckets():
+    with Server() as server:
+        s3 = server.client()
+        make_buckets(s3, "vsrc", "vdst")
+        config = {"Role": ROLE, "Rules": VERSIONED_RULES}
+        set_versioning(s3, "vsrc", "Enabled")
+        refused = "Destination bucket must have versioning enabled."
+        for state in (None, "Suspended"):
+            if state:
+                set_versioning(s3, "vdst", state)
+            try:
+                s3.put_bucket_replication(Bucket="vsrc", ReplicationConfiguration=config)
+                raise AssertionError("replication into a destination with versioning %s was accepted" % state)
+            except ClientError as e:
+                expect_equal((e.response["Error"]["Code"], e.response["Error"]["Message"]),
+                             ("InvalidRequest", refused), "destination with versioning %s" % state)
+        expect_equal(error_of(s3.get_bucket_replication, Bucket="vsrc"),
+                     ("ReplicationConfigurationNotFoundError", 404), "nothing applied")
+        set_versioning(s3, "vdst", "Enabled")
+        set_versioning(s3, "vsrc", "Suspended")
+        try:
+            s3.put_bucket_replication(Bucket="vsrc", ReplicationConfiguration=config)
+            raise AssertionError("replication from a Suspended source was accepted")
+        except ClientError as e:
+            expect_equal((e.response["Error"]["Code"], e.response["Error"]["Message"]),
+                         ("InvalidRequest",
+                          "Versioning must be 'Enabled' on the bucket to apply a replication configuration"),
+                         "a Suspended source")
+        set_versioning(s3, "vsrc", "Enabled")
+        s3.put_bucket_replication(Bucket="vsrc", ReplicationConfiguration=config)
+        expect_equal(len(s3.get_bucket_replication(Bucket="vsrc")["ReplicationConfiguration"]["Rules"]), 2,
+                     "accepted once both have versioning Enabled")
+        expect_equal(error_of(s3.put_bucket_versioning, Bucket="vsrc",
+                              VersioningConfiguration={"Status": "Suspended"}),
+                     ("InvalidBucketState", 409), "suspending a replicated source")
+        s3.delete_bucket_replication(Bucket="vsrc")
+        set_versioning(s3, "vsrc", "Suspended")
+        expect_equal(s3.get_bucket_versioning(Bucket="vsrc").get("Status"), "Suspended",
+                     "after DeleteBucketReplication")
+
+
+def test_versions_replicate_with_their_version_ids():
+    with Server() as server:
+        s3 = server.client()
+        configure_versioned(s3)
+        ids = put_versions(s3, "on/k", 3)
+        expect_equal(len(set(ids)), 3, "three distinct version IDs")
+        for version_id in ids:
+            wait_version_status(s3, "on/k", version_id, "COMPLETED")
+        source = versions_of(s3, "vsrc")
+        expect_equal([v[1] for v in source], ids[::-1], "source versions, newest first")
+        expect_equal([v[2] for v in source], [True, False, False], "IsLatest at the source")
+        expect_equal(versions_of(s3, "vdst"), source, "the destination's versions: same IDs, ETags, latest")
+        for i, version_id in enumerate(ids):
+            replica = s3.get_object(Bucket="vdst", Key="on/k", VersionId=version_id)
+            expect_equal(replica["Body"].read(), b"on/k #%d" % i, "bytes of replica version %d" % i)
+            expect_equal(replica.get("ReplicationStatus"), "REPLICA", "status of replica version %d" % i)
+            expect_equal(replica["VersionId"], version_id, "the replica's version ID")
+        current = s3.get_object(Bucket="vdst", Key="on/k")
+        expect_equal((current["VersionId"], current["Body"].read()), (ids[2], b"on/k #2"), "the replica's latest")
+        expect_equal(s3.get_object(Bucket="vsrc", Key="on/k")["VersionId"], ids[2], "the source's latest")
+
+
+def test_each_version_reports_its_own_status():
+    with Server("--slow-destination-ms", 1500) as server:
+        s3 = server.client()
+        configure_versioned(s3)
+        first = put_versions(s3, "on/slow", 1)[0]
+        expect_equal(version_status(s3, "vsrc", "on/slow", first), "PENDING", "the first version while it copies")
+        wait_version_status(s3, "on/slow", first, "COMPLETED")
+        second = put_versions(s3, "on/slow", 1)[0]
+        expect_equal((version_status(s3, "vsrc", "on/slow", first), version_status(s3, "vsrc", "on/slow", second)),
+                     ("COMPLETED", "PENDING"), "the first version done while the second copies")
+        expect_equal(status(s3, "vsrc", "on/slow"), "PENDING", "HEAD without a version: the latest's status")
+        wait_version_status(s3, "on/slow", second, "COMPLETED")
+        expect_equal(version_status(s3, "vdst", "on/slow", second), "REPLICA", "the second replica")
+
+
+def test_delete_markers_replicate_where_the_rule_says():
+    with Server() as server:
+        s3 = server.client()
+        configure_versioned(s3)
+        kept = {}
+        for key in ("on/gone", "off/gone"):
+            kept[key] = put_versions(s3, key, 1)[0]
+            wait_version_status(s3, key, kept[key], "COMPLETED")
+        markers = {}
+        for key in ("on/gone", "off/gone"):
+            deleted = s3.delete_object(Bucket="vsrc", Key=key)
+            expect_equal(deleted.get("DeleteMarker"), True, "DeleteObject's x-amz-delete-marker")
+            markers[key] = deleted["VersionId"]
+            if markers[key] in (None, "null", kept[key]):
+                raise AssertionError("the marker of %s has version ID %r" % (key, markers[key]))
+            code, headers = error_headers(s3.get_object, Bucket="vsrc", Key=key)
+            expect_equal((code, headers.get("x-amz-delete-marker")), (404, "true"), "GET of %s at the source" % key)
+        wait_for(lambda: ("on/gone", markers["on/gone"], True, None) in versions_of(s3, "vdst"),
+                 "the delete marker of on/gone at the destination")
+        expect_equal(versions_of(s3, "vdst", "on/"), versions_of(s3, "vsrc", "on/"),
+                     "on/gone at the destination: the replicated marker over the version")
+        expect_equal([v[1:3] for v in versions_of(s3, "vdst", "on/")],
+                     [(markers["on/gone"], True), (kept["on/gone"], False)], "on/gone's versions at the destination")
+        code, headers = error_headers(s3.get_object, Bucket="vdst", Key="on/gone")
+        expect_equal((code, headers.get("x-amz-delete-marker")), (404, "true"), "GET of on/gone at the destination")
+        # DeleteMarkerReplication Disabled: no marker, the replica stays current.
+        expect_equal([v[1:3] for v in versions_of(s3, "vdst", "off/")], [(kept["off/gone"], True)],
+                     "off/gone at the destination")
+        expect_equal(s3.get_object(Bucket="vdst", Key="off/gone")["Body"].read(), b"off/gone #0",
+                     "off/gone's replica is still readable")
+        code, headers = error_headers(s3.head_object, Bucket="vsrc", Key="on/gone", VersionId=markers["on/gone"])
+        expect_equal((code, headers.get("x-amz-delete-marker")), (405, "true"), "HEAD of the marker version")
+        # Removing the marker (a version delete) makes the version current again at the source only.
+        removed = s3.delete_object(Bucket="vsrc", Key="on/gone", VersionId=markers["on/gone"])
+        expect_equal((removed.get("DeleteMarker"), removed.get("VersionId")), (True, markers["on/gone"]),
+                     "DeleteObject of the marker version")
+        expect_equal(s3.get_object(Bucket="vsrc", Key="on/gone")["Body"].read(), b"on/gone #0", "after the marker")
+
+
+def test_version_delete_is_not_replicated():
+    with Server() as server:
+        s3 = server.client()
+        configure_versioned(s3)
+        ids = put_versions(s3, "on/v", 2)
+        for version_id in ids:
+            wait_version_status(s3, "on/v", version_id, "COMPLETED")
+        deleted = s3.delete_object(Bucket="vsrc", Key="on/v", VersionId=ids[0])
+        expect_equal((deleted.get("VersionId"), deleted.get("DeleteMarker")), (ids[0], None), "a version delete")
+        expect_equal(error_of(s3.head_object, Bucket="vsrc", Key="on/v", VersionId=ids[0]), ("404", 404),
+                     "the deleted version at the source")
+        expect_equal([v[1] for v in versions_of(s3, "vsrc")], [ids[1]], "the source keeps the other version")
+        # A later version's copy has completed after the delete was acknowledged.
+        third = put_versions(s3, "on/v", 1)[0]
+        wait_version_status(s3, "on/v", third, "COMPLETED")
+        expect_equal([v[1] for v in versions_of(s3, "vdst")], [third, ids[1], ids[0]],
+                     "the destination keeps the deleted version")
+        expect_equal(s3.get_object(Bucket="vdst", Key="on/v", VersionId=ids[0])["Body"].read(), b"on/v #0",
+                     "the deleted version's replica")
+
+
+def test_swept_version_statuses_stay_visible():
+    with Server("--sweep-ttl", 1) as server:
+        s3 = server.client()
+        configure_versioned(s3)
+        ids = put_versions(s3, "on/swept", 2)
+        for version_id in ids:
+            wait_version_status(s3, "on/swept", version_id, "COMPLETED")
+
+        def swept():
+            return sum(int(line.split()[1]) for line in server.output().splitlines() if line.startswith("swept "))
+
+        wait_for(lambda: swept() >= 2, "the sweeper to drop both versions' entries")
+        # Each version's outcome is kept beside that version.
+        expect_equal([version_status(s3, "vsrc", "on/swept", v) for v in ids], ["COMPLETED", "COMPLETED"],
+                     "each version's status after the sweep")
+
+
+def test_kill9_mid_version_replication_then_restart():
+    # The only snapshot is the first run's, from before any version: the
+    # restart finds the versions and the marker PENDING from their files
+    # alone and copies each with its ID.
+    data_dir = tempfile.mkdtemp(prefix="s3repl-s3-test-")
+    try:
+        server = Server(data_dir=data_dir).start()
+        try:
+            configure_versioned(server.client())
+        finally:
+            expect_equal(server.terminate(), 0, "exit status after SIGTERM")
+        server = Server("--snapshot-interval-ms", 3600000, "--slow-destination-ms", 60000, data_dir=data_dir).start()
+        try:
+            s3 = server.client()
+            ids = put_versions(s3, "on/crash", 2)
+            marker = s3.delete_object(Bucket="vsrc", Key="on/crash")["VersionId"]
+            expect_equal([version_status(s3, "vsrc", "on/crash", v) for v in ids], ["PENDING", "PENDING"],
+                         "before the crash")
+        finally:
+            server.kill9()
+        with Server(data_dir=data_dir) as server:
+            s3 = server.client()
+            for version_id in ids:
+                wait_version_status(s3, "on/crash", version_id, "COMPLETED")
+            wait_for(lambda: ("on/crash", marker, True, None) in versions_of(s3, "vdst"), "the delete marker's copy")
+            expect_equal([v[1] for v in versions_of(s3, "vdst")], [marker, ids[1], ids[0]],
+                         "the destination's versions after the restart")
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_suspended_bucket_writes_the_null_version():
+    with Server() as server:
+        s3 = server.client()
+        make_buckets(s3, "paused")
+        set_versioning(s3, "paused", "Enabled")
+        kept = s3.put_object(Bucket="paused", Key="k", Body=b"versioned")["VersionId"]
+        set_versioning(s3, "paused", "Suspended")
+        for body in (b"null 1", b"null 2"):  # the second replaces the first: one null version
+            s3.put_object(Bucket="paused", Key="k", Body=body)
+        expect_equal([v[1:3] for v in versions_of(s3, "paused")], [("null", True), (kept, False)],
+                     "the null version over the older one")
+        current = s3.get_object(Bucket="paused", Key="k")
+        expect_equal((current["VersionId"], current["Body"].read()), ("null", b"null 2"), "GET of the null version")
+        deleted = s3.delete_object(Bucket="paused", Key="k")
+        expect_equal((deleted.get("DeleteMarker"), deleted.get("VersionId")), (True, "null"), "DELETE when Suspended")
+        kept_etag = s3.head_object(Bucket="paused", Key="k", VersionId=kept)["ETag"]
+        expect_equal([v[1:] for v in versions_of(s3, "paused")], [("null", True, None), (kept, False, kept_etag)],
+                     "the null delete marker replaces the null version")
+        expect_equal(error_of(s3.get_object, Bucket="paused", Key="k"), ("NoSuchKey", 404), "GET under the marker")
+        expect_equal(s3.list_objects_v2(Bucket="paused").get("KeyCount"), 0, "ListObjectsV2 skips a deleted key")
+
+
+def test_versions_and_statuses_survive_a_restart():
+    data_dir = tempfile.mkdtemp(prefix="s3repl-s3-test-")
+    try:
+        # Every destination write fails until the restart: each version ends
+        # FAILED, and the restart re-drives each to the destination with its ID.
+        # SIGTERM: FAILED entries are in the shutdown snapshot.
+        server = Server("--fail-destination-percent", 100, data_dir=data_dir).start()
+        try:
+            s3 = server.client()
+            configure_versioned(s3)
+            ids = put_versions(s3, "on/r", 2)
+            done = put_versions(s3, "off/r", 1)
+            for key, version_id in [("on/r", ids[0]), ("on/r", ids[1]), ("off/r", done[0])]:
+                wait_version_status(s3, key, version_id, "FAILED")
+            marker = s3.delete_object(Bucket="vsrc", Key="on/r")["VersionId"]
+            marker_line = "replication vsrc/on/r version %s (delete marker) to vdst generation " % marker
+            wait_for(lambda: any(line.startswith(marker_line) and ": Failed after" in line
+                                 for line in server.output().splitlines()), "the delete marker's copy to fail")
+            before = versions_of(s3, "vsrc")
+        finally:
+            expect_equal(server.terminate(), 0, "exit status after SIGTERM")
+        with Server(data_dir=data_dir) as server:
+            s3 = server.client()
+            expect_equal(versions_of(s3, "vsrc"), before, "the source's versions after a restart")
+            for key, version_id in [("on/r", ids[0]), ("on/r", ids[1]), ("off/r", done[0])]:
+                wait_version_status(s3, key, version_id, "COMPLETED")
+                expect_equal(version_status(s3, "vdst", key, version_id), "REPLICA", "re-driven replica")
+            wait_for(lambda: ("on/r", marker, True, None) in versions_of(s3, "vdst"), "the re-driven delete marker")
+            expect_equal([v[1] for v in versions_of(s3, "vdst", "on/")], [marker, ids[1], ids[0]],
+                         "the destination's versions of on/r")
+        # A second restart: the statuses are kept beside the versions.
+        with Server(data_dir=data_dir) as server:
+            s3 = server.client()
+            expect_equal([version_status(s3, "vsrc", "on/r", v) for v in ids], ["COMPLETED", "COMPLETED"],
+                         "statuses after a second restart")
+            expect_equal(error_headers(s3.get_object, Bucket="vsrc", Key="on/r")[0], 404, "the marker is current")
+            expect_equal(s3.get_bucket_versioning(Bucket="vsrc").get("Status"), "Enabled", "versioning kept")
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
 TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")]
 
 
