@@ -13,6 +13,13 @@
 //                                  single-destination entries; prints the
 //                                  entries this file expects it to hold (each
 //                                  aggregate worked out here, not read back)
+//   canonical write-versions OUT.json
+//                                  the same for versions and delete markers
+//                                  beside unversioned entries of the same keys:
+//                                  prints the unversioned entries only (the
+//                                  Rust server's reader skips "versions"), and
+//                                  checks each version by its ObjectId in the
+//                                  manager and in a reload of OUT.json
 //   canonical canonical IN.json    load_snapshot, then the canonical form
 //   canonical resave IN.json OUT   load_snapshot, save_snapshot; prints the
 //                                  load clock in ns (the recorded_at legacy
@@ -295,6 +302,14 @@ class RandomContent {
                                                            "k" + std::to_string(pick(20)),
                                                            pick(4) == 0 ? text() + "d" : "d" + std::to_string(pick(3)),
                                                            static_cast<u64>(pick(3)), kinds[pick(3)]);
+            // Versions and delete markers of the same few keys: the Rust
+            // reader must skip every one, and see the unversioned entries.
+            if (pick(3) == 0) {
+                const std::string bucket = "b" + std::to_string(pick(5)), key = "k" + std::to_string(pick(20));
+                const std::string version = "v" + text();
+                manager.record_status_if_newer({bucket, key, version}, number(), kinds[pick(4)]);
+                if (pick(2) == 0) manager.mark_delete_marker({bucket, key, version});
+            }
         }
     }
 
@@ -361,7 +376,7 @@ struct Stamp {
 };
 
 // An object's stamps and the entry the Rust server must see for it.
-struct DestinationCase {
+struct ObjectCase {
     std::string bucket, key;
     std::vector<Stamp> stamps;
     // Worked out by hand: the status is AWS's aggregate (FAILED if any
@@ -369,16 +384,22 @@ struct DestinationCase {
     // destinations at the entry's generation, recorded when the newest of
     // them was; a single-destination entry is its one stamp.
     s3repl::ReplicationStatusEntry expected;
+    // Non-empty for a version: the Rust server must not see it at all (its
+    // entry goes to "versions"), so `expected` is checked in s3repl instead.
+    std::string version_id = {};
+    bool delete_marker = false; // marked after the stamps (mark_delete_marker)
 };
 
-std::vector<DestinationCase> destination_cases() {
+// 2026-12-02T00:29:51Z and on, in steps with 9-digit fractions.
+i64 step(i64 n) { return 1'796'171'391'000'000'000 + n * 250'000'007; }
+
+s3repl::ReplicationStatusEntry entry(s3repl::ReplicationStatus status, u64 generation, i64 ns) {
+    return s3repl::ReplicationStatusEntry{status, generation, at(ns)};
+}
+
+std::vector<ObjectCase> destination_cases() {
     using namespace std::string_literals;
     using S = s3repl::ReplicationStatus;
-    // 2026-12-02T00:29:51Z and on, in steps with 9-digit fractions.
-    const auto t = [](i64 n) { return 1'796'171'391'000'000'000 + n * 250'000'007; };
-    const auto entry = [](S status, u64 generation, i64 ns) {
-        return s3repl::ReplicationStatusEntry{status, generation, at(ns)};
-    };
     constexpr i64 min_ns = std::numeric_limits<i64>::min(), max_ns = std::numeric_limits<i64>::max();
     constexpr u64 max = std::numeric_limits<u64>::max();
     const std::string odd_destination = "dst \"q\" \\ 😀\u2028"s + '\x01';
@@ -386,75 +407,75 @@ std::vector<DestinationCase> destination_cases() {
         // Two destinations, each aggregate.
         {"two",
          "pending",
-         {{"dst-a", 5, S::Completed, t(1), true}, {"dst-b", 5, S::Pending, t(2), true}},
-         entry(S::Pending, 5, t(2))},
+         {{"dst-a", 5, S::Completed, step(1), true}, {"dst-b", 5, S::Pending, step(2), true}},
+         entry(S::Pending, 5, step(2))},
         {"two",
          "completed",
-         {{"dst-b", 6, S::Completed, t(3), true}, {"dst-a", 6, S::Completed, t(4), true}},
-         entry(S::Completed, 6, t(4))},
+         {{"dst-b", 6, S::Completed, step(3), true}, {"dst-a", 6, S::Completed, step(4), true}},
+         entry(S::Completed, 6, step(4))},
         {"two",
          "failed",
-         {{"dst-a", 7, S::Failed, t(5), true}, {"dst-b", 7, S::Completed, t(6), true}},
-         entry(S::Failed, 7, t(6))},
+         {{"dst-a", 7, S::Failed, step(5), true}, {"dst-b", 7, S::Completed, step(6), true}},
+         entry(S::Failed, 7, step(6))},
         {"two",
          "failed-beats-pending",
-         {{"dst-a", 7, S::Pending, t(7), true}, {"dst-b", 7, S::Failed, t(8), true}},
-         entry(S::Failed, 7, t(8))},
+         {{"dst-a", 7, S::Pending, step(7), true}, {"dst-b", 7, S::Failed, step(8), true}},
+         entry(S::Failed, 7, step(8))},
         {"two",
          "completed-is-final",
-         {{"dst-a", 8, S::Completed, t(9), true},
-          {"dst-b", 8, S::Completed, t(10), true},
-          {"dst-a", 8, S::Pending, t(11), false}},
-         entry(S::Completed, 8, t(10))},
+         {{"dst-a", 8, S::Completed, step(9), true},
+          {"dst-b", 8, S::Completed, step(10), true},
+          {"dst-a", 8, S::Pending, step(11), false}},
+         entry(S::Completed, 8, step(10))},
         {"two",
          "retried",
-         {{"dst-a", 9, S::Failed, t(12), true},
-          {"dst-b", 9, S::Completed, t(13), true},
-          {"dst-a", 9, S::Completed, t(14), true}},
-         entry(S::Completed, 9, t(14))},
+         {{"dst-a", 9, S::Failed, step(12), true},
+          {"dst-b", 9, S::Completed, step(13), true},
+          {"dst-a", 9, S::Completed, step(14), true}},
+         entry(S::Completed, 9, step(14))},
         {"two",
          "newer-put",
-         {{"dst-a", 10, S::Completed, t(15), true},
-          {"dst-b", 10, S::Completed, t(16), true},
-          {"dst-a", 11, S::Pending, t(17), true}, // the newer PUT's: dst-b is gone until stamped again
-          {"dst-b", 11, S::Pending, t(18), true},
-          {"dst-b", 10, S::Failed, t(19), false}},
-         entry(S::Pending, 11, t(18))},
+         {{"dst-a", 10, S::Completed, step(15), true},
+          {"dst-b", 10, S::Completed, step(16), true},
+          {"dst-a", 11, S::Pending, step(17), true}, // the newer PUT's: dst-b is gone until stamped again
+          {"dst-b", 11, S::Pending, step(18), true},
+          {"dst-b", 10, S::Failed, step(19), false}},
+         entry(S::Pending, 11, step(18))},
         // Three destinations, each aggregate.
         {"three",
          "pending",
-         {{"dst-a", 12, S::Pending, t(20), true},
-          {"dst-b", 12, S::Completed, t(21), true},
-          {"dst-c", 12, S::Pending, t(22), true}},
-         entry(S::Pending, 12, t(22))},
+         {{"dst-a", 12, S::Pending, step(20), true},
+          {"dst-b", 12, S::Completed, step(21), true},
+          {"dst-c", 12, S::Pending, step(22), true}},
+         entry(S::Pending, 12, step(22))},
         {"three",
          "completed",
-         {{"dst-c", 13, S::Completed, t(23), true},
-          {"dst-a", 13, S::Completed, t(24), true},
-          {"dst-b", 13, S::Completed, t(25), true}},
-         entry(S::Completed, 13, t(25))},
+         {{"dst-c", 13, S::Completed, step(23), true},
+          {"dst-a", 13, S::Completed, step(24), true},
+          {"dst-b", 13, S::Completed, step(25), true}},
+         entry(S::Completed, 13, step(25))},
         {"three",
          "failed",
-         {{"dst-a", 14, S::Pending, t(26), true},
-          {"dst-b", 14, S::Failed, t(27), true},
-          {"dst-c", 14, S::Completed, t(28), true}},
-         entry(S::Failed, 14, t(28))},
+         {{"dst-a", 14, S::Pending, step(26), true},
+          {"dst-b", 14, S::Failed, step(27), true},
+          {"dst-c", 14, S::Completed, step(28), true}},
+         entry(S::Failed, 14, step(28))},
         {"three",
          "all-failed",
-         {{"dst-a", 15, S::Failed, t(29), true},
-          {"dst-b", 15, S::Failed, t(30), true},
-          {"dst-c", 15, S::Failed, t(31), true}},
-         entry(S::Failed, 15, t(31))},
+         {{"dst-a", 15, S::Failed, step(29), true},
+          {"dst-b", 15, S::Failed, step(30), true},
+          {"dst-c", 15, S::Failed, step(31), true}},
+         entry(S::Failed, 15, step(31))},
         {"three",
          "two-stamped-so-far",
-         {{"dst-c", 16, S::Completed, t(32), true}, {"dst-a", 16, S::Completed, t(33), true}},
-         entry(S::Completed, 16, t(33))},
+         {{"dst-c", 16, S::Completed, step(32), true}, {"dst-a", 16, S::Completed, step(33), true}},
+         entry(S::Completed, 16, step(33))},
         {"three",
          "newest-stamped-first",
-         {{"dst-a", 17, S::Completed, t(36), true},
-          {"dst-b", 17, S::Pending, t(35), true},
-          {"dst-c", 17, S::Completed, t(34), true}},
-         entry(S::Pending, 17, t(36))},
+         {{"dst-a", 17, S::Completed, step(36), true},
+          {"dst-b", 17, S::Pending, step(35), true},
+          {"dst-c", 17, S::Completed, step(34), true}},
+         entry(S::Pending, 17, step(36))},
         {"three",
          "edges",
          {{"dst-a", max - 1, S::Completed, min_ns, true},
@@ -463,19 +484,104 @@ std::vector<DestinationCase> destination_cases() {
          entry(S::Completed, max - 1, max_ns)},
         {"three",
          "odd \"key\" \\ 😀\n\x7f"s + '\0',
-         {{odd_destination, 18, S::Failed, t(37), true}, {"dst-b", 18, S::Pending, t(38), true}},
-         entry(S::Failed, 18, t(38))},
+         {{odd_destination, 18, S::Failed, step(37), true}, {"dst-b", 18, S::Pending, step(38), true}},
+         entry(S::Failed, 18, step(38))},
         // Single-destination entries, beside and among them.
-        {"one", "pending", {{"dst-a", 19, S::Pending, t(39), true}}, entry(S::Pending, 19, t(39))},
+        {"one", "pending", {{"dst-a", 19, S::Pending, step(39), true}}, entry(S::Pending, 19, step(39))},
         {"one",
          "completed",
-         {{"dst-a", 20, S::Completed, t(40), true}, {"dst-a", 20, S::Failed, t(41), false}},
-         entry(S::Completed, 20, t(40))},
-        {"one", "failed", {{"", 21, S::Failed, t(42), true}}, entry(S::Failed, 21, t(42))},
-        {"one", "replica", {{"", 22, S::Replica, t(43), true}}, entry(S::Replica, 22, t(43))},
-        {"two", "whole-object", {{"", 23, S::Pending, t(44), true}}, entry(S::Pending, 23, t(44))},
-        {"unconfigured", "one-destination", {{"dst-a", 24, S::Completed, t(45), true}}, entry(S::Completed, 24, t(45))},
+         {{"dst-a", 20, S::Completed, step(40), true}, {"dst-a", 20, S::Failed, step(41), false}},
+         entry(S::Completed, 20, step(40))},
+        {"one", "failed", {{"", 21, S::Failed, step(42), true}}, entry(S::Failed, 21, step(42))},
+        {"one", "replica", {{"", 22, S::Replica, step(43), true}}, entry(S::Replica, 22, step(43))},
+        {"two", "whole-object", {{"", 23, S::Pending, step(44), true}}, entry(S::Pending, 23, step(44))},
+        {"unconfigured",
+         "one-destination",
+         {{"dst-a", 24, S::Completed, step(45), true}},
+         entry(S::Completed, 24, step(45))},
     };
+}
+
+// Versions and delete markers, beside unversioned entries of the same keys
+// (stamped before and after them) and keys that have versions only; a
+// version and a marker with several destinations; version IDs at the edges.
+// The unversioned entries are what the Rust server must see, unchanged.
+std::vector<ObjectCase> version_cases() {
+    using namespace std::string_literals;
+    using S = s3repl::ReplicationStatus;
+    const std::string odd_version = "v \"q\" \\ 😀\u2028/~"s + '\x01';
+    return {
+        {"ver", "k", {{"", 1, S::Completed, step(50), true}}, entry(S::Completed, 1, step(50))},
+        {"ver", "k", {{"", 2, S::Completed, step(51), true}}, entry(S::Completed, 2, step(51)), "v1"},
+        {"ver",
+         "k",
+         {{"dst", 3, S::Completed, step(52), true}, {"dst", 3, S::Pending, step(53), false}},
+         entry(S::Completed, 3, step(52)),
+         "v2"},
+        {"ver", "k", {{"dst", 4, S::Pending, step(54), true}}, entry(S::Pending, 4, step(54)), "v3", true},
+        // A version stamped with a higher generation first, its unversioned
+        // object lower after it: each has its own CAS.
+        {"ver", "late", {{"", 30, S::Failed, step(55), true}}, entry(S::Failed, 30, step(55)), "v1"},
+        {"ver", "late", {{"", 5, S::Pending, step(56), true}}, entry(S::Pending, 5, step(56))},
+        {"ver", "only-a-version", {{"", 6, S::Completed, step(57), true}}, entry(S::Completed, 6, step(57)), "v1"},
+        {"ver", "only-versions", {{"", 7, S::Failed, step(58), true}}, entry(S::Failed, 7, step(58)), "v1"},
+        {"ver", "only-versions", {{"", 8, S::Replica, step(59), true}}, entry(S::Replica, 8, step(59)), "v2"},
+        {"ver", "gone", {{"dst", 9, S::Failed, step(60), true}}, entry(S::Failed, 9, step(60)), "m1", true},
+        {"ver", "edges", {{"", 10, S::Pending, step(61), true}}, entry(S::Pending, 10, step(61)), odd_version},
+        {"ver",
+         "edges",
+         {{"", 11, S::Completed, step(62), true}},
+         entry(S::Completed, 11, step(62)),
+         repeat("v", 1024)},
+        {"ver", "edges", {{"", 12, S::Failed, step(63), true}}, entry(S::Failed, 12, step(63))},
+        {"ver", odd_version, {{"", 13, S::Completed, step(64), true}}, entry(S::Completed, 13, step(64)), "null"},
+        {"two",
+         "versioned",
+         {{"dst-a", 14, S::Completed, step(65), true}, {"dst-b", 14, S::Failed, step(66), true}},
+         entry(S::Failed, 14, step(66)),
+         "v1"},
+        {"two",
+         "versioned",
+         {{"dst-b", 15, S::Pending, step(67), true}, {"dst-a", 15, S::Completed, step(68), true}},
+         entry(S::Pending, 15, step(68)),
+         "m2",
+         true},
+        {"two",
+         "versioned",
+         {{"dst-a", 16, S::Completed, step(69), true}, {"dst-b", 16, S::Completed, step(70), true}},
+         entry(S::Completed, 16, step(70))},
+    };
+}
+
+// Stamps each case into `manager`, saves it to `out` and prints the
+// entries the Rust server must see: the unversioned cases'. Each version is
+// checked here instead, by its ObjectId, in the manager and in a reload.
+int write_cases(Manager& manager, const std::vector<ObjectCase>& cases, const std::string& out) {
+    std::vector<Entry> expected;
+    for (const ObjectCase& c : cases) {
+        const s3repl::ObjectId object{c.bucket, c.key, c.version_id};
+        for (const Stamp& stamp : c.stamps) {
+            manager.clock().set(at(stamp.at_ns));
+            const bool accepted = stamp.destination.empty()
+                                      ? manager.record_status_if_newer(object, stamp.generation, stamp.status)
+                                      : manager.record_destination_status_if_newer(object, stamp.destination,
+                                                                                   stamp.generation, stamp.status);
+            if (accepted != stamp.accepted)
+                throw std::logic_error("a stamp of " + json_string(c.key) + (accepted ? " was taken" : " was refused"));
+        }
+        if (c.delete_marker) manager.mark_delete_marker(object);
+        if (c.version_id.empty()) expected.push_back({c.bucket, c.key, c.expected});
+    }
+    if (manager.size() != cases.size()) throw std::logic_error("two cases share an object");
+    manager.save_snapshot(out);
+    const Manager reloaded = Manager::load_snapshot(out, s3repl::ManualClock{at(load_clock_ns)});
+    for (const ObjectCase& c : cases)
+        for (const Manager* m : {static_cast<const Manager*>(&manager), &reloaded})
+            if (m->lookup_entry({c.bucket, c.key, c.version_id}) != c.expected)
+                throw std::logic_error("the entry of " + json_string(c.key) + " version " + json_string(c.version_id) +
+                                       (m == &manager ? " is not" : " read back is not") + " as worked out");
+    print_canonical(manager, std::move(expected));
+    return 0;
 }
 
 int write_destinations(const std::string& out) {
@@ -483,24 +589,14 @@ int write_destinations(const std::string& out) {
     manager.put_config("two", {"role", {v2_rule("dst-a", 1), v2_rule("dst-b", 2)}});
     manager.put_config("three", {"role", {v2_rule("dst-a", 1), v2_rule("dst-b", 2), v2_rule("dst-c", 3)}});
     manager.put_config("one", {"role", {v2_rule("dst-a", 1)}});
-    const std::vector<DestinationCase> cases = destination_cases();
-    std::vector<Entry> expected;
-    for (const DestinationCase& c : cases) {
-        for (const Stamp& stamp : c.stamps) {
-            manager.clock().set(at(stamp.at_ns));
-            const bool accepted = stamp.destination.empty()
-                                      ? manager.record_status_if_newer(c.bucket, c.key, stamp.generation, stamp.status)
-                                      : manager.record_destination_status_if_newer(c.bucket, c.key, stamp.destination,
-                                                                                   stamp.generation, stamp.status);
-            if (accepted != stamp.accepted)
-                throw std::logic_error("a stamp of " + json_string(c.key) + (accepted ? " was taken" : " was refused"));
-        }
-        expected.push_back({c.bucket, c.key, c.expected});
-    }
-    if (manager.size() != cases.size()) throw std::logic_error("two destination cases share a key");
-    manager.save_snapshot(out);
-    print_canonical(manager, std::move(expected));
-    return 0;
+    return write_cases(manager, destination_cases(), out);
+}
+
+int write_versions(const std::string& out) {
+    Manager manager{s3repl::ManualClock{}};
+    manager.put_config("ver", {"role", {v2_rule("dst", 1)}});
+    manager.put_config("two", {"role", {v2_rule("dst-a", 1), v2_rule("dst-b", 2)}});
+    return write_cases(manager, version_cases(), out);
 }
 
 // Saves the manager to `out` and prints the canonical form of what it held.
@@ -543,6 +639,7 @@ int main(int argc, char** argv) {
         if (args.size() == 2 && args[0] == "write-rich") return write_rich(args[1]);
         if (args.size() == 3 && args[0] == "write-random") return write_random(args[1], args[2]);
         if (args.size() == 2 && args[0] == "write-destinations") return write_destinations(args[1]);
+        if (args.size() == 2 && args[0] == "write-versions") return write_versions(args[1]);
         if (args.size() == 2 && args[0] == "canonical") return canonical(args[1]);
         if (args.size() == 3 && args[0] == "resave") return resave(args[1], args[2]);
     } catch (const s3repl::SnapshotError& e) {
@@ -553,7 +650,7 @@ int main(int argc, char** argv) {
         return 3;
     }
     std::cerr << "usage: " << argv[0]
-              << " write-rich OUT.json | write-random SEED OUT.json | write-destinations OUT.json | canonical IN.json |"
-                 " resave IN.json OUT.json\n";
+              << " write-rich OUT.json | write-random SEED OUT.json | write-destinations OUT.json |"
+                 " write-versions OUT.json | canonical IN.json | resave IN.json OUT.json\n";
     return 2;
 }

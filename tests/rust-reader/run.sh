@@ -10,15 +10,24 @@
 #    recorded_at for carry s3repl's load time; next_generation is s3repl's
 #    counter rule). Fixtures the reader rejects, s3repl rejects too.
 # 3. A snapshot s3repl writes from a manager holding every edge case of the
-#    format, and three of random content (entries with several destinations
-#    among them), read back in the reader, and in s3repl, as what the manager
-#    held.
+#    format, and three of random content (entries with several destinations,
+#    versions and delete markers among them), read back in the reader, and in
+#    s3repl, as what the manager held (its unversioned entries).
 # 4. A snapshot of objects replicated to two and three destinations in every
 #    aggregate, beside single-destination entries: the reader (whose types
 #    have no "destinations": serde skips the member) and s3repl's reload see
 #    each entry's status, generation and recorded_at as canonical.cpp worked
 #    them out by hand. The same file with one aggregate made wrong must show
 #    in the reader's output and be refused by s3repl: the check can fail.
+# 5. A snapshot of versions and delete markers (some with several
+#    destinations, version IDs at the edges) beside unversioned entries of
+#    the same keys: the reader skips "versions" and sees exactly the
+#    unversioned entries as canonical.cpp worked them out by hand, and so
+#    does s3repl's reload (canonical.cpp checks each version there by its
+#    ObjectId). The check can fail both ways: a version moved into
+#    "statuses" (keyed without its version ID) must show in the reader's
+#    output as one more entry, an unversioned entry moved into "versions"
+#    as one entry less.
 #
 # Exits 77 (skipped) when Debian's Rust toolchain or crates are missing; it
 # installs nothing. Builds offline: nothing is fetched from crates.io.
@@ -186,6 +195,51 @@ wrong_aggregate() {
     fi
 }
 wrong_aggregate
+
+written_by_s3repl versions write-versions
+
+# Rewrites snapshot $1 with its entry keyed [$2] (JSON text of the key's
+# strings; the entry holds no "}") moved to the front of the top-level array
+# $4 (non-empty) and keyed [$3] there; writes $5.
+move_entry() { # SNAPSHOT FROM-KEY TO-KEY TO-ARRAY OUT
+    local text body before
+    text=$(<"$1")
+    [[ $text == *"[[$2],{"* ]] || return 1
+    body=${text#*"[[$2],{"}
+    body=${body%%\}\]*}
+    before=$text
+    text=${text/",[[$2],{$body}]"/}
+    [[ $text != "$before" ]] || text=${text/"[[$2],{$body}],"/}
+    [[ $text != "$before" && $text == *"\"$4\":[["* ]] || return 1
+    text=${text/"\"$4\":["/"\"$4\":[[[$3],{$body}],"}
+    printf '%s' "$text" >"$5"
+}
+
+# The versions check, shown able to fail. $1: the new file's name; $2, $3:
+# the key moved and its new key, $4: its new array; $5: "<" when the
+# reader's output must lose the entry's line, ">" when it must gain it.
+moved_entry() { # NAME FROM-KEY TO-KEY TO-ARRAY DIRECTION
+    local name=$1 lines plain=$2
+    [[ $5 == '>' ]] && plain=$3 # the unversioned of the two keys, as the reader prints it
+    plain=${plain/,/ }
+    if ! move_entry "$out/versions.json" "$2" "$3" "$4" "$out/$name.json"; then
+        failed=$((failed + 1)); echo "FAIL the versions snapshot holds [$2] (for $name)"
+        return
+    fi
+    "$reader" "$out/$name.json" >"$out/$name.rust"
+    "$s3repl" canonical "$out/$name.json" >"$out/$name.s3repl"
+    lines=$(diff "$out/versions.held" "$out/$name.rust" | grep '^[<>]')
+    if [[ $(wc -l <<<"$lines") == 1 && $lines == "$5 status $plain "* ]]; then
+        passed=$((passed + 1)); echo "ok   rust reader's output shows $name, in that entry alone"
+    else
+        failed=$((failed + 1)); echo "FAIL rust reader's output shows $name, in that entry alone"
+        diff "$out/versions.held" "$out/$name.rust" | head -20 | cut -c1-300
+    fi
+    check "s3repl reads $name as the rust reader does" "$out/$name.rust" "$out/$name.s3repl"
+}
+# Keys here have no "," or "}" inside a string.
+moved_entry version-in-statuses '"ver","only-a-version","v1"' '"ver","only-a-version"' statuses '>'
+moved_entry unversioned-in-versions '"ver","k"' '"ver","k","v9"' versions '<'
 
 echo "$passed passed, $failed failed"
 ((failed == 0))

@@ -12,7 +12,7 @@
 //! The types below mirror the server's exactly (field names, order, Option,
 //! untagged legacy form, defaults): the point is to accept and reject what it
 //! does, with its error wording. So they have none of s3repl's own members
-//! (a rule's "aws", an entry's "destinations", "generations_exhausted"):
+//! (a rule's "aws", an entry's "destinations", "versions", "generations_exhausted"):
 //! serde skips unknown fields, as the server's reader does.
 
 use std::collections::{BTreeMap, HashMap};
