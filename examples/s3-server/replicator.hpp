@@ -108,12 +108,10 @@ class Replicator {
         ObjectMeta marker;
         marker.delete_marker = true;
         StagedObject staged = store_.stage(bucket, key, std::move(marker), {});
-        // commit_version_delete's steps, with the generation that orders the
-        // marker above the key's versions.
-        manager_.commit_in_order(bucket, key, [&](std::uint64_t generation) {
-            store_.commit(staged, {}, generation, false);
-            manager_.forget(s3repl::ObjectId{bucket, key});
-        });
+        // The null version is replaced: its entry goes, and the generation
+        // orders the marker above the key's versions.
+        s3repl::commit_version_delete(manager_, s3repl::ObjectId{bucket, key},
+                                      [&](std::uint64_t generation) { store_.commit(staged, {}, generation, false); });
     }
 
     /// False when there was no such object. The replica, if any, stays (S3

@@ -82,18 +82,6 @@ class StoreDestination {
         return s3repl::WriteResult::Written;
     }
 
-    // The unversioned forms too: s3repl::replicate_object's put-callable
-    // overload is enabled for anything that is not an unversioned
-    // destination, so a destination with only the versioned forms makes the
-    // call ambiguous. With both, the library uses the versioned ones.
-    std::optional<s3repl::ReplicaState> head(const std::string& bucket, const std::string& key) const {
-        return head(bucket, key, {});
-    }
-    s3repl::WriteResult put(const std::string& bucket, const std::string& key, const Body& body,
-                            const HeaderMap& metadata, const s3repl::WriteCondition& condition) {
-        return put(bucket, key, {}, body, metadata, condition);
-    }
-
   private:
     // The injected faults of one write, then the replica's metadata (its
     // tags out of the x-amz-tagging header). Throws as `put` documents.
