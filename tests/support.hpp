@@ -32,6 +32,17 @@ namespace s3repl_test {
 // A manager on a clock the test moves by hand.
 using Manager = s3repl::BasicReplicationManager<s3repl::ManualClock>;
 
+// A V2 rule (a Filter, a Priority, DeleteMarkerReplication Disabled, so it
+// passes validate()) replicating every key to `destination`.
+inline s3repl::ReplicationRule rule_to(std::string destination, std::uint32_t priority) {
+    s3repl::ReplicationRule rule;
+    rule.id = destination + "-" + std::to_string(priority);
+    rule.priority = priority;
+    rule.destination_bucket = std::move(destination);
+    rule.delete_marker_replication = false;
+    return rule;
+}
+
 // begin_replication where the rules name one destination, as most tests
 // set up: its one job, or nullopt when no rule selected the object.
 template <class M, class Commit>

@@ -33,12 +33,8 @@ constexpr ReplicationStatus C = ReplicationStatus::Completed;
 constexpr ReplicationStatus F = ReplicationStatus::Failed;
 
 s3repl::ReplicationRule rule_to(std::string destination, std::uint32_t priority, std::string prefix = {}) {
-    s3repl::ReplicationRule rule;
-    rule.id = destination + "-" + std::to_string(priority);
-    rule.priority = priority;
-    rule.destination_bucket = std::move(destination);
+    s3repl::ReplicationRule rule = s3repl_test::rule_to(std::move(destination), priority);
     if (!prefix.empty()) rule.filter.prefix = std::move(prefix);
-    rule.delete_marker_replication = false;
     return rule;
 }
 

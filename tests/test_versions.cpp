@@ -24,21 +24,13 @@ using s3repl::ReplicationResult;
 using s3repl::ReplicationStatus;
 using s3repl::WriteResult;
 using s3repl_test::Metadata;
+using s3repl_test::rule_to;
 
 namespace {
 
 constexpr ReplicationStatus P = ReplicationStatus::Pending;
 constexpr ReplicationStatus C = ReplicationStatus::Completed;
 constexpr ReplicationStatus F = ReplicationStatus::Failed;
-
-s3repl::ReplicationRule rule_to(std::string destination, std::uint32_t priority) {
-    s3repl::ReplicationRule rule;
-    rule.id = destination + "-" + std::to_string(priority);
-    rule.priority = priority;
-    rule.destination_bucket = std::move(destination);
-    rule.delete_marker_replication = false;
-    return rule;
-}
 
 s3repl_test::Manager manager_with(std::vector<s3repl::ReplicationRule> rules) {
     s3repl_test::Manager m;
