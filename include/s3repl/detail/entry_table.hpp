@@ -175,6 +175,24 @@ class EntryTable {
     // the shard's lock (see FlatIndex::prefetch).
     void prefetch(KeyHashes h) const noexcept { index_.prefetch(h.entry); }
 
+    // Under the shard's lock: starts loading the entry a lookup of h would
+    // compare first (the first slot with its fingerprint), so that a batch
+    // overlaps the entries' cache misses (see detail/batch_lookup.hpp).
+    void prefetch_entry(KeyHashes h) const noexcept {
+        if (!index_.may_contain(h.entry)) return;
+        index_.find(h.entry, [this](std::uint32_t p) {
+            // An entry may straddle two cache lines: ask for both ends.
+            const char* first = reinterpret_cast<const char*>(&entries_[p]);
+#if defined(__GNUC__) || defined(__clang__)
+            __builtin_prefetch(first);
+            __builtin_prefetch(first + sizeof(StoredEntry) - 1);
+#else
+            static_cast<void>(first);
+#endif
+            return true;
+        });
+    }
+
     // For lookups, which on a server mostly miss: the presence filter first.
     const StoredEntry* lookup(std::string_view bucket, const EntryName& key, KeyHashes h) const noexcept {
         return index_.may_contain(h.entry) ? find(bucket, key, h) : nullptr;
