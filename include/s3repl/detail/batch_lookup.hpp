@@ -57,8 +57,18 @@ void lookup_batch(const std::array<Shard, shard_count>& shards, std::uint64_t se
         for (std::size_t s = 0; s < shard_count; ++s) {
             if (per_shard[s] == 0) continue;
             ReadLock<Mutex> lock(shards[s].mutex);
-            for (std::size_t k = shard_begin[s]; k < shard_begin[s + 1]; ++k)
-                shards[s].table.prefetch_entry(hashes[by_shard[k]]);
+            for (std::size_t k = shard_begin[s]; k < shard_begin[s + 1]; ++k) {
+                // Both ends: an entry may straddle two cache lines. The
+                // prefetch stays in this function, which has side effects:
+                // GCC took a member doing nothing but a probe and a prefetch
+                // for pure, and dropped its calls.
+                const char* entry = reinterpret_cast<const char*>(shards[s].table.first_candidate(hashes[by_shard[k]]));
+                if (entry == nullptr) continue;
+#if defined(__GNUC__) || defined(__clang__)
+                __builtin_prefetch(entry);
+                __builtin_prefetch(entry + sizeof(StoredEntry) - 1);
+#endif
+            }
         }
         for (std::size_t s = 0; s < shard_count; ++s) {
             if (per_shard[s] == 0) continue;

@@ -175,22 +175,15 @@ class EntryTable {
     // the shard's lock (see FlatIndex::prefetch).
     void prefetch(KeyHashes h) const noexcept { index_.prefetch(h.entry); }
 
-    // Under the shard's lock: starts loading the entry a lookup of h would
-    // compare first (the first slot with its fingerprint), so that a batch
-    // overlaps the entries' cache misses (see detail/batch_lookup.hpp).
-    void prefetch_entry(KeyHashes h) const noexcept {
-        if (!index_.may_contain(h.entry)) return;
-        index_.find(h.entry, [this](std::uint32_t p) {
-            // An entry may straddle two cache lines: ask for both ends.
-            const char* first = reinterpret_cast<const char*>(&entries_[p]);
-#if defined(__GNUC__) || defined(__clang__)
-            __builtin_prefetch(first);
-            __builtin_prefetch(first + sizeof(StoredEntry) - 1);
-#else
-            static_cast<void>(first);
-#endif
-            return true;
-        });
+    // The entry a lookup of h would compare first (the first slot with its
+    // fingerprint), or nullptr when the filter or the slots rule it out;
+    // reads the index, not the entry. A batch prefetches it under the
+    // shard's lock so that the entries' cache misses overlap (see
+    // detail/batch_lookup.hpp).
+    const StoredEntry* first_candidate(KeyHashes h) const noexcept {
+        if (!index_.may_contain(h.entry)) return nullptr;
+        const std::uint32_t pos = index_.find(h.entry, [](std::uint32_t) { return true; });
+        return pos == FlatIndex::npos ? nullptr : &entries_[pos];
     }
 
     // For lookups, which on a server mostly miss: the presence filter first.
