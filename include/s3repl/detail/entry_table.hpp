@@ -175,13 +175,11 @@ class EntryTable {
     // the shard's lock (see FlatIndex::prefetch).
     void prefetch(KeyHashes h) const noexcept { index_.prefetch(h.entry); }
 
-    // The entry a lookup of h would compare first (the first slot with its
-    // fingerprint), or nullptr when the filter or the slots rule it out;
-    // reads the index, not the entry. A batch prefetches it under the
-    // shard's lock so that the entries' cache misses overlap (see
-    // detail/batch_lookup.hpp).
+    // The entry a find of h compares first (the first slot with its
+    // fingerprint), or nullptr; reads the slots, not the entry. A batch
+    // prefetches it under the shard's lock, so that the entries' cache
+    // misses overlap (see detail/batch_lookup.hpp).
     const StoredEntry* first_candidate(KeyHashes h) const noexcept {
-        if (!index_.may_contain(h.entry)) return nullptr;
         const std::uint32_t pos = index_.find(h.entry, [](std::uint32_t) { return true; });
         return pos == FlatIndex::npos ? nullptr : &entries_[pos];
     }
