@@ -377,10 +377,12 @@ class BasicReplicationManager {
     /// single lookup would have returned at some instant during the call, not
     /// one consistent cut across the keys. Like every lookup it never
     /// throws for a name (one that is not valid UTF-8 just misses); an
-    /// exception from the Mutex leaves `out` partly written. Cost: about 0.4x
-    /// of the single lookups per key on a large map, as the keys' cache
-    /// misses overlap (chunks of 64 keys, each shard's read lock taken twice
-    /// per chunk); no heap allocation.
+    /// exception from the Mutex leaves `out` partly written. Cost: on a map
+    /// too large for the cache, about a third of a single lookup per key (the
+    /// keys' cache misses overlap, in chunks of 64; each shard's read lock is
+    /// taken twice per chunk); on a small map about a single lookup's. No
+    /// heap allocation. A miss reads the index slots: unlike lookup_status,
+    /// a batch does not ask the presence filter.
     ///
     ///     std::vector<std::optional<s3repl::ReplicationStatus>> statuses(objects.size());
     ///     manager.lookup_statuses(objects.data(), objects.size(), statuses.data());
