@@ -375,9 +375,10 @@ class BasicReplicationManager {
     /// manifest): out[i] becomes lookup_status(objects[i]) (lookup_entries:
     /// lookup_entry(objects[i])) for i in [0, count). Each result is what the
     /// single lookup would have returned at some instant during the call, not
-    /// one consistent cut across the keys. Like every lookup it never
-    /// throws for a name (one that is not valid UTF-8 just misses); an
-    /// exception from the Mutex leaves `out` partly written. Cost: on a map
+    /// one consistent cut across the keys: it holds one shard's read lock at
+    /// a time, never two, so stamps run between its passes. Like every
+    /// lookup it never throws for a name (one that is not valid UTF-8 just
+    /// misses); an exception from the Mutex leaves `out` partly written. Cost: on a map
     /// too large for the cache, about a third of a single lookup per key (the
     /// keys' cache misses overlap, in chunks of 64; each shard's read lock is
     /// taken twice per chunk); on a map that fits in the cache, somewhat more
