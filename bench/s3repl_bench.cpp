@@ -39,6 +39,8 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <unistd.h>
@@ -60,9 +62,11 @@ constexpr std::size_t bucket_count = 16;
 constexpr int runs = 3;
 
 // Workloads in the order the spec lists them; the last two are the size lines.
-constexpr std::array<std::string_view, 12> known_names = {
-    "mint",  "stamp_insert", "stamp_update", "stamp_stale", "lookup_hit",     "lookup_miss",
+constexpr std::array<std::string_view, 13> known_names = {
+    "mint",  "stamp_insert", "stamp_update", "stamp_stale", "lookup_hit",     "lookup_miss",  "lookup_batch",
     "sweep", "snapshot",     "restore",      "mixed",       "snapshot_bytes", "rss_per_entry"};
+// Keys per call of lookup_batch.
+constexpr std::size_t batch_size = 64;
 
 // Where each timed loop's result ends up: the optimiser must compute what a
 // volatile store reads.
@@ -95,8 +99,8 @@ struct Options {
 const char* const usage =
     "usage: s3repl-bench [--n N] [--only NAME[,NAME...]] [--threads T] [--impl NAME]\n"
     "  --n        entries, default 1000000; must be coprime with 2654435761 and at most 100000000\n"
-    "  --only     mint, stamp_insert, stamp_update, stamp_stale, lookup_hit, lookup_miss, sweep,\n"
-    "             snapshot, restore, mixed, snapshot_bytes, rss_per_entry (default: all)\n"
+    "  --only     mint, stamp_insert, stamp_update, stamp_stale, lookup_hit, lookup_miss, lookup_batch,\n"
+    "             sweep, snapshot, restore, mixed, snapshot_bytes, rss_per_entry (default: all)\n"
     "  --threads  threads for mixed, default 2\n"
     "  --impl     s3repl (default), naive (one shared_mutex around an unordered_map), or s3repl with\n"
     "             one default swapped back: s3repl-system-clock, s3repl-std-shared-mutex\n"
@@ -311,6 +315,25 @@ struct AbseilImpl {
 };
 #endif
 
+// lookup_batch's call: the manager's batch lookup where it has one, else a
+// loop over single lookups (as the spec says).
+template <class Manager, class = void>
+struct has_batch_lookup : std::false_type {};
+template <class Manager>
+struct has_batch_lookup<Manager, std::void_t<decltype(std::declval<const Manager&>().lookup_statuses(
+                                     std::declval<const s3repl::ObjectId*>(), std::size_t{},
+                                     std::declval<std::optional<ReplicationStatus>*>()))>> : std::true_type {};
+
+template <class Manager>
+void lookup_statuses(const Manager& manager, const s3repl::ObjectId* objects, std::size_t count,
+                     std::optional<ReplicationStatus>* out) {
+    if constexpr (has_batch_lookup<Manager>::value) {
+        manager.lookup_statuses(objects, count, out);
+    } else {
+        for (std::size_t i = 0; i < count; ++i) out[i] = manager.lookup_status(objects[i].bucket, objects[i].key);
+    }
+}
+
 // Runs the selected workloads on one implementation.
 template <class Impl>
 class Bench {
@@ -326,7 +349,7 @@ class Bench {
         if (o_.wants("rss_per_entry")) rss_per_entry = measure_rss_per_entry();
         if (o_.wants("mint")) mint();
         if (o_.wants("stamp_insert") || o_.wants("stamp_update") || o_.wants("stamp_stale") || o_.wants("lookup_hit") ||
-            o_.wants("lookup_miss"))
+            o_.wants("lookup_miss") || o_.wants("lookup_batch"))
             stamps_and_lookups();
         if (o_.wants("sweep")) sweep();
         if (o_.wants("snapshot") || o_.wants("restore") || o_.wants("snapshot_bytes")) snapshot_and_restore();
@@ -378,9 +401,15 @@ class Bench {
     }
 
     void stamps_and_lookups() const {
-        std::vector<double> insert, update, stale, hit, miss;
+        std::vector<double> insert, update, stale, hit, miss, batch;
+        // lookup_batch's input: lookup_hit's keys, in its order.
+        std::vector<s3repl::ObjectId> visited;
+        if (o_.wants("lookup_batch")) {
+            visited.reserve(n_);
+            for (std::uint64_t j = 0; j < n_; ++j) visited.push_back({d_.bucket(d_.order[j]), d_.visited_keys[j]});
+        }
         for (int r = 0; r < runs; ++r) {
-            progress("stamp_insert, stamp_update, stamp_stale, lookup_hit, lookup_miss", r);
+            progress("stamp_insert, stamp_update, stamp_stale, lookup_hit, lookup_miss, lookup_batch", r);
             Manager manager;
             std::uint64_t accepted = 0;
             insert.push_back(per_op([&] { accepted = stamp_all(manager, 0, ReplicationStatus::Pending); }));
@@ -411,12 +440,29 @@ class Bench {
                 sink = found;
                 expect(found == 0, "lookup_miss: no key found");
             }
+            if (o_.wants("lookup_batch")) {
+                // What the stamps before it left: Completed after stamp_update, else Pending.
+                const ReplicationStatus stored =
+                    o_.wants("stamp_update") ? ReplicationStatus::Completed : ReplicationStatus::Pending;
+                std::uint64_t found = 0;
+                std::array<std::optional<ReplicationStatus>, batch_size> statuses;
+                batch.push_back(per_op([&] {
+                    for (std::uint64_t j = 0; j < n_; j += batch_size) {
+                        const std::size_t count = static_cast<std::size_t>(std::min<std::uint64_t>(batch_size, n_ - j));
+                        lookup_statuses(manager, visited.data() + j, count, statuses.data());
+                        for (std::size_t k = 0; k < count; ++k) found += statuses[k] == stored;
+                    }
+                }));
+                sink = found;
+                expect(found == n_, "lookup_batch: every key found with its stored status");
+            }
         }
         if (o_.wants("stamp_insert")) print_result("stamp_insert", n_, insert);
         if (o_.wants("stamp_update")) print_result("stamp_update", n_, update);
         if (o_.wants("stamp_stale")) print_result("stamp_stale", n_, stale);
         if (o_.wants("lookup_hit")) print_result("lookup_hit", n_, hit);
         if (o_.wants("lookup_miss")) print_result("lookup_miss", n_, miss);
+        if (o_.wants("lookup_batch")) print_result("lookup_batch", n_, batch);
     }
 
     void sweep() const {

@@ -4,6 +4,7 @@
 
 #include "s3repl/clock.hpp"
 #include "s3repl/destination_status.hpp"
+#include "s3repl/detail/batch_lookup.hpp"
 #include "s3repl/detail/commit_locks.hpp"
 #include "s3repl/detail/entry_table.hpp"
 #include "s3repl/detail/generation_counter.hpp"
@@ -367,6 +368,37 @@ class BasicReplicationManager {
     }
     std::optional<ReplicationStatusEntry> lookup_entry(std::string_view bucket, std::string_view key) const {
         return lookup_entry(ObjectId{bucket, key});
+    }
+
+    /// Batch lookups, for a server answering many keys at once (an S3
+    /// Inventory, a ListObjects page with statuses, a Batch Replication
+    /// manifest): out[i] becomes lookup_status(objects[i]) (lookup_entries:
+    /// lookup_entry(objects[i])) for i in [0, count). Each result is what the
+    /// single lookup would have returned at some instant during the call, not
+    /// one consistent cut across the keys: it holds one shard's read lock at
+    /// a time, never two, so stamps run between its passes. Like every
+    /// lookup it never throws for a name (one that is not valid UTF-8 just
+    /// misses); an exception from the Mutex leaves `out` partly written. Cost: on a map
+    /// too large for the cache, about a third of a single lookup per key (the
+    /// keys' cache misses overlap, in chunks of 64; each shard's read lock is
+    /// taken twice per chunk); on a map that fits in the cache, somewhat more
+    /// than a single lookup (1.2x at 20,000 entries: two passes). No heap
+    /// allocation. A miss reads the index slots: unlike lookup_status,
+    /// a batch does not ask the presence filter.
+    ///
+    ///     std::vector<std::optional<s3repl::ReplicationStatus>> statuses(objects.size());
+    ///     manager.lookup_statuses(objects.data(), objects.size(), statuses.data());
+    void lookup_statuses(const ObjectId* objects, std::size_t count, std::optional<ReplicationStatus>* out) const {
+        detail::lookup_batch(state().shards, state().seed, objects, count,
+                             [out](std::size_t i, const detail::StoredEntry* e) {
+                                 out[i] = e == nullptr ? std::nullopt : std::optional(e->status_value());
+                             });
+    }
+    void lookup_entries(const ObjectId* objects, std::size_t count, std::optional<ReplicationStatusEntry>* out) const {
+        detail::lookup_batch(state().shards, state().seed, objects, count,
+                             [out](std::size_t i, const detail::StoredEntry* e) {
+                                 out[i] = e == nullptr ? std::nullopt : std::optional(e->to_entry());
+                             });
     }
 
     /// Each destination's status of the object; empty when it is not

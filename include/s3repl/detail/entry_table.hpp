@@ -175,6 +175,15 @@ class EntryTable {
     // the shard's lock (see FlatIndex::prefetch).
     void prefetch(KeyHashes h) const noexcept { index_.prefetch(h.entry); }
 
+    // The entry a find of h compares first (the first slot with its
+    // fingerprint), or nullptr; reads the slots, not the entry. A batch
+    // prefetches it under the shard's lock, so that the entries' cache
+    // misses overlap (see detail/batch_lookup.hpp).
+    const StoredEntry* first_candidate(KeyHashes h) const noexcept {
+        const std::uint32_t pos = index_.find(h.entry, [](std::uint32_t) { return true; });
+        return pos == FlatIndex::npos ? nullptr : &entries_[pos];
+    }
+
     // For lookups, which on a server mostly miss: the presence filter first.
     const StoredEntry* lookup(std::string_view bucket, const EntryName& key, KeyHashes h) const noexcept {
         return index_.may_contain(h.entry) ? find(bucket, key, h) : nullptr;
