@@ -25,21 +25,54 @@ struct Destination {
     }
 };
 
+// The same with versions.
+struct VersionedDestination {
+    std::optional<s3repl::ReplicaState> head(const std::string&, const std::string&, const std::string&) {
+        return std::nullopt;
+    }
+    s3repl::WriteResult put(const std::string&, const std::string&, const std::string&, const std::string&,
+                            const Metadata&, const s3repl::WriteCondition&) {
+        return s3repl::WriteResult::Written;
+    }
+    s3repl::WriteResult put_delete_marker(const std::string&, const std::string&, const std::string&, const Metadata&) {
+        return s3repl::WriteResult::Written;
+    }
+};
+
 void use_function_templates(s3repl::ReplicationManager& manager) {
     auto put = [](const std::string&, const std::string&, const std::string&, const Metadata&) { return true; };
     Destination destination;
-    if (auto job = s3repl::begin_replication(manager, "bucket", "key", {}, [](std::uint64_t) {})) {
-        s3repl::replicate_object(manager, *job, std::string("body"), Metadata{}, destination);
-        s3repl::replicate_object(manager, *job, std::string("body"), Metadata{}, put);
+    VersionedDestination versioned;
+    s3repl::OutcomeMetrics metrics;
+    s3repl::ReplicationOptions options;
+    options.on_outcome = metrics.recorder(manager.clock());
+    for (const auto& job : s3repl::begin_replication(manager, "bucket", "key", {}, [](std::uint64_t) {})) {
+        s3repl::replicate_object(manager, job, std::string("body"), Metadata{}, destination, options);
+        s3repl::replicate_object(manager, job, std::string("body"), Metadata{}, put);
     }
+    for (const auto& job :
+         s3repl::begin_replication(manager, s3repl::ObjectId{"bucket", "key", "v1"}, {}, [](std::uint64_t) {}))
+        s3repl::replicate_object(manager, job, std::string("body"), Metadata{}, versioned);
+    static_cast<void>(s3repl::begin_delete_marker_replication(manager, s3repl::ObjectId{"bucket", "key", "v2"},
+                                                              [](std::uint64_t) {}));
+    s3repl::commit_version_delete(manager, s3repl::ObjectId{"bucket", "key", "v1"}, [] {});
     static_cast<void>(s3repl::begin_replication(manager, "bucket", "key", {},
                                                 [](std::uint64_t, bool replicated) { static_cast<void>(replicated); }));
     manager.sweep_stale(std::chrono::system_clock::now(), std::chrono::hours(1));
     manager.sweep_stale(std::chrono::system_clock::now(),
                         s3repl::SweepPolicy{std::chrono::hours(1), std::chrono::hours::max()}, [] { return true; });
     static_cast<void>(manager.stuck_pending(std::chrono::system_clock::now(), std::chrono::minutes(5)));
+    for (const auto& ref :
+         manager.stuck_pending_destinations(std::chrono::system_clock::now(), std::chrono::minutes(5)))
+        static_cast<void>(s3repl::redrive_jobs(manager, ref, {}));
     static_cast<void>(manager.take_redrive_candidates());
     manager.for_each_entry([](std::string_view, std::string_view, const s3repl::ReplicationStatusEntry&) {});
+    manager.for_each_entry(
+        [](std::string_view, std::string_view, std::string_view, const s3repl::ReplicationStatusEntry&) {});
+    const s3repl::ObjectId objects[] = {{"bucket", "key"}, {"bucket", "key", "v2"}};
+    std::optional<s3repl::ReplicationStatus> statuses[2];
+    manager.lookup_statuses(objects, 2, statuses);
+    static_cast<void>(s3repl::to_prometheus(manager, &metrics));
     const nlohmann::json stats = manager.stats();
     static_cast<void>(stats);
 }
