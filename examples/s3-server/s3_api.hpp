@@ -281,8 +281,9 @@ class S3Api {
 
     // S3's rules for new buckets: 3 to 63 of a-z 0-9 . -, starting and ending
     // with a letter or digit. They also make the name a safe directory name.
+    // "metrics" is taken: GET /metrics is the Prometheus endpoint.
     static bool valid_bucket_name(const std::string& name) {
-        if (name.size() < 3 || name.size() > 63) return false;
+        if (name.size() < 3 || name.size() > 63 || name == "metrics") return false;
         for (const char c : name)
             if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
                   c == '.' || c == '-'))

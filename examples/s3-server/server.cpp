@@ -2,6 +2,7 @@
 // data directory, bucket replication driven by the library. A demo: it does
 // not check request signatures. See README.md.
 
+#include "metrics_endpoint.hpp"
 #include "object_store.hpp"
 #include "options.hpp"
 #include "periodic_task.hpp"
@@ -10,6 +11,7 @@
 #include "store_destination.hpp"
 
 #include <s3repl/manager.hpp>
+#include <s3repl/outcome_metrics.hpp>
 #include <s3repl/sweeper.hpp>
 
 #include <httplib.h>
@@ -19,6 +21,8 @@
 #include <csignal>
 #include <filesystem>
 #include <iostream>
+#include <optional>
+#include <string>
 #include <string_view>
 #include <thread>
 
@@ -64,8 +68,11 @@ int main(int argc, char** argv) {
         }
     }
     s3server::ServerOptions options;
+    std::optional<std::string> metrics_token;
     try {
         options = s3server::parse_options(argc, argv);
+        if (!options.metrics_token_file.empty())
+            metrics_token = s3server::read_metrics_token(options.metrics_token_file);
     } catch (const std::invalid_argument& error) {
         std::cerr << error.what() << '\n' << s3server::usage;
         return 2;
@@ -84,11 +91,13 @@ int main(int argc, char** argv) {
     try {
         s3server::ObjectStore store(options.data_dir);
         s3repl::ReplicationManager manager = restore(store.snapshot_path());
+        s3repl::OutcomeMetrics metrics;
         s3server::Replicator replicator(manager, store,
                                         {options.fail_destination_percent, options.slow_destination,
                                          options.slow_destination_jitter, options.fail_destination_buckets},
-                                        static_cast<std::size_t>(options.workers));
+                                        static_cast<std::size_t>(options.workers), metrics);
         httplib::Server http;
+        s3server::install_metrics_endpoint(http, manager, metrics, std::move(metrics_token));
         s3server::S3Api api(manager, store, replicator);
         api.install(http);
         const int port = options.port == 0 ? http.bind_to_any_port(options.listen)

@@ -1244,14 +1244,10 @@ def test_versions_and_statuses_survive_a_restart():
 TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")]
 
 
-def main():
-    global SERVER
-    if len(sys.argv) < 2:
-        sys.exit(__doc__)
-    SERVER = os.path.abspath(sys.argv[1])
-    wanted = sys.argv[2:]
+def run_tests(tests, wanted):
+    """Runs `tests` (those named in `wanted`, if any), one PASS or FAIL line each; exits 1 on any failure."""
     passed = failed = 0
-    for test in TESTS:
+    for test in tests:
         if wanted and test.__name__ not in wanted:
             continue
         started = time.monotonic()
@@ -1266,6 +1262,14 @@ def main():
             print("PASS %s (%.1f s)" % (test.__name__, time.monotonic() - started), flush=True)
     print("%d passed, %d failed" % (passed, failed), flush=True)
     sys.exit(1 if failed else 0)
+
+
+def main():
+    global SERVER
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    SERVER = os.path.abspath(sys.argv[1])
+    run_tests(TESTS, sys.argv[2:])
 
 
 if __name__ == "__main__":
