@@ -20,6 +20,8 @@
 #include <functional>
 #include <initializer_list>
 #include <iostream>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -218,7 +220,7 @@ class S3Api {
         const std::string bucket = match(req, 1);
         if (!req.has_param("replication")) throw not_implemented("DeleteBucket");
         require_bucket(bucket);
-        manager_.delete_config(bucket);
+        change_config(bucket, std::nullopt);
         res.status = 204;
     }
 
@@ -250,7 +252,34 @@ class S3Api {
             if (source == Versioning::Enabled && store_.versioning(rule.destination_bucket) != Versioning::Enabled)
                 throw invalid_request("Destination bucket must have versioning enabled.");
         }
-        manager_.put_config(bucket, std::move(config));
+        change_config(bucket, std::move(config));
+    }
+
+    // A configuration change is answered once it is on disk: the snapshot is
+    // saved before the answer (save_snapshot is durable, and the library's
+    // directory lock orders it with the periodic saves), so a kill -9 right
+    // after a 200 keeps it; the periodic save alone could lose it, and the
+    // restart would then mark the pending copies it selected FAILED. Changes
+    // are rare; each costs one snapshot. When the save fails the change is
+    // undone and the client gets 500 InternalError: nothing half-applied.
+    void change_config(const std::string& bucket, std::optional<s3repl::ReplicationConfig> config) {
+        const auto apply = [&](std::optional<s3repl::ReplicationConfig> c) {
+            if (c)
+                manager_.put_config(bucket, std::move(*c));
+            else
+                manager_.delete_config(bucket);
+        };
+        // One change at a time, or an undo could erase another's change.
+        std::lock_guard<std::mutex> lock(config_mutex_);
+        std::optional<s3repl::ReplicationConfig> previous = manager_.get_config(bucket);
+        apply(std::move(config));
+        try {
+            manager_.save_snapshot(store_.snapshot_path());
+        } catch (const s3repl::SnapshotError& error) {
+            apply(std::move(previous));
+            std::cerr << error.what() << '\n';
+            throw S3Error("InternalError", 500, "The replication configuration could not be saved; it is unchanged.");
+        }
     }
 
     void list_objects_v2(const Request& req, Response& res, const std::string& bucket) {
@@ -415,6 +444,7 @@ class S3Api {
     s3repl::ReplicationManager& manager_;
     ObjectStore& store_;
     Replicator& replicator_;
+    std::mutex config_mutex_;
     std::atomic<std::uint64_t> request_counter_{0};
 };
 

@@ -408,12 +408,19 @@ def test_failing_destination_ends_failed():
             raise AssertionError("expected three attempts in the log:\n" + server.output())
 
 
-def snapshot_statuses(data_dir):
-    """{key: status word} from the server's snapshot file, or None while it is missing or being replaced."""
+def snapshot_document(data_dir):
+    """The server's snapshot file, parsed, or None while it is missing."""
     try:
         with open(os.path.join(data_dir, "data", "snapshot.json")) as f:
-            snapshot = json.load(f)
+            return json.load(f)
     except (OSError, ValueError):
+        return None
+
+
+def snapshot_statuses(data_dir):
+    """{key: status word} from the server's snapshot file, or None while it is missing."""
+    snapshot = snapshot_document(data_dir)
+    if snapshot is None:
         return None
     return {entry[0][1]: entry[1]["status"] for entry in snapshot["statuses"] if entry[0][0] == "src"}
 
@@ -500,30 +507,78 @@ def test_sigterm_saves_and_restores():
 
 
 def test_restart_mints_above_replica_generations():
-    # A replica outlives its source. After a crash that saved no snapshot,
-    # the new manager's first generations must still be above the replica's
-    # (raise_generation_floor at start-up), or the next PUT of the key would
-    # be superseded by that replica and stay PENDING.
+    # A replica outlives its source. After a crash that saved no snapshot
+    # after the PUTs, the new manager's first generations must still be above
+    # the replica's (raise_generation_floor at start-up), or the next PUT of
+    # the key would be superseded by that replica and stay PENDING.
     data_dir = tempfile.mkdtemp(prefix="s3repl-s3-test-")
     try:
         server = Server("--snapshot-interval-ms", 3600000, data_dir=data_dir).start()
         try:
             s3 = server.client()
-            configure(s3)
+            configure(s3)  # saved at once: the snapshot then holds the configuration, no generation yet
             for i in range(5):
                 s3.put_object(Bucket="src", Key="docs/moved", Body=b"old %d" % i)
             wait_status(s3, "src", "docs/moved", "COMPLETED")
             s3.delete_object(Bucket="src", Key="docs/moved")
         finally:
             server.kill9()
-        if snapshot_statuses(data_dir) is not None:
-            raise AssertionError("a snapshot was saved: the restart would not start from nothing")
+        snapshot = snapshot_document(data_dir)
+        if snapshot is not None and (snapshot["statuses"] or snapshot.get("next_generation", 0) > 1):
+            raise AssertionError("the snapshot knows the PUTs' generations: the restart would not need the floor:\n"
+                                 + json.dumps(snapshot))
         with Server(data_dir=data_dir) as server:
             s3 = server.client()
-            s3.put_bucket_replication(Bucket="src", ReplicationConfiguration={"Role": ROLE, "Rules": RULES})
             s3.put_object(Bucket="src", Key="docs/moved", Body=b"new")
             wait_status(s3, "src", "docs/moved", "COMPLETED")
             expect_equal(s3.get_object(Bucket="dst", Key="docs/moved")["Body"].read(), b"new", "replica after restart")
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_put_bucket_replication_is_durable_before_the_answer():
+    # No periodic snapshot during the test, and kill -9 right after the
+    # answers: only a save before the 200 keeps the configuration.
+    data_dir = tempfile.mkdtemp(prefix="s3repl-s3-test-")
+    try:
+        # A slow destination: the copy is still in flight when killed.
+        server = Server("--snapshot-interval-ms", 3600000, "--slow-destination-ms", 60000, data_dir=data_dir).start()
+        try:
+            s3 = server.client()
+            configure(s3)
+            s3.put_object(Bucket="src", Key="docs/in-flight", Body=b"before the crash")
+            expect_equal(status(s3, "src", "docs/in-flight"), "PENDING", "before the crash")
+        finally:
+            server.kill9()
+        with Server("--snapshot-interval-ms", 3600000, data_dir=data_dir) as server:
+            s3 = server.client()
+            expect_equal(s3.get_bucket_replication(Bucket="src")["ReplicationConfiguration"]["Rules"], RULES,
+                         "the configuration after kill -9")
+            wait_status(s3, "src", "docs/in-flight", "COMPLETED")
+            expect_equal(s3.get_object(Bucket="dst", Key="docs/in-flight")["Body"].read(), b"before the crash",
+                         "the re-driven replica")
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_delete_bucket_replication_is_durable_before_the_answer():
+    data_dir = tempfile.mkdtemp(prefix="s3repl-s3-test-")
+    try:
+        with Server("--snapshot-interval-ms", 3600000, data_dir=data_dir) as server:
+            configure(server.client())
+            expect_equal(server.terminate(), 0, "exit status after SIGTERM")  # the shutdown save holds it
+        server = Server("--snapshot-interval-ms", 3600000, data_dir=data_dir).start()
+        try:
+            s3 = server.client()
+            s3.delete_bucket_replication(Bucket="src")
+        finally:
+            server.kill9()
+        with Server("--snapshot-interval-ms", 3600000, data_dir=data_dir) as server:
+            s3 = server.client()
+            expect_equal(error_of(s3.get_bucket_replication, Bucket="src"),
+                         ("ReplicationConfigurationNotFoundError", 404), "the deleted configuration after kill -9")
+            s3.put_object(Bucket="src", Key="docs/unreplicated", Body=b"x")
+            expect_equal(status(s3, "src", "docs/unreplicated"), None, "a PUT after the restart")
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
 
