@@ -80,6 +80,12 @@ class S3Api {
     }
 
     static void send_error(const S3Error& error, const Request& req, Response& res, const char* request_id) {
+        // cpp-httplib 0.11 cuts any body to the request's Range after the
+        // handler, an error's too (a 404 came back as a slice of its XML),
+        // and answers a Range past that body with its own empty 416. S3 sends
+        // its errors whole. Handlers get httplib's own non-const Request as
+        // const; clearing its parsed ranges is the only way to say so.
+        const_cast<Request&>(req).ranges.clear();
         res.status = error.http_status();
         res.set_content(error_xml(error, req.path, request_id), "application/xml");
     }
@@ -409,10 +415,26 @@ class S3Api {
         res.set_header("ETag", meta.etag);
         res.set_header("Last-Modified", http_date(meta.last_modified));
         res.set_header("Accept-Ranges", "bytes");
+        if (req.has_header("Range") && !satisfiable(req.ranges, object.second.size())) {
+            res.set_header("Content-Range", "bytes */" + std::to_string(object.second.size()));
+            throw S3Error("InvalidRange", 416, "The requested range is not satisfiable")
+                .with("RangeRequested", req.get_header_value("Range"))
+                .with("ActualObjectSize", std::to_string(object.second.size()));
+        }
         // The body on HEAD too: cpp-httplib derives Content-Length from it and sends no body.
         const auto type = meta.headers.find("content-type");
         res.set_content(std::move(object.second),
                         type == meta.headers.end() ? "binary/octet-stream" : type->second.c_str());
+    }
+
+    // RFC 9110's rule: a range is satisfiable when its first byte is inside
+    // the object, a suffix range ("-N", first = -1) when N and the object
+    // are not empty; a Range is when one of its ranges is.
+    static bool satisfiable(const httplib::Ranges& ranges, std::size_t size) {
+        for (const auto& [first, last] : ranges) {
+            if (first < 0 ? last > 0 && size > 0 : static_cast<std::size_t>(first) < size) return true;
+        }
+        return false;
     }
 
     void delete_object(const Request& req, Response& res) {

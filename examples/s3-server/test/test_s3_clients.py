@@ -905,6 +905,31 @@ def test_errors_have_s3_codes_and_statuses():
         expect_equal(error_of(s3.create_bucket, Bucket="src"), ("BucketAlreadyOwnedByYou", 409), "bucket twice")
 
 
+def test_range_past_the_end_is_invalid_range():
+    with Server() as server:
+        s3 = server.client()
+        make_buckets(s3, "src")
+        s3.put_object(Bucket="src", Key="small", Body=b"eleven byte")
+        try:
+            s3.get_object(Bucket="src", Key="small", Range="bytes=1000-")
+            raise AssertionError("GetObject with a range past the end succeeded")
+        except ClientError as e:
+            error = e.response["Error"]
+            expect_equal((error["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]), ("InvalidRange", 416),
+                         "GetObject Range=bytes=1000-")
+            expect_equal((error.get("Message"), error.get("RangeRequested"), error.get("ActualObjectSize")),
+                         ("The requested range is not satisfiable", "bytes=1000-", "11"), "the InvalidRange body")
+            expect_equal(e.response["ResponseMetadata"]["HTTPHeaders"].get("content-range"), "bytes */11",
+                         "Content-Range of a 416")
+        expect_equal(error_of(s3.get_object, Bucket="src", Key="small", Range="bytes=11-"), ("InvalidRange", 416),
+                     "a range starting at the size")
+        expect_equal(s3.get_object(Bucket="src", Key="small", Range="bytes=7-")["Body"].read(), b"byte",
+                     "a range inside the object")
+        # An error's body comes whole, whatever the Range: the code is read from it.
+        expect_equal(error_of(s3.get_object, Bucket="src", Key="absent", Range="bytes=0-3"), ("NoSuchKey", 404),
+                     "GetObject of a missing key with a Range")
+
+
 def test_aws_chunked_uploads():
     # The framing newer SDKs use for streamed PUTs (over HTTPS, so the
     # clients above do not send it here): signed chunks, and unsigned chunks
