@@ -40,13 +40,10 @@ void print_warning(const s3server::ServerOptions& options) {
         std::cerr << "WARNING: listening on " << options.listen << ", which may not be a loopback address!\n";
 }
 
-s3repl::ReplicationManager restore(const std::filesystem::path& snapshot) {
-    if (!std::filesystem::exists(snapshot)) return s3repl::ReplicationManager{};
-    auto manager = s3repl::ReplicationManager::load_snapshot(snapshot);
+void print_restored(const s3repl::ReplicationManager& manager, const std::filesystem::path& snapshot) {
     const s3repl::ReplicationStats stats = manager.stats();
     std::cout << "restored " << snapshot.string() << ": " << stats.entries_pending << " pending, "
               << stats.entries_completed << " completed, " << stats.entries_failed << " failed" << std::endl;
-    return manager;
 }
 
 void save(const s3repl::ReplicationManager& manager, const std::filesystem::path& snapshot) {
@@ -90,7 +87,9 @@ int main(int argc, char** argv) {
     print_warning(options);
     try {
         s3server::ObjectStore store(options.data_dir);
-        s3repl::ReplicationManager manager = restore(store.snapshot_path());
+        const bool restoring = std::filesystem::exists(store.snapshot_path());
+        s3repl::ReplicationManager manager =
+            restoring ? s3repl::ReplicationManager::load_snapshot(store.snapshot_path()) : s3repl::ReplicationManager{};
         s3repl::OutcomeMetrics metrics;
         s3server::Replicator replicator(manager, store,
                                         {options.fail_destination_percent, options.slow_destination,
@@ -107,6 +106,13 @@ int main(int argc, char** argv) {
             return 1;
         }
 
+        // The first line of output on every start, as the README promises
+        // (scripts wait for it): the socket already listens, and requests
+        // wait in its backlog until the recovery below is done and
+        // listen_after_bind accepts them. Restore and re-drive messages, and
+        // the re-driven copies' lines, come after it.
+        std::cout << "listening on " << options.listen << ':' << port << std::endl;
+        if (restoring) print_restored(manager, store.snapshot_path());
         const std::size_t redriven = replicator.recover();
         if (redriven > 0) std::cout << "re-driving " << redriven << " PENDING or FAILED destination(s)" << std::endl;
         const auto ttl = std::chrono::duration_cast<std::chrono::nanoseconds>(options.sweep_ttl);
@@ -125,7 +131,6 @@ int main(int argc, char** argv) {
             http.stop();
         });
 
-        std::cout << "listening on " << options.listen << ':' << port << std::endl;
         http.listen_after_bind();
         serving_done = true;
         pthread_kill(signal_thread.native_handle(), SIGTERM); // ends sigwait if no signal came

@@ -34,8 +34,9 @@ SERVER = None  # the binary, from argv
 class Server:
     """One server process: free port, own data directory, always killed."""
 
-    def __init__(self, *flags, data_dir=None):
+    def __init__(self, *flags, data_dir=None, stdout_only=False):
         self.flags = [str(f) for f in flags]
+        self.stdout_only = stdout_only  # output() without stderr (which then goes nowhere)
         self.owns_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="s3repl-s3-test-")
         self.proc = None
@@ -47,7 +48,7 @@ class Server:
         self.proc = subprocess.Popen(
             [SERVER, "--listen", "127.0.0.1", "--port", "0", "--data-dir", os.path.join(self.data_dir, "data")]
             + self.flags,
-            stdout=self.log, stderr=subprocess.STDOUT)
+            stdout=self.log, stderr=subprocess.DEVNULL if self.stdout_only else subprocess.STDOUT)
         try:
             self.port = wait_for(self._port_from_log, "the server to print its port")
         except BaseException:
@@ -502,6 +503,27 @@ def test_sigterm_saves_and_restores():
             expect_equal(status(s3, "src", "docs/failed"), "FAILED", "a FAILED status across a restart")
             expect_equal(len(s3.get_bucket_replication(Bucket="src")["ReplicationConfiguration"]["Rules"]),
                          len(RULES), "the configuration across a restart")
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_first_line_is_listening_on_every_start():
+    data_dir = tempfile.mkdtemp(prefix="s3repl-s3-test-")
+    try:
+        # A FAILED copy in the shutdown snapshot: the restart restores it and re-drives it.
+        with Server("--fail-destination-percent", 100, data_dir=data_dir) as server:
+            s3 = server.client()
+            configure(s3)
+            s3.put_object(Bucket="src", Key="docs/again", Body=b"x")
+            wait_status(s3, "src", "docs/again", "FAILED")
+            expect_equal(server.terminate(), 0, "exit status after SIGTERM")
+        with Server(data_dir=data_dir, stdout_only=True) as server:
+            wait_status(server.client(), "src", "docs/again", "COMPLETED")
+            lines = server.output().splitlines()
+            expect_equal(lines[0], "listening on 127.0.0.1:%d" % server.port, "the first line of stdout")
+            for wanted in ["restored ", "re-driving 1 PENDING or FAILED destination(s)", "replication src/docs/again"]:
+                if not any(line.startswith(wanted) for line in lines[1:]):
+                    raise AssertionError("no line %r after the first:\n%s" % (wanted, server.output()))
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
 
