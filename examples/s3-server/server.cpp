@@ -68,10 +68,15 @@ int main(int argc, char** argv) {
     std::optional<std::string> metrics_token;
     try {
         options = s3server::parse_options(argc, argv);
+    } catch (const std::invalid_argument& error) {
+        std::cerr << error.what() << '\n' << s3server::usage;
+        return 2;
+    }
+    try {
         if (!options.metrics_token_file.empty())
             metrics_token = s3server::read_metrics_token(options.metrics_token_file);
     } catch (const std::invalid_argument& error) {
-        std::cerr << error.what() << '\n' << s3server::usage;
+        std::cerr << "s3repl-s3-server: " << error.what() << '\n';
         return 2;
     }
 
