@@ -44,6 +44,7 @@ catch2|the unit test framework
 python3|runs the example server's client tests and the README snippet check
 python3-boto3|S3 client the example server is tested with
 awscli|second S3 client the example server is tested with
+prometheus|promtool and a real Prometheus server scrape the example server's /metrics
 cargo|builds the Rust server's snapshot reader (tests/rust-reader)
 rustc|compiles the Rust server's snapshot reader
 librust-serde-dev|the Rust reader's serde, from Debian (no crates.io)

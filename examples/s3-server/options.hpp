@@ -22,13 +22,16 @@ struct ServerOptions {
     std::chrono::milliseconds slow_destination_jitter{0};
     std::chrono::milliseconds snapshot_interval{1000};
     int workers = 4;
+    /// Empty: GET /metrics is open; else it needs this file's bearer token.
+    std::filesystem::path metrics_token_file;
 };
 
 inline constexpr const char* usage =
     "usage: s3repl-s3-server --data-dir DIR [--listen 127.0.0.1] [--port N (0: any free port)]\n"
     "         [--sweep-ttl SECONDS (3600)] [--snapshot-interval-ms N (1000)] [--workers N (4)]\n"
     "         [--fail-destination-percent N (0)] [--fail-destination-bucket NAME (repeatable)]\n"
-    "         [--slow-destination-ms N (0)] [--slow-destination-jitter-ms N (0)]\n";
+    "         [--slow-destination-ms N (0)] [--slow-destination-jitter-ms N (0)]\n"
+    "         [--metrics-token-file FILE (GET /metrics needs Authorization: Bearer <its token>)]\n";
 
 /// Throws std::invalid_argument with a one-line reason on a bad command line.
 inline ServerOptions parse_options(int argc, char** argv) {
@@ -68,6 +71,8 @@ inline ServerOptions parse_options(int argc, char** argv) {
             options.slow_destination_jitter = std::chrono::milliseconds(number(flag, value, 0, 3'600'000));
         else if (flag == "--snapshot-interval-ms")
             options.snapshot_interval = std::chrono::milliseconds(number(flag, value, 1, 86'400'000));
+        else if (flag == "--metrics-token-file")
+            options.metrics_token_file = value;
         else if (flag == "--workers")
             options.workers = static_cast<int>(number(flag, value, 1, 256));
         else

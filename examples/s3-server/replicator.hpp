@@ -9,11 +9,13 @@
 #include <s3repl/destination.hpp>
 #include <s3repl/dispatch.hpp>
 #include <s3repl/manager.hpp>
+#include <s3repl/outcome_metrics.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <iostream>
 #include <iterator>
 #include <memory>
@@ -43,8 +45,12 @@ class Replicator {
   public:
     using Body = StoreDestination::Body;
 
-    Replicator(s3repl::ReplicationManager& manager, ObjectStore& store, FaultInjection faults, std::size_t workers)
-        : manager_(manager), store_(store), destination_(store, faults), pool_(workers) {}
+    /// Every outcome of replicate_object is recorded in `metrics`, which
+    /// must outlive the replicator.
+    Replicator(s3repl::ReplicationManager& manager, ObjectStore& store, FaultInjection faults, std::size_t workers,
+               s3repl::OutcomeMetrics& metrics)
+        : manager_(manager), store_(store), destination_(store, faults),
+          record_outcome_(metrics.recorder(manager.clock())), pool_(workers) {}
 
     /// Stores a client's PUT as version `version_id` (empty: the
     /// unversioned object, S3's null version) if `condition` holds against
@@ -260,6 +266,7 @@ class Replicator {
 
     void run(const s3repl::ReplicationJob& job, const Body& body, const HeaderMap& metadata) {
         s3repl::ReplicationOptions options;
+        options.on_outcome = record_outcome_;
         options.sleeper = [this](std::chrono::nanoseconds delay) {
             std::unique_lock<std::mutex> lock(stop_mutex_);
             if (stop_wake_.wait_for(lock, delay, [this] { return stopping_; })) throw Abandoned();
@@ -291,6 +298,7 @@ class Replicator {
     s3repl::ReplicationManager& manager_;
     ObjectStore& store_;
     StoreDestination destination_;
+    const std::function<void(const s3repl::ReplicationJob&, const s3repl::ReplicationOutcome&)> record_outcome_;
     std::mutex stop_mutex_;
     std::condition_variable stop_wake_;
     bool stopping_ = false; // guarded by stop_mutex_

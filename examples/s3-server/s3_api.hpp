@@ -20,6 +20,8 @@
 #include <functional>
 #include <initializer_list>
 #include <iostream>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -78,6 +80,12 @@ class S3Api {
     }
 
     static void send_error(const S3Error& error, const Request& req, Response& res, const char* request_id) {
+        // cpp-httplib 0.11 cuts any body to the request's Range after the
+        // handler, an error's too (a 404 came back as a slice of its XML),
+        // and answers a Range past that body with its own empty 416. S3 sends
+        // its errors whole. Handlers get httplib's own non-const Request as
+        // const; clearing its parsed ranges is the only way to say so.
+        const_cast<Request&>(req).ranges.clear();
         res.status = error.http_status();
         res.set_content(error_xml(error, req.path, request_id), "application/xml");
     }
@@ -218,7 +226,7 @@ class S3Api {
         const std::string bucket = match(req, 1);
         if (!req.has_param("replication")) throw not_implemented("DeleteBucket");
         require_bucket(bucket);
-        manager_.delete_config(bucket);
+        change_config(bucket, std::nullopt);
         res.status = 204;
     }
 
@@ -250,7 +258,34 @@ class S3Api {
             if (source == Versioning::Enabled && store_.versioning(rule.destination_bucket) != Versioning::Enabled)
                 throw invalid_request("Destination bucket must have versioning enabled.");
         }
-        manager_.put_config(bucket, std::move(config));
+        change_config(bucket, std::move(config));
+    }
+
+    // A configuration change is answered once it is on disk: the snapshot is
+    // saved before the answer (save_snapshot is durable, and the library's
+    // directory lock orders it with the periodic saves), so a kill -9 right
+    // after a 200 keeps it; the periodic save alone could lose it, and the
+    // restart would then mark the pending copies it selected FAILED. Changes
+    // are rare; each costs one snapshot. When the save fails the change is
+    // undone and the client gets 500 InternalError: nothing half-applied.
+    void change_config(const std::string& bucket, std::optional<s3repl::ReplicationConfig> config) {
+        const auto apply = [&](std::optional<s3repl::ReplicationConfig> c) {
+            if (c)
+                manager_.put_config(bucket, std::move(*c));
+            else
+                manager_.delete_config(bucket);
+        };
+        // One change at a time, or an undo could erase another's change.
+        std::lock_guard<std::mutex> lock(config_mutex_);
+        std::optional<s3repl::ReplicationConfig> previous = manager_.get_config(bucket);
+        apply(std::move(config));
+        try {
+            manager_.save_snapshot(store_.snapshot_path());
+        } catch (const s3repl::SnapshotError& error) {
+            apply(std::move(previous));
+            std::cerr << error.what() << '\n';
+            throw S3Error("InternalError", 500, "The replication configuration could not be saved; it is unchanged.");
+        }
     }
 
     void list_objects_v2(const Request& req, Response& res, const std::string& bucket) {
@@ -281,8 +316,9 @@ class S3Api {
 
     // S3's rules for new buckets: 3 to 63 of a-z 0-9 . -, starting and ending
     // with a letter or digit. They also make the name a safe directory name.
+    // "metrics" is taken: GET /metrics is the Prometheus endpoint.
     static bool valid_bucket_name(const std::string& name) {
-        if (name.size() < 3 || name.size() > 63) return false;
+        if (name.size() < 3 || name.size() > 63 || name == "metrics") return false;
         for (const char c : name)
             if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
                   c == '.' || c == '-'))
@@ -379,10 +415,26 @@ class S3Api {
         res.set_header("ETag", meta.etag);
         res.set_header("Last-Modified", http_date(meta.last_modified));
         res.set_header("Accept-Ranges", "bytes");
+        if (req.has_header("Range") && !satisfiable(req.ranges, object.second.size())) {
+            res.set_header("Content-Range", "bytes */" + std::to_string(object.second.size()));
+            throw S3Error("InvalidRange", 416, "The requested range is not satisfiable")
+                .with("RangeRequested", req.get_header_value("Range"))
+                .with("ActualObjectSize", std::to_string(object.second.size()));
+        }
         // The body on HEAD too: cpp-httplib derives Content-Length from it and sends no body.
         const auto type = meta.headers.find("content-type");
         res.set_content(std::move(object.second),
                         type == meta.headers.end() ? "binary/octet-stream" : type->second.c_str());
+    }
+
+    // RFC 9110's rule: a range is satisfiable when its first byte is inside
+    // the object, a suffix range ("-N", first = -1) when N and the object
+    // are not empty; a Range is when one of its ranges is.
+    static bool satisfiable(const httplib::Ranges& ranges, std::size_t size) {
+        for (const auto& [first, last] : ranges) {
+            if (first < 0 ? last > 0 && size > 0 : static_cast<std::size_t>(first) < size) return true;
+        }
+        return false;
     }
 
     void delete_object(const Request& req, Response& res) {
@@ -414,6 +466,7 @@ class S3Api {
     s3repl::ReplicationManager& manager_;
     ObjectStore& store_;
     Replicator& replicator_;
+    std::mutex config_mutex_;
     std::atomic<std::uint64_t> request_counter_{0};
 };
 

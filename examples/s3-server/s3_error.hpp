@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace s3server {
 
@@ -12,12 +14,21 @@ class S3Error : public std::runtime_error {
     S3Error(std::string code, int http_status, const std::string& message)
         : std::runtime_error(message), code_(std::move(code)), http_status_(http_status) {}
 
+    /// Adds an element the error's XML body carries after `<Message>`, as S3
+    /// does for some codes (InvalidRange's RangeRequested, ...).
+    S3Error&& with(std::string element, std::string text) && {
+        details_.emplace_back(std::move(element), std::move(text));
+        return std::move(*this);
+    }
+
     const std::string& code() const noexcept { return code_; }
     int http_status() const noexcept { return http_status_; }
+    const std::vector<std::pair<std::string, std::string>>& details() const noexcept { return details_; }
 
   private:
     std::string code_;
     int http_status_;
+    std::vector<std::pair<std::string, std::string>> details_;
 };
 
 // The errors this server answers with, named as S3 names them.

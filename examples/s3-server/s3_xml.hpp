@@ -73,6 +73,7 @@ inline std::string error_xml(const S3Error& error, const std::string& resource, 
     pugi::xml_node root = doc.append_child("Error");
     detail::add_text(root, "Code", error.code());
     detail::add_text(root, "Message", error.what());
+    for (const auto& [element, text] : error.details()) detail::add_text(root, element.c_str(), text);
     detail::add_text(root, "Resource", resource);
     detail::add_text(root, "RequestId", request_id);
     return detail::to_text(doc);

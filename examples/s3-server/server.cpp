@@ -2,6 +2,7 @@
 // data directory, bucket replication driven by the library. A demo: it does
 // not check request signatures. See README.md.
 
+#include "metrics_endpoint.hpp"
 #include "object_store.hpp"
 #include "options.hpp"
 #include "periodic_task.hpp"
@@ -10,6 +11,7 @@
 #include "store_destination.hpp"
 
 #include <s3repl/manager.hpp>
+#include <s3repl/outcome_metrics.hpp>
 #include <s3repl/sweeper.hpp>
 
 #include <httplib.h>
@@ -19,6 +21,8 @@
 #include <csignal>
 #include <filesystem>
 #include <iostream>
+#include <optional>
+#include <string>
 #include <string_view>
 #include <thread>
 
@@ -36,13 +40,10 @@ void print_warning(const s3server::ServerOptions& options) {
         std::cerr << "WARNING: listening on " << options.listen << ", which may not be a loopback address!\n";
 }
 
-s3repl::ReplicationManager restore(const std::filesystem::path& snapshot) {
-    if (!std::filesystem::exists(snapshot)) return s3repl::ReplicationManager{};
-    auto manager = s3repl::ReplicationManager::load_snapshot(snapshot);
+void print_restored(const s3repl::ReplicationManager& manager, const std::filesystem::path& snapshot) {
     const s3repl::ReplicationStats stats = manager.stats();
     std::cout << "restored " << snapshot.string() << ": " << stats.entries_pending << " pending, "
               << stats.entries_completed << " completed, " << stats.entries_failed << " failed" << std::endl;
-    return manager;
 }
 
 void save(const s3repl::ReplicationManager& manager, const std::filesystem::path& snapshot) {
@@ -64,10 +65,18 @@ int main(int argc, char** argv) {
         }
     }
     s3server::ServerOptions options;
+    std::optional<std::string> metrics_token;
     try {
         options = s3server::parse_options(argc, argv);
     } catch (const std::invalid_argument& error) {
         std::cerr << error.what() << '\n' << s3server::usage;
+        return 2;
+    }
+    try {
+        if (!options.metrics_token_file.empty())
+            metrics_token = s3server::read_metrics_token(options.metrics_token_file);
+    } catch (const std::invalid_argument& error) {
+        std::cerr << "s3repl-s3-server: " << error.what() << '\n';
         return 2;
     }
 
@@ -83,12 +92,16 @@ int main(int argc, char** argv) {
     print_warning(options);
     try {
         s3server::ObjectStore store(options.data_dir);
-        s3repl::ReplicationManager manager = restore(store.snapshot_path());
+        const bool restoring = std::filesystem::exists(store.snapshot_path());
+        s3repl::ReplicationManager manager =
+            restoring ? s3repl::ReplicationManager::load_snapshot(store.snapshot_path()) : s3repl::ReplicationManager{};
+        s3repl::OutcomeMetrics metrics;
         s3server::Replicator replicator(manager, store,
                                         {options.fail_destination_percent, options.slow_destination,
                                          options.slow_destination_jitter, options.fail_destination_buckets},
-                                        static_cast<std::size_t>(options.workers));
+                                        static_cast<std::size_t>(options.workers), metrics);
         httplib::Server http;
+        s3server::install_metrics_endpoint(http, manager, metrics, std::move(metrics_token));
         s3server::S3Api api(manager, store, replicator);
         api.install(http);
         const int port = options.port == 0 ? http.bind_to_any_port(options.listen)
@@ -98,6 +111,13 @@ int main(int argc, char** argv) {
             return 1;
         }
 
+        // The first line of output on every start, as the README promises
+        // (scripts wait for it): the socket already listens, and requests
+        // wait in its backlog until the recovery below is done and
+        // listen_after_bind accepts them. Restore and re-drive messages, and
+        // the re-driven copies' lines, come after it.
+        std::cout << "listening on " << options.listen << ':' << port << std::endl;
+        if (restoring) print_restored(manager, store.snapshot_path());
         const std::size_t redriven = replicator.recover();
         if (redriven > 0) std::cout << "re-driving " << redriven << " PENDING or FAILED destination(s)" << std::endl;
         const auto ttl = std::chrono::duration_cast<std::chrono::nanoseconds>(options.sweep_ttl);
@@ -116,7 +136,6 @@ int main(int argc, char** argv) {
             http.stop();
         });
 
-        std::cout << "listening on " << options.listen << ':' << port << std::endl;
         http.listen_after_bind();
         serving_done = true;
         pthread_kill(signal_thread.native_handle(), SIGTERM); // ends sigwait if no signal came

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # CI entry for the real-client tests of the example S3 server: the boto3
-# suite, then the AWS CLI subset. usage: run.sh path/to/s3repl-s3-server
+# suite, the AWS CLI subset, then /metrics against promtool and a real
+# Prometheus server. usage: run.sh path/to/s3repl-s3-server
 # Ends with one line `N passed, M failed`; exits non-zero on any failure.
-# Needs python3 with boto3 and the aws CLI (Debian: python3-boto3, awscli).
+# Needs python3 with boto3, the aws CLI and Prometheus (Debian: python3-boto3,
+# awscli, prometheus).
 set -u
 server_bin=$(realpath "${1:?usage: run.sh path/to/s3repl-s3-server}")
 here=$(cd "$(dirname "$0")" && pwd)
@@ -33,6 +35,7 @@ run_suite() {
 
 run_suite boto3 python3 "$here/test_s3_clients.py" "$server_bin"
 run_suite awscli "$here/test_awscli.sh" "$server_bin"
+run_suite prometheus python3 "$here/test_prometheus.py" "$server_bin"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

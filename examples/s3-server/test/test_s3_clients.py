@@ -34,8 +34,9 @@ SERVER = None  # the binary, from argv
 class Server:
     """One server process: free port, own data directory, always killed."""
 
-    def __init__(self, *flags, data_dir=None):
+    def __init__(self, *flags, data_dir=None, stdout_only=False):
         self.flags = [str(f) for f in flags]
+        self.stdout_only = stdout_only  # output() without stderr (which then goes nowhere)
         self.owns_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="s3repl-s3-test-")
         self.proc = None
@@ -47,7 +48,7 @@ class Server:
         self.proc = subprocess.Popen(
             [SERVER, "--listen", "127.0.0.1", "--port", "0", "--data-dir", os.path.join(self.data_dir, "data")]
             + self.flags,
-            stdout=self.log, stderr=subprocess.STDOUT)
+            stdout=self.log, stderr=subprocess.DEVNULL if self.stdout_only else subprocess.STDOUT)
         try:
             self.port = wait_for(self._port_from_log, "the server to print its port")
         except BaseException:
@@ -408,12 +409,19 @@ def test_failing_destination_ends_failed():
             raise AssertionError("expected three attempts in the log:\n" + server.output())
 
 
-def snapshot_statuses(data_dir):
-    """{key: status word} from the server's snapshot file, or None while it is missing or being replaced."""
+def snapshot_document(data_dir):
+    """The server's snapshot file, parsed, or None while it is missing."""
     try:
         with open(os.path.join(data_dir, "data", "snapshot.json")) as f:
-            snapshot = json.load(f)
+            return json.load(f)
     except (OSError, ValueError):
+        return None
+
+
+def snapshot_statuses(data_dir):
+    """{key: status word} from the server's snapshot file, or None while it is missing."""
+    snapshot = snapshot_document(data_dir)
+    if snapshot is None:
         return None
     return {entry[0][1]: entry[1]["status"] for entry in snapshot["statuses"] if entry[0][0] == "src"}
 
@@ -499,31 +507,100 @@ def test_sigterm_saves_and_restores():
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+def test_first_line_is_listening_on_every_start():
+    data_dir = tempfile.mkdtemp(prefix="s3repl-s3-test-")
+    try:
+        # A FAILED copy in the shutdown snapshot: the restart restores it and re-drives it.
+        with Server("--fail-destination-percent", 100, data_dir=data_dir) as server:
+            s3 = server.client()
+            configure(s3)
+            s3.put_object(Bucket="src", Key="docs/again", Body=b"x")
+            wait_status(s3, "src", "docs/again", "FAILED")
+            expect_equal(server.terminate(), 0, "exit status after SIGTERM")
+        with Server(data_dir=data_dir, stdout_only=True) as server:
+            wait_status(server.client(), "src", "docs/again", "COMPLETED")
+            lines = server.output().splitlines()
+            expect_equal(lines[0], "listening on 127.0.0.1:%d" % server.port, "the first line of stdout")
+            for wanted in ["restored ", "re-driving 1 PENDING or FAILED destination(s)", "replication src/docs/again"]:
+                if not any(line.startswith(wanted) for line in lines[1:]):
+                    raise AssertionError("no line %r after the first:\n%s" % (wanted, server.output()))
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
 def test_restart_mints_above_replica_generations():
-    # A replica outlives its source. After a crash that saved no snapshot,
-    # the new manager's first generations must still be above the replica's
-    # (raise_generation_floor at start-up), or the next PUT of the key would
-    # be superseded by that replica and stay PENDING.
+    # A replica outlives its source. After a crash that saved no snapshot
+    # after the PUTs, the new manager's first generations must still be above
+    # the replica's (raise_generation_floor at start-up), or the next PUT of
+    # the key would be superseded by that replica and stay PENDING.
     data_dir = tempfile.mkdtemp(prefix="s3repl-s3-test-")
     try:
         server = Server("--snapshot-interval-ms", 3600000, data_dir=data_dir).start()
         try:
             s3 = server.client()
-            configure(s3)
+            configure(s3)  # saved at once: the snapshot then holds the configuration, no generation yet
             for i in range(5):
                 s3.put_object(Bucket="src", Key="docs/moved", Body=b"old %d" % i)
             wait_status(s3, "src", "docs/moved", "COMPLETED")
             s3.delete_object(Bucket="src", Key="docs/moved")
         finally:
             server.kill9()
-        if snapshot_statuses(data_dir) is not None:
-            raise AssertionError("a snapshot was saved: the restart would not start from nothing")
+        snapshot = snapshot_document(data_dir)
+        if snapshot is not None and (snapshot["statuses"] or snapshot.get("next_generation", 0) > 1):
+            raise AssertionError("the snapshot knows the PUTs' generations: the restart would not need the floor:\n"
+                                 + json.dumps(snapshot))
         with Server(data_dir=data_dir) as server:
             s3 = server.client()
-            s3.put_bucket_replication(Bucket="src", ReplicationConfiguration={"Role": ROLE, "Rules": RULES})
             s3.put_object(Bucket="src", Key="docs/moved", Body=b"new")
             wait_status(s3, "src", "docs/moved", "COMPLETED")
             expect_equal(s3.get_object(Bucket="dst", Key="docs/moved")["Body"].read(), b"new", "replica after restart")
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_put_bucket_replication_is_durable_before_the_answer():
+    # No periodic snapshot during the test, and kill -9 right after the
+    # answers: only a save before the 200 keeps the configuration.
+    data_dir = tempfile.mkdtemp(prefix="s3repl-s3-test-")
+    try:
+        # A slow destination: the copy is still in flight when killed.
+        server = Server("--snapshot-interval-ms", 3600000, "--slow-destination-ms", 60000, data_dir=data_dir).start()
+        try:
+            s3 = server.client()
+            configure(s3)
+            s3.put_object(Bucket="src", Key="docs/in-flight", Body=b"before the crash")
+            expect_equal(status(s3, "src", "docs/in-flight"), "PENDING", "before the crash")
+        finally:
+            server.kill9()
+        with Server("--snapshot-interval-ms", 3600000, data_dir=data_dir) as server:
+            s3 = server.client()
+            expect_equal(s3.get_bucket_replication(Bucket="src")["ReplicationConfiguration"]["Rules"], RULES,
+                         "the configuration after kill -9")
+            wait_status(s3, "src", "docs/in-flight", "COMPLETED")
+            expect_equal(s3.get_object(Bucket="dst", Key="docs/in-flight")["Body"].read(), b"before the crash",
+                         "the re-driven replica")
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_delete_bucket_replication_is_durable_before_the_answer():
+    data_dir = tempfile.mkdtemp(prefix="s3repl-s3-test-")
+    try:
+        with Server("--snapshot-interval-ms", 3600000, data_dir=data_dir) as server:
+            configure(server.client())
+            expect_equal(server.terminate(), 0, "exit status after SIGTERM")  # the shutdown save holds it
+        server = Server("--snapshot-interval-ms", 3600000, data_dir=data_dir).start()
+        try:
+            s3 = server.client()
+            s3.delete_bucket_replication(Bucket="src")
+        finally:
+            server.kill9()
+        with Server("--snapshot-interval-ms", 3600000, data_dir=data_dir) as server:
+            s3 = server.client()
+            expect_equal(error_of(s3.get_bucket_replication, Bucket="src"),
+                         ("ReplicationConfigurationNotFoundError", 404), "the deleted configuration after kill -9")
+            s3.put_object(Bucket="src", Key="docs/unreplicated", Body=b"x")
+            expect_equal(status(s3, "src", "docs/unreplicated"), None, "a PUT after the restart")
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
 
@@ -848,6 +925,31 @@ def test_errors_have_s3_codes_and_statuses():
         expect_equal(error_of(s3.get_bucket_replication, Bucket="dst"),
                      ("ReplicationConfigurationNotFoundError", 404), "a bucket without replication")
         expect_equal(error_of(s3.create_bucket, Bucket="src"), ("BucketAlreadyOwnedByYou", 409), "bucket twice")
+
+
+def test_range_past_the_end_is_invalid_range():
+    with Server() as server:
+        s3 = server.client()
+        make_buckets(s3, "src")
+        s3.put_object(Bucket="src", Key="small", Body=b"eleven byte")
+        try:
+            s3.get_object(Bucket="src", Key="small", Range="bytes=1000-")
+            raise AssertionError("GetObject with a range past the end succeeded")
+        except ClientError as e:
+            error = e.response["Error"]
+            expect_equal((error["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]), ("InvalidRange", 416),
+                         "GetObject Range=bytes=1000-")
+            expect_equal((error.get("Message"), error.get("RangeRequested"), error.get("ActualObjectSize")),
+                         ("The requested range is not satisfiable", "bytes=1000-", "11"), "the InvalidRange body")
+            expect_equal(e.response["ResponseMetadata"]["HTTPHeaders"].get("content-range"), "bytes */11",
+                         "Content-Range of a 416")
+        expect_equal(error_of(s3.get_object, Bucket="src", Key="small", Range="bytes=11-"), ("InvalidRange", 416),
+                     "a range starting at the size")
+        expect_equal(s3.get_object(Bucket="src", Key="small", Range="bytes=7-")["Body"].read(), b"byte",
+                     "a range inside the object")
+        # An error's body comes whole, whatever the Range: the code is read from it.
+        expect_equal(error_of(s3.get_object, Bucket="src", Key="absent", Range="bytes=0-3"), ("NoSuchKey", 404),
+                     "GetObject of a missing key with a Range")
 
 
 def test_aws_chunked_uploads():
@@ -1244,14 +1346,10 @@ def test_versions_and_statuses_survive_a_restart():
 TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")]
 
 
-def main():
-    global SERVER
-    if len(sys.argv) < 2:
-        sys.exit(__doc__)
-    SERVER = os.path.abspath(sys.argv[1])
-    wanted = sys.argv[2:]
+def run_tests(tests, wanted):
+    """Runs `tests` (those named in `wanted`, if any), one PASS or FAIL line each; exits 1 on any failure."""
     passed = failed = 0
-    for test in TESTS:
+    for test in tests:
         if wanted and test.__name__ not in wanted:
             continue
         started = time.monotonic()
@@ -1266,6 +1364,14 @@ def main():
             print("PASS %s (%.1f s)" % (test.__name__, time.monotonic() - started), flush=True)
     print("%d passed, %d failed" % (passed, failed), flush=True)
     sys.exit(1 if failed else 0)
+
+
+def main():
+    global SERVER
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    SERVER = os.path.abspath(sys.argv[1])
+    run_tests(TESTS, sys.argv[2:])
 
 
 if __name__ == "__main__":

@@ -1,0 +1,83 @@
+#pragma once
+
+#include <s3repl/manager.hpp>
+#include <s3repl/outcome_metrics.hpp>
+#include <s3repl/prometheus.hpp>
+
+#include <httplib.h>
+
+#include <cstddef>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+namespace s3server {
+
+/// The bearer token of `GET /metrics` from `path`: the file's text without
+/// trailing white space. Like ssh with a private key, refuses a file that
+/// group or others may access (the token would not be a secret). Throws
+/// std::invalid_argument naming the file and the reason.
+inline std::string read_metrics_token(const std::filesystem::path& path) {
+    const std::string where = "--metrics-token-file " + path.string() + ": ";
+    std::error_code error;
+    const std::filesystem::file_status status = std::filesystem::status(path, error);
+    if (error) throw std::invalid_argument(where + error.message());
+    if (!std::filesystem::is_regular_file(status)) throw std::invalid_argument(where + "not a regular file");
+    const auto open = std::filesystem::perms::group_all | std::filesystem::perms::others_all;
+    if ((status.permissions() & open) != std::filesystem::perms::none) {
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(status.permissions()));
+        throw std::invalid_argument(where + "group or others may access it (mode " + mode +
+                                    "); make it private with chmod 600");
+    }
+    std::ifstream in(path, std::ios::binary);
+    std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!in && !in.eof()) throw std::invalid_argument(where + "cannot be read");
+    token.erase(token.find_last_not_of(" \t\r\n") + 1);
+    if (token.empty()) throw std::invalid_argument(where + "the file holds no token");
+    if (token.find_first_of(" \t\r\n") != std::string::npos)
+        throw std::invalid_argument(where + "a token is one line without spaces");
+    return token;
+}
+
+/// Whether `given` equals `secret`, in a time that depends on their lengths
+/// only: a byte-by-byte early exit would tell a client how much it guessed.
+inline bool same_secret(const std::string& given, const std::string& secret) noexcept {
+    unsigned char differ = given.size() == secret.size() ? 0 : 1;
+    for (std::size_t i = 0; i < given.size(); ++i)
+        differ = static_cast<unsigned char>(differ | (given[i] ^ secret[i % secret.size()]));
+    return differ == 0;
+}
+
+/// Serves `GET /metrics` in the Prometheus text format (s3repl::to_prometheus
+/// of the manager and the outcome metrics), outside the S3 routes: no S3
+/// error bodies, no request IDs. With a token, only a request carrying
+/// `Authorization: Bearer <token>` is answered (as MinIO's metrics are);
+/// without one the endpoint is open. Registered before the S3 routes, which
+/// would take /metrics for a bucket (the S3 API reserves that name).
+/// `manager` and `metrics` must outlive the server.
+inline void install_metrics_endpoint(httplib::Server& http, const s3repl::ReplicationManager& manager,
+                                     const s3repl::OutcomeMetrics& metrics, std::optional<std::string> token) {
+    http.Get("/metrics",
+             [&manager, &metrics, token = std::move(token)](const httplib::Request& req, httplib::Response& res) {
+                 if (token) {
+                     const std::string header = req.get_header_value("Authorization");
+                     if (header.empty()) {
+                         res.status = 401;
+                         res.set_header("WWW-Authenticate", "Bearer");
+                         return res.set_content("a bearer token is required\n", "text/plain; charset=utf-8");
+                     }
+                     if (!same_secret(header, "Bearer " + *token)) {
+                         res.status = 403;
+                         return res.set_content("wrong bearer token\n", "text/plain; charset=utf-8");
+                     }
+                 }
+                 res.set_content(s3repl::to_prometheus(manager, &metrics), "text/plain; version=0.0.4; charset=utf-8");
+             });
+}
+
+} // namespace s3server
