@@ -163,6 +163,7 @@ class EntryTable {
         buckets_.swap(other.buckets_);
         destinations_.swap(other.destinations_);
         std::swap(count_by_status_, other.count_by_status_);
+        std::swap(versioned_, other.versioned_);
     }
 
     std::size_t size() const noexcept { return entries_.size(); }
@@ -235,8 +236,10 @@ class EntryTable {
         // Ids are below BucketNames::max_ids (2^24); the mask tells -Wconversion so.
         e.bucket_id = bucket_id & (BucketNames::max_ids - 1);
         set_value(e, value);
-        entries_.push_back(e); // capacity reserved above: cannot throw
-        count(entries_.back());
+        entries_.push_back(e);        // capacity reserved above: cannot throw
+        ++count_by_status_[e.status]; // a new entry has no destinations: count() without its branches
+        ++buckets_[bucket_id].single[e.status];
+        versioned_ += e.versioned;
         return entries_.back();
     }
 
@@ -380,6 +383,7 @@ class EntryTable {
     // and key bytes), the generation below which a version is not among the
     // key's `latest` newest; keys with at most `latest` versions are absent.
     std::unordered_map<std::string, std::uint64_t> version_cutoffs(std::size_t latest) const {
+        if (versioned_ == 0) return {}; // no pass over the entries of an unversioned shard
         std::unordered_map<std::string, std::vector<std::uint64_t>> generations;
         for (const StoredEntry& e : entries_)
             if (e.versioned) generations[version_group(e)].push_back(e.generation);
@@ -482,6 +486,7 @@ class EntryTable {
         index_.erase(entry_hash(e), pos);
         uncount(e);
         drop_destinations(e);
+        versioned_ -= e.versioned;
         e.free_key();
         buckets_.release(e.bucket_id);
         const auto last = static_cast<std::uint32_t>(entries_.size() - 1);
@@ -525,6 +530,7 @@ class EntryTable {
     BucketNames buckets_;
     std::unordered_map<std::uint32_t, std::vector<StoredDestination>> destinations_; // by position in entries_
     std::array<std::uint32_t, replication_status_count> count_by_status_{};
+    std::uint32_t versioned_ = 0; // entries that are versions
 };
 
 } // namespace detail
