@@ -49,14 +49,7 @@ struct ReplicationJob {
 };
 
 namespace detail {
-// Checked before a generation is minted, so that a throw consumes none.
-inline void require_nameable(const ObjectId& object) {
-    require_utf8(object.bucket, "bucket");
-    require_utf8(object.key, "key");
-    if (!is_valid_version_id(object.version_id))
-        throw InvalidArgument("the version ID is not UTF-8 of at most 1024 bytes");
-}
-
+// The members every ordered commit (a PUT, a delete marker) calls.
 template <class Manager>
 void require_dispatchable() {
     static_assert(has_match_rules<Manager>::value,
@@ -145,7 +138,7 @@ template <class Manager, class Commit>
 std::vector<ReplicationJob> begin_replication(Manager& manager, const ObjectId& object, const TagSet& object_tags,
                                               Commit&& commit) {
     detail::require_dispatchable<Manager>();
-    detail::require_nameable(object);
+    detail::require_storable(object); // before the mint: a throw consumes no generation
     return detail::commit_and_stamp<false>(manager, object, manager.match_rules(object.bucket, object.key, object_tags),
                                            std::forward<Commit>(commit));
 }
@@ -171,7 +164,7 @@ std::vector<ReplicationJob> begin_delete_marker_replication(Manager& manager, co
     detail::require_dispatchable<Manager>();
     static_assert(detail::has_mark_delete_marker<Manager>::value,
                   "s3repl: the manager needs mark_delete_marker(ObjectId)");
-    detail::require_nameable(marker);
+    detail::require_storable(marker);
     if (marker.version_id.empty()) throw InvalidArgument("a delete marker needs a version ID");
     return detail::commit_and_stamp<true>(
         manager, marker, detail::delete_marker_rules(manager.match_rules(marker.bucket, marker.key, {})),
@@ -189,7 +182,7 @@ void commit_version_delete(Manager& manager, const ObjectId& version, Commit&& c
     static_assert(detail::has_commit_in_order<Manager>::value,
                   "s3repl: the manager needs commit_in_order(bucket, key, commit) -> the generation (std::uint64_t)");
     static_assert(detail::has_forget<Manager>::value, "s3repl: the manager needs forget(ObjectId) -> bool");
-    detail::require_nameable(version);
+    detail::require_storable(version);
     manager.commit_in_order(version.bucket, version.key, [&](std::uint64_t generation) {
         if constexpr (std::is_invocable_v<Commit&, std::uint64_t>)
             std::invoke(commit, generation);

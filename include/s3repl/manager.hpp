@@ -890,14 +890,7 @@ class BasicReplicationManager {
         ++shard.stamps_accepted;
     }
 
-    static void require_storable(const ObjectId& object) {
-        require_utf8(object.bucket, "bucket");
-        require_utf8(object.key, "key");
-        require_utf8(object.version_id, "version ID");
-        if (object.version_id.size() > max_version_id_bytes)
-            throw InvalidArgument("a version ID of " + std::to_string(object.version_id.size()) +
-                                  " bytes is longer than 1024");
-    }
+    static void require_storable(const ObjectId& object) { detail::require_storable(object); }
 
     // An out-of-range enumerator would index past the per-status counts.
     static void require_known(ReplicationStatus status) {

@@ -3,8 +3,10 @@
 #include "s3repl/detail/require_cxx17.hpp" // first: a C++14 build stops here, in one line
 
 #include "s3repl/detail/utf8.hpp"
+#include "s3repl/error.hpp"
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 namespace s3repl {
@@ -32,6 +34,21 @@ struct ObjectId {
 inline bool is_valid_version_id(std::string_view version_id) noexcept {
     return version_id.size() <= max_version_id_bytes && detail::is_valid_utf8(version_id);
 }
+
+namespace detail {
+// The names of an object a stamp may store, or InvalidArgument saying which
+// is not: UTF-8 throughout, a version ID of at most max_version_id_bytes.
+// One check for the manager (before a new entry) and the dispatcher (before
+// a mint).
+inline void require_storable(const ObjectId& object) {
+    require_utf8(object.bucket, "bucket");
+    require_utf8(object.key, "key");
+    require_utf8(object.version_id, "version ID");
+    if (object.version_id.size() > max_version_id_bytes)
+        throw InvalidArgument("a version ID of " + std::to_string(object.version_id.size()) +
+                              " bytes is longer than 1024");
+}
+} // namespace detail
 
 } // namespace v0
 } // namespace s3repl
