@@ -36,11 +36,8 @@ constexpr std::int64_t t0 = 1'796'171'391;
 
 // A V2 rule to `destination` (a Filter, so a Priority and DeleteMarkerReplication).
 ReplicationRule v2_rule(std::string id, std::uint32_t priority, std::string destination) {
-    ReplicationRule rule;
+    ReplicationRule rule = s3repl_test::rule_to(std::move(destination), priority);
     rule.id = std::move(id);
-    rule.priority = priority;
-    rule.destination_bucket = std::move(destination);
-    rule.delete_marker_replication = false;
     return rule;
 }
 

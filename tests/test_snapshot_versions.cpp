@@ -41,10 +41,8 @@ constexpr std::int64_t t0 = 1'796'174'000;
 
 // A V2 rule to `destination` that replicates delete markers.
 ReplicationRule rule_to(std::string destination, std::uint32_t priority) {
-    ReplicationRule rule;
+    ReplicationRule rule = s3repl_test::rule_to(destination, priority);
     rule.id = "to-" + destination;
-    rule.priority = priority;
-    rule.destination_bucket = std::move(destination);
     rule.delete_marker_replication = true;
     return rule;
 }
