@@ -29,6 +29,8 @@ nlohmann-json3-dev|s3repl dependency: JSON snapshots
 libhowardhinnant-date-dev|s3repl dependency: timestamp text forms
 libcpp-httplib-dev|example S3 server: HTTP
 libpugixml-dev|s3repl/aws_xml.hpp (optional), its tests and the example S3 server: XML bodies
+libboost-dev|example S3 server: HTTP (Boost.Beast), which leaves header values as sent
+libssl-dev|example S3 server: SHA-256 and HMAC-SHA256 for AWS Signature Version 4
 pkg-config|finds cpp-httplib, which ships no CMake package; the pkg-config consumer test
 "
 # The benchmark's alone: the alternative design it measures s3repl against.
@@ -45,6 +47,9 @@ python3|runs the example server's client tests and the README snippet check
 python3-boto3|S3 client the example server is tested with
 awscli|second S3 client the example server is tested with
 prometheus|promtool and a real Prometheus server scrape the example server's /metrics
+libhiredis-dev|s3repl/redis.hpp (optional): the Redis client its tests build against
+redis-server|the Redis and Redis Cluster servers the Redis manager's tests start on loopback
+redis-tools|redis-cli, which creates and reshards the tests' Redis Cluster
 cargo|builds the Rust server's snapshot reader (tests/rust-reader)
 rustc|compiles the Rust server's snapshot reader
 librust-serde-dev|the Rust reader's serde, from Debian (no crates.io)
