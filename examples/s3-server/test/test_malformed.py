@@ -272,6 +272,30 @@ def test_garbage_requests():
             battery.check_still_serving(what)
 
 
+def test_header_values_cannot_inject_headers():
+    with Battery() as battery:
+        # An obsolete line folding is one value (RFC 9110 lets a server
+        # replace the fold by spaces); it never becomes a header of its own.
+        raw = request("PUT", "/%s/folded" % BUCKET, b"x", [("x-amz-meta-a", "one\r\n Injected: two")])
+        expect_equal(exchange(battery.server, raw)[0][0], 200, "PUT with a folded value")
+        responses = exchange(battery.server, request("HEAD", "/%s/folded" % BUCKET))
+        headers = responses[0][1]
+        expect_equal((headers.get("x-amz-meta-a"), "injected" in headers), ("one Injected: two", False),
+                     "the folded value on HEAD")
+        battery.check_still_serving("a folded header value")
+        for what, value in (("a bare CR", b"one\rInjected: two"), ("a bare LF", b"one\nInjected: two")):
+            raw = (b"PUT /%s/bare HTTP/1.1\r\nHost: 127.0.0.1\r\nx-amz-meta-a: " % BUCKET.encode() + value +
+                   b"\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx")
+            responses = exchange(battery.server, raw)
+            expect_equal(len(responses), 1, what + ": responses")
+            if responses[0][0] != 200:
+                expect_s3_error(responses[0], None, "a header value with " + what)
+            battery.check_still_serving("a header value with " + what)
+            if responses[0][0] == 200:
+                headers = exchange(battery.server, request("HEAD", "/%s/bare" % BUCKET))[0][1]
+                expect_equal("injected" in headers, False, what + ": a header of its own on HEAD")
+
+
 def test_invalid_xml_configurations():
     documents = [b"", b"<", b"not xml", b"<VersioningConfiguration><Status>", b"\xff\xfe<a/>",
                  b"<?xml version='1.0'?><!DOCTYPE a [<!ENTITY e SYSTEM 'file:///etc/passwd'>]><a>&e;</a>"]
