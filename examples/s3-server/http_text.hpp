@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace s3server {
 
@@ -62,18 +64,28 @@ inline std::string url_decode(std::string_view text, bool plus_is_space) {
     return out;
 }
 
+/// Splits query-string form (`k1=v1&k2=v2`) into its pairs in order, each
+/// side url_decode'd with '+' a space; a name without '=' has an empty value
+/// and empty pairs (`&&`) are skipped. Throws InvalidArgument as url_decode.
+inline std::vector<std::pair<std::string, std::string>> parse_query(std::string_view text) {
+    std::vector<std::pair<std::string, std::string>> pairs;
+    while (!text.empty()) {
+        const std::size_t amp = text.find('&');
+        const std::string_view pair = text.substr(0, amp);
+        text = amp == std::string_view::npos ? std::string_view() : text.substr(amp + 1);
+        if (pair.empty()) continue;
+        const std::size_t eq = pair.find('=');
+        pairs.emplace_back(url_decode(pair.substr(0, eq), true),
+                           eq == std::string_view::npos ? std::string() : url_decode(pair.substr(eq + 1), true));
+    }
+    return pairs;
+}
+
 /// Parses the `x-amz-tagging` header (`k1=v1&k2=v2`, query-string encoded).
 /// A key given twice is S3's InvalidTag.
 inline s3repl::TagSet parse_tagging_header(std::string_view header) {
     s3repl::TagSet tags;
-    while (!header.empty()) {
-        const std::size_t amp = header.find('&');
-        const std::string_view pair = header.substr(0, amp);
-        header = amp == std::string_view::npos ? std::string_view() : header.substr(amp + 1);
-        if (pair.empty()) continue;
-        const std::size_t eq = pair.find('=');
-        std::string key = url_decode(pair.substr(0, eq), true);
-        std::string value = eq == std::string_view::npos ? std::string() : url_decode(pair.substr(eq + 1), true);
+    for (auto& [key, value] : parse_query(header)) {
         for (const auto& tag : tags)
             if (tag.first == key) throw S3Error("InvalidTag", 400, "Cannot provide multiple Tags with the same key");
         tags.emplace_back(std::move(key), std::move(value));

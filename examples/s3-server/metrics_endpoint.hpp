@@ -1,10 +1,10 @@
 #pragma once
 
+#include "http_request.hpp"
+
 #include <s3repl/manager.hpp>
 #include <s3repl/outcome_metrics.hpp>
 #include <s3repl/prometheus.hpp>
-
-#include <httplib.h>
 
 #include <cstddef>
 #include <cstdio>
@@ -14,6 +14,8 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <utility>
 
 namespace s3server {
 
@@ -53,31 +55,55 @@ inline bool same_secret(const std::string& given, const std::string& secret) noe
     return differ == 0;
 }
 
-/// Serves `GET /metrics` in the Prometheus text format (s3repl::to_prometheus
-/// of the manager and the outcome metrics), outside the S3 routes: no S3
-/// error bodies, no request IDs. With a token, only a request carrying
-/// `Authorization: Bearer <token>` is answered (as MinIO's metrics are);
-/// without one the endpoint is open. Registered before the S3 routes, which
-/// would take /metrics for a bucket (the S3 API reserves that name).
-/// `manager` and `metrics` must outlive the server.
-inline void install_metrics_endpoint(httplib::Server& http, const s3repl::ReplicationManager& manager,
-                                     const s3repl::OutcomeMetrics& metrics, std::optional<std::string> token) {
-    http.Get("/metrics",
-             [&manager, &metrics, token = std::move(token)](const httplib::Request& req, httplib::Response& res) {
-                 if (token) {
-                     const std::string header = req.get_header_value("Authorization");
-                     if (header.empty()) {
-                         res.status = 401;
-                         res.set_header("WWW-Authenticate", "Bearer");
-                         return res.set_content("a bearer token is required\n", "text/plain; charset=utf-8");
-                     }
-                     if (!same_secret(header, "Bearer " + *token)) {
-                         res.status = 403;
-                         return res.set_content("wrong bearer token\n", "text/plain; charset=utf-8");
-                     }
-                 }
-                 res.set_content(s3repl::to_prometheus(manager, &metrics), "text/plain; version=0.0.4; charset=utf-8");
-             });
-}
+/// Serves `GET /metrics` (and HEAD) in the Prometheus text format
+/// (s3repl::to_prometheus of the manager and the outcome metrics), outside
+/// the S3 routes: no S3 error bodies, no request IDs, no signatures. With a
+/// token, only a request carrying `Authorization: Bearer <token>` is
+/// answered (as MinIO's metrics are); without one the endpoint is open.
+/// Asked before the S3 routes, which would take /metrics for a bucket (the
+/// S3 API reserves that name). `manager` and `metrics` must outlive it.
+/// Thread-safe.
+class MetricsEndpoint {
+  public:
+    MetricsEndpoint(const s3repl::ReplicationManager& manager, const s3repl::OutcomeMetrics& metrics,
+                    std::optional<std::string> token)
+        : manager_(manager), metrics_(metrics), token_(std::move(token)) {}
+
+    /// Whether `req` is for this endpoint: GET or HEAD of /metrics, any query.
+    static bool serves(const HttpRequest& req) noexcept {
+        const std::string_view target = req.target();
+        return (req.method() == boost::beast::http::verb::get || req.method() == boost::beast::http::verb::head) &&
+               target.substr(0, target.find('?')) == "/metrics";
+    }
+
+    HttpResponse respond(const HttpRequest& req) const {
+        if (token_) {
+            const std::string_view header = req[boost::beast::http::field::authorization];
+            if (header.empty()) {
+                HttpResponse res = text(boost::beast::http::status::unauthorized, "a bearer token is required\n");
+                res.set(boost::beast::http::field::www_authenticate, "Bearer");
+                return res;
+            }
+            if (!same_secret(std::string(header), "Bearer " + *token_))
+                return text(boost::beast::http::status::forbidden, "wrong bearer token\n");
+        }
+        HttpResponse res{boost::beast::http::status::ok, req.version()};
+        res.set(boost::beast::http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+        res.body() = s3repl::to_prometheus(manager_, &metrics_);
+        return res;
+    }
+
+  private:
+    static HttpResponse text(boost::beast::http::status status, std::string body) {
+        HttpResponse res{status, 11};
+        res.set(boost::beast::http::field::content_type, "text/plain; charset=utf-8");
+        res.body() = std::move(body);
+        return res;
+    }
+
+    const s3repl::ReplicationManager& manager_;
+    const s3repl::OutcomeMetrics& metrics_;
+    std::optional<std::string> token_;
+};
 
 } // namespace s3server

@@ -22,6 +22,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -33,6 +34,17 @@
 #include <unistd.h>
 
 namespace s3server {
+
+/// S3's rule for bucket names: 3 to 63 of a-z 0-9 . -, starting and ending
+/// with a letter or digit. It also makes the name a safe directory name
+/// (never "." or ".."), which is why the store checks it too.
+inline bool is_valid_bucket_name(std::string_view name) noexcept {
+    if (name.size() < 3 || name.size() > 63) return false;
+    for (const char c : name)
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-')) return false;
+    const auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+    return alnum(name.front()) && alnum(name.back());
+}
 
 /// Headers an object carries back on GET and HEAD, by lower-case name:
 /// content-type, x-amz-meta-*, x-amz-storage-class, and on a replica
@@ -161,8 +173,10 @@ class ObjectStore {
 
     std::filesystem::path snapshot_path() const { return root_ / "snapshot.json"; }
 
-    /// False when the bucket exists already.
+    /// False when the bucket exists already. `bucket` is a valid name
+    /// (is_valid_bucket_name); std::invalid_argument if not.
     bool create_bucket(const std::string& bucket) {
+        if (!is_valid_bucket_name(bucket)) throw std::invalid_argument("invalid bucket name " + bucket);
         std::error_code ec;
         if (!std::filesystem::create_directory(bucket_dir(bucket), ec)) {
             if (ec) throw std::system_error(ec, "create bucket " + bucket);
@@ -175,8 +189,9 @@ class ObjectStore {
         return true;
     }
 
+    /// False for a name S3 would not give a bucket, which names no directory.
     bool bucket_exists(const std::string& bucket) const {
-        return std::filesystem::is_directory(bucket_dir(bucket) / "objects");
+        return is_valid_bucket_name(bucket) && std::filesystem::is_directory(bucket_dir(bucket) / "objects");
     }
 
     /// Durable before it returns (written as an object file is): an

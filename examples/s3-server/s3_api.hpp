@@ -1,6 +1,8 @@
 #pragma once
 
 #include "aws_chunked.hpp"
+#include "byte_range.hpp"
+#include "http_request.hpp"
 #include "http_text.hpp"
 #include "listing.hpp"
 #include "object_store.hpp"
@@ -9,10 +11,12 @@
 #include "s3_xml.hpp"
 
 #include <s3repl/destination.hpp>
+#include <s3repl/detail/utf8.hpp>
 #include <s3repl/error.hpp>
 #include <s3repl/manager.hpp>
 
-#include <httplib.h>
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/verb.hpp>
 
 #include <atomic>
 #include <cctype>
@@ -27,76 +31,121 @@
 
 namespace s3server {
 
-/// The S3 REST operations, path-style, on a cpp-httplib server: buckets,
-/// objects, ListObjectsV2, object tagging (read), bucket versioning (the
-/// version of GET, HEAD and DELETE, delete markers, ListObjectVersions) and
-/// bucket replication.
+/// The S3 REST operations, path-style: buckets, objects, ListObjectsV2,
+/// object tagging (read), bucket versioning (the version of GET, HEAD and
+/// DELETE, delete markers, ListObjectVersions) and bucket replication.
 /// Signatures are not checked. Anything else gets NotImplemented.
-/// Thread-safe: handlers run on cpp-httplib's thread pool.
+/// Thread-safe: the HTTP server calls route from several threads at once.
 class S3Api {
   public:
     S3Api(s3repl::ReplicationManager& manager, ObjectStore& store, Replicator& replicator)
         : manager_(manager), store_(store), replicator_(replicator) {}
 
-    void install(httplib::Server& http) {
-        const char* bucket_path = R"(/([^/]+)/?)";
-        const char* object_path = R"(/([^/]+)/(.+))";
-        // cpp-httplib 0.11 routes HEAD to the GET handlers and drops the body.
-        http.Get("/", route([this](const auto& req, auto& res) { list_buckets(req, res); }));
-        http.Get(bucket_path, route([this](const auto& req, auto& res) { get_bucket(req, res); }));
-        http.Put(bucket_path, route([this](const auto& req, auto& res) { put_bucket(req, res); }));
-        http.Delete(bucket_path, route([this](const auto& req, auto& res) { delete_bucket(req, res); }));
-        http.Get(object_path, route([this](const auto& req, auto& res) { get_object(req, res); }));
-        http.Put(object_path, route([this](const auto& req, auto& res) { put_object(req, res); }));
-        http.Delete(object_path, route([this](const auto& req, auto& res) { delete_object(req, res); }));
-        http.Post(".*", route([](const auto& req, auto&) { throw not_implemented("POST " + req.path); }));
+    /// Every S3 request passes here before its handler. Every S3 error
+    /// comes back as its XML body; a bug comes back as InternalError
+    /// instead of a dropped connection. HEAD goes to the GET handlers (the
+    /// HTTP layer sends their headers without the body).
+    HttpResponse route(const HttpRequest& req) {
+        const std::string request_id = next_request_id();
+        HttpResponse res{boost::beast::http::status::ok, req.version()};
+        res.set("x-amz-request-id", request_id);
+        res.set(boost::beast::http::field::server, "s3repl-s3-server");
+        try {
+            dispatch(req, target_of(req), res);
+        } catch (const S3Error& error) {
+            send_error(error, resource_of(req), res, request_id);
+        } catch (const s3repl::InvalidArgument& error) {
+            send_error(invalid_argument(error.what()), resource_of(req), res, request_id);
+        } catch (const std::exception& error) {
+            std::cerr << req.method_string() << ' ' << req.target() << ": " << error.what() << '\n';
+            send_error(S3Error("InternalError", 500, "We encountered an internal error. Please try again."),
+                       resource_of(req), res, request_id);
+        }
+        return res;
+    }
+
+    /// The answer to a request the HTTP layer refused before it could be
+    /// routed (a parse error, a limit): the error's XML, as S3 sends it.
+    HttpResponse refuse(const S3Error& error) {
+        const std::string request_id = next_request_id();
+        HttpResponse res{boost::beast::http::status::ok, 11};
+        res.set("x-amz-request-id", request_id);
+        res.set(boost::beast::http::field::server, "s3repl-s3-server");
+        send_error(error, {}, res, request_id);
+        return res;
     }
 
   private:
-    using Request = httplib::Request;
-    using Response = httplib::Response;
+    /// The target, and the bucket and key it names (path-style).
+    struct Target : RequestTarget {
+        std::string bucket; ///< empty for the service ("/")
+        std::string key;    ///< empty for a bucket
+    };
 
-    // Every S3 error comes back as its XML body; a bug comes back as
-    // InternalError instead of a dropped connection.
-    httplib::Server::Handler route(std::function<void(const Request&, Response&)> handler) {
-        return [this, handler = std::move(handler)](const Request& req, Response& res) {
-            char request_id[17];
-            std::snprintf(request_id, sizeof request_id, "%016llx",
-                          static_cast<unsigned long long>(++request_counter_));
-            res.set_header("x-amz-request-id", request_id);
-            res.set_header("Server", "s3repl-s3-server");
-            try {
-                handler(req, res);
-            } catch (const S3Error& error) {
-                send_error(error, req, res, request_id);
-            } catch (const s3repl::InvalidArgument& error) {
-                send_error(invalid_argument(error.what()), req, res, request_id);
-            } catch (const std::exception& error) {
-                std::cerr << req.method << ' ' << req.path << ": " << error.what() << '\n';
-                send_error(S3Error("InternalError", 500, "We encountered an internal error. Please try again."), req,
-                           res, request_id);
-            }
-        };
+    static Target target_of(const HttpRequest& req) {
+        Target target;
+        static_cast<RequestTarget&>(target) = parse_target(req.target());
+        const std::string_view rest = std::string_view(target.path).substr(1);
+        const std::size_t slash = rest.find('/');
+        target.bucket = rest.substr(0, slash);
+        if (slash != std::string_view::npos) target.key = rest.substr(slash + 1);
+        // A key is UTF-8 text (S3's rule); a NUL has no place in the XML
+        // of a listing, escaped or not.
+        if (!s3repl::detail::is_valid_utf8(target.key) || target.key.find('\0') != std::string::npos)
+            throw S3Error("InvalidURI", 400, "Couldn't parse the specified URI.");
+        return target;
     }
 
-    static void send_error(const S3Error& error, const Request& req, Response& res, const char* request_id) {
-        // cpp-httplib 0.11 cuts any body to the request's Range after the
-        // handler, an error's too (a 404 came back as a slice of its XML),
-        // and answers a Range past that body with its own empty 416. S3 sends
-        // its errors whole. Handlers get httplib's own non-const Request as
-        // const; clearing its parsed ranges is the only way to say so.
-        const_cast<Request&>(req).ranges.clear();
-        res.status = error.http_status();
-        res.set_content(error_xml(error, req.path, request_id), "application/xml");
+    // An error's <Resource>: the path as sent.
+    static std::string resource_of(const HttpRequest& req) {
+        const std::string_view target = req.target();
+        return std::string(target.substr(0, target.find('?')));
     }
 
-    static void send_xml(Response& res, const std::string& xml) { res.set_content(xml, "application/xml"); }
+    std::string next_request_id() {
+        char request_id[17];
+        std::snprintf(request_id, sizeof request_id, "%016llx", static_cast<unsigned long long>(++request_counter_));
+        return request_id;
+    }
 
-    // req.matches holds sub_match objects; str() copies, so keep the copies here.
-    static std::string match(const Request& req, int index) { return req.matches[index].str(); }
+    void dispatch(const HttpRequest& req, const Target& target, HttpResponse& res) {
+        using boost::beast::http::verb;
+        const verb method = req.method();
+        const bool read = method == verb::get || method == verb::head;
+        if (method == verb::post) throw not_implemented("POST " + target.path);
+        if (target.path == "/") {
+            if (read) return list_buckets(res);
+        } else if (target.key.empty()) {
+            if (read) return get_bucket(req, target, res);
+            if (method == verb::put) return put_bucket(req, target, res);
+            if (method == verb::delete_) return delete_bucket(req, target, res);
+        } else {
+            if (read) return get_object(req, target, res);
+            if (method == verb::put) return put_object(req, target, res);
+            if (method == verb::delete_) return delete_object(req, target, res);
+        }
+        throw method_not_allowed();
+    }
+
+    static void send_error(const S3Error& error, const std::string& resource, HttpResponse& res,
+                           const std::string& request_id) {
+        res.result(static_cast<unsigned>(error.http_status()));
+        send_xml(res, error_xml(error, resource, request_id));
+    }
+
+    static void send_xml(HttpResponse& res, std::string xml) {
+        res.set(boost::beast::http::field::content_type, "application/xml");
+        res.body() = std::move(xml);
+    }
+
+    static bool has_header(const HttpRequest& req, std::string_view name) { return req.find(name) != req.end(); }
+
+    // The first value of a header field, exactly as sent.
+    static std::string header(const HttpRequest& req, std::string_view name) { return std::string(req[name]); }
 
     // Sub-resources S3 has that this server does not serve.
-    static void refuse_unsupported(const Request& req, std::initializer_list<const char*> served) {
+    static void refuse_unsupported(const HttpRequest& req, const Target& target,
+                                   std::initializer_list<const char*> served) {
         static constexpr const char* known[] = {"accelerate",
                                                 "acl",
                                                 "analytics",
@@ -131,10 +180,10 @@ class S3Api {
                                                 "versions",
                                                 "website"};
         for (const char* name : known) {
-            if (!req.has_param(name)) continue;
+            if (!target.has(name)) continue;
             bool is_served = false;
             for (const char* s : served) is_served = is_served || std::string_view(s) == name;
-            if (!is_served) throw not_implemented(req.method + " ?" + name);
+            if (!is_served) throw not_implemented(std::string(req.method_string()) + " ?" + name);
         }
     }
 
@@ -144,8 +193,8 @@ class S3Api {
 
     // The ?versionId= of a request: empty for "null" (the unversioned
     // object). Only IDs this server could have minted name a file.
-    static std::string version_param(const Request& req) {
-        const std::string id = req.get_param_value("versionId");
+    static std::string version_param(const Target& target) {
+        const std::string id = target.get("versionId");
         if (id == "null") return {};
         const bool valid = !id.empty() && id.size() <= 64 &&
                            id.find_first_not_of("0123456789abcdefghijklmnopqrstuvwxyz"
@@ -154,16 +203,16 @@ class S3Api {
         return id;
     }
 
-    static void set_version_header(Response& res, const std::string& version_id) {
-        res.set_header("x-amz-version-id", version_id.empty() ? "null" : version_id);
+    static void set_version_header(HttpResponse& res, const std::string& version_id) {
+        res.set("x-amz-version-id", version_id.empty() ? "null" : version_id);
     }
 
     // The PUT payload with AWS's chunked framing, if any, removed.
-    static std::string body_of(const Request& req) {
-        if (!is_aws_chunked(req.get_header_value("x-amz-content-sha256"), req.get_header_value("Content-Encoding")))
-            return req.body;
-        std::string body = decode_aws_chunked(req.body);
-        const std::string declared = req.get_header_value("x-amz-decoded-content-length");
+    static std::string body_of(const HttpRequest& req) {
+        if (!is_aws_chunked(req["x-amz-content-sha256"], req[boost::beast::http::field::content_encoding]))
+            return req.body();
+        std::string body = decode_aws_chunked(req.body());
+        const std::string declared = header(req, "x-amz-decoded-content-length");
         if (!declared.empty() && declared != std::to_string(body.size()))
             throw S3Error("IncompleteBody", 400, "x-amz-decoded-content-length does not match the decoded body");
         return body;
@@ -171,13 +220,13 @@ class S3Api {
 
     // ---- service and buckets ---------------------------------------------
 
-    void list_buckets(const Request&, Response& res) { send_xml(res, list_buckets_xml(store_.list_buckets())); }
+    void list_buckets(HttpResponse& res) { send_xml(res, list_buckets_xml(store_.list_buckets())); }
 
-    void put_bucket(const Request& req, Response& res) {
-        refuse_unsupported(req, {"replication", "versioning"});
-        const std::string bucket = match(req, 1);
-        if (req.has_param("replication")) return put_replication(req, bucket);
-        if (req.has_param("versioning")) {
+    void put_bucket(const HttpRequest& req, const Target& target, HttpResponse& res) {
+        refuse_unsupported(req, target, {"replication", "versioning"});
+        const std::string bucket = target.bucket;
+        if (target.has("replication")) return put_replication(req, bucket);
+        if (target.has("versioning")) {
             require_bucket(bucket);
             const Versioning state = parse_versioning_xml(body_of(req));
             // S3's rule: a replicated source keeps versioning Enabled.
@@ -193,44 +242,43 @@ class S3Api {
         if (!store_.create_bucket(bucket))
             throw S3Error("BucketAlreadyOwnedByYou", 409,
                           "Your previous request to create the named bucket succeeded and you already own it.");
-        res.set_header("Location", "/" + bucket);
+        res.set("Location", "/" + bucket);
     }
 
-    void get_bucket(const Request& req, Response& res) {
-        refuse_unsupported(req, {"replication", "location", "versioning", "versions"});
-        const std::string bucket = match(req, 1);
+    void get_bucket(const HttpRequest& req, const Target& target, HttpResponse& res) {
+        refuse_unsupported(req, target, {"replication", "location", "versioning", "versions"});
+        const std::string bucket = target.bucket;
         require_bucket(bucket);
-        if (req.method == "HEAD") return; // HeadBucket
-        if (req.has_param("versioning")) return send_xml(res, versioning_xml(store_.versioning(bucket)));
-        if (req.has_param("versions"))
-            return send_xml(
-                res, list_object_versions_xml(bucket, req.get_param_value("prefix"), store_.list_versions(bucket)));
-        if (req.has_param("location")) {
+        if (req.method() == boost::beast::http::verb::head) return; // HeadBucket
+        if (target.has("versioning")) return send_xml(res, versioning_xml(store_.versioning(bucket)));
+        if (target.has("versions"))
+            return send_xml(res, list_object_versions_xml(bucket, target.get("prefix"), store_.list_versions(bucket)));
+        if (target.has("location")) {
             // Empty: us-east-1, the only region this server pretends to be.
             return send_xml(res, R"(<?xml version="1.0" encoding="UTF-8"?><LocationConstraint xmlns=")" +
                                      std::string(s3_namespace) + R"("/>)");
         }
-        if (req.has_param("replication")) {
+        if (target.has("replication")) {
             const auto config = manager_.get_config(bucket);
             if (!config)
                 throw S3Error("ReplicationConfigurationNotFoundError", 404,
                               "The replication configuration was not found");
             return send_xml(res, s3repl::to_replication_xml(*config));
         }
-        if (req.get_param_value("list-type") != "2") throw not_implemented("ListObjects (v1); use ListObjectsV2");
-        list_objects_v2(req, res, bucket);
+        if (target.get("list-type") != "2") throw not_implemented("ListObjects (v1); use ListObjectsV2");
+        list_objects_v2(target, res, bucket);
     }
 
-    void delete_bucket(const Request& req, Response& res) {
-        refuse_unsupported(req, {"replication"});
-        const std::string bucket = match(req, 1);
-        if (!req.has_param("replication")) throw not_implemented("DeleteBucket");
+    void delete_bucket(const HttpRequest& req, const Target& target, HttpResponse& res) {
+        refuse_unsupported(req, target, {"replication"});
+        const std::string bucket = target.bucket;
+        if (!target.has("replication")) throw not_implemented("DeleteBucket");
         require_bucket(bucket);
         change_config(bucket, std::nullopt);
-        res.status = 204;
+        res.result(204);
     }
 
-    void put_replication(const Request& req, const std::string& bucket) {
+    void put_replication(const HttpRequest& req, const std::string& bucket) {
         require_bucket(bucket);
         s3repl::ReplicationConfig config;
         try {
@@ -288,20 +336,20 @@ class S3Api {
         }
     }
 
-    void list_objects_v2(const Request& req, Response& res, const std::string& bucket) {
+    void list_objects_v2(const Target& target, HttpResponse& res, const std::string& bucket) {
         ListQuery query;
-        query.prefix = req.get_param_value("prefix");
-        query.delimiter = req.get_param_value("delimiter");
-        query.start_after = req.get_param_value("start-after");
-        query.continuation_token = url_decode(req.get_param_value("continuation-token"), false);
-        if (req.has_param("max-keys")) {
-            const std::string text = req.get_param_value("max-keys");
+        query.prefix = target.get("prefix");
+        query.delimiter = target.get("delimiter");
+        query.start_after = target.get("start-after");
+        query.continuation_token = url_decode(target.get("continuation-token"), false);
+        if (target.has("max-keys")) {
+            const std::string text = target.get("max-keys");
             if (text.empty() || text.size() > 9 || text.find_first_not_of("0123456789") != std::string::npos)
                 throw invalid_argument("max-keys must be a non-negative integer");
             query.max_keys = std::min<std::size_t>(std::stoul(text), 1000);
         }
-        if (req.has_param("encoding-type")) {
-            if (req.get_param_value("encoding-type") != "url")
+        if (target.has("encoding-type")) {
+            if (target.get("encoding-type") != "url")
                 throw invalid_argument("Invalid Encoding Method specified in Request");
             query.url_encoding = true;
         }
@@ -314,55 +362,44 @@ class S3Api {
         send_xml(res, list_objects_v2_xml(bucket, query, list_page(objects, query)));
     }
 
-    // S3's rules for new buckets: 3 to 63 of a-z 0-9 . -, starting and ending
-    // with a letter or digit. They also make the name a safe directory name.
     // "metrics" is taken: GET /metrics is the Prometheus endpoint.
-    static bool valid_bucket_name(const std::string& name) {
-        if (name.size() < 3 || name.size() > 63 || name == "metrics") return false;
-        for (const char c : name)
-            if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
-                  c == '.' || c == '-'))
-                return false;
-        return std::isalnum(static_cast<unsigned char>(name.front())) &&
-               std::isalnum(static_cast<unsigned char>(name.back()));
-    }
+    static bool valid_bucket_name(const std::string& name) { return name != "metrics" && is_valid_bucket_name(name); }
 
     // ---- objects -----------------------------------------------------------
 
-    void put_object(const Request& req, Response& res) {
-        refuse_unsupported(req, {});
-        if (req.has_header("x-amz-copy-source")) throw not_implemented("CopyObject");
-        const std::string bucket = match(req, 1);
-        const std::string key = match(req, 2);
+    void put_object(const HttpRequest& req, const Target& target, HttpResponse& res) {
+        refuse_unsupported(req, target, {});
+        if (has_header(req, "x-amz-copy-source")) throw not_implemented("CopyObject");
+        const std::string bucket = target.bucket;
+        const std::string key = target.key;
         require_bucket(bucket);
         ObjectMeta meta;
-        for (const auto& [name, value] : req.headers) {
-            std::string lower = name;
+        for (const auto& field : req) {
+            std::string lower(field.name_string());
             for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
             if (lower.compare(0, 11, "x-amz-meta-") == 0 || lower == "cache-control" ||
                 lower == "content-disposition" || lower == "content-language" || lower == "x-amz-storage-class")
-                meta.headers[lower] = value;
+                meta.headers[lower] = std::string(field.value());
         }
         meta.headers["content-type"] =
-            req.has_header("Content-Type") ? req.get_header_value("Content-Type") : "binary/octet-stream";
-        if (req.has_header("x-amz-tagging")) meta.tags = parse_tagging_header(req.get_header_value("x-amz-tagging"));
+            has_header(req, "Content-Type") ? header(req, "Content-Type") : "binary/octet-stream";
+        if (has_header(req, "x-amz-tagging")) meta.tags = parse_tagging_header(header(req, "x-amz-tagging"));
         // Versioning Enabled: a new version; Suspended or never configured: the null version.
         const bool versioned = store_.versioning(bucket) == Versioning::Enabled;
         const ObjectMeta stored =
             replicator_.put_object(bucket, key, std::move(meta), body_of(req), write_condition(req),
                                    versioned ? store_.new_version_id() : std::string());
-        res.set_header("ETag", stored.etag);
+        res.set("ETag", stored.etag);
         if (versioned) set_version_header(res, stored.version_id);
     }
 
     // S3's conditional PutObject: If-Match <etag>, If-None-Match: * (the
     // only value S3 accepts there).
-    static s3repl::WriteCondition write_condition(const Request& req) {
+    static s3repl::WriteCondition write_condition(const HttpRequest& req) {
         s3repl::WriteCondition condition;
-        if (req.has_header("If-Match")) condition.if_match = req.get_header_value("If-Match");
-        if (req.has_header("If-None-Match")) {
-            if (req.get_header_value("If-None-Match") != "*")
-                throw not_implemented("If-None-Match with a value other than *");
+        if (has_header(req, "If-Match")) condition.if_match = header(req, "If-Match");
+        if (has_header(req, "If-None-Match")) {
+            if (header(req, "If-None-Match") != "*") throw not_implemented("If-None-Match with a value other than *");
             condition.if_none_match = true;
         }
         return condition;
@@ -371,12 +408,12 @@ class S3Api {
     // The version a GET or HEAD names, or the key's current one. A delete
     // marker answers as S3 does: 405 when named, 404 when current, with
     // x-amz-delete-marker either way.
-    std::pair<ObjectMeta, std::string> object_of(const Request& req, Response& res, const std::string& bucket,
+    std::pair<ObjectMeta, std::string> object_of(const Target& target, HttpResponse& res, const std::string& bucket,
                                                  const std::string& key) const {
-        const bool named = req.has_param("versionId");
+        const bool named = target.has("versionId");
         std::string version_id;
         if (named) {
-            version_id = version_param(req);
+            version_id = version_param(target);
         } else {
             const std::optional<ObjectMeta> current = store_.latest(bucket, key);
             if (!current) throw no_such_key();
@@ -388,66 +425,67 @@ class S3Api {
             throw no_such_key(); // removed since the lookup
         }
         if (object->first.delete_marker) {
-            res.set_header("x-amz-delete-marker", "true");
+            res.set("x-amz-delete-marker", "true");
             set_version_header(res, version_id);
-            if (named)
-                throw S3Error("MethodNotAllowed", 405, "The specified method is not allowed against this resource.");
+            if (named) throw method_not_allowed();
             throw no_such_key();
         }
         return std::move(*object);
     }
 
-    void get_object(const Request& req, Response& res) {
-        refuse_unsupported(req, {"tagging", "versionId"});
-        const std::string bucket = match(req, 1);
-        const std::string key = match(req, 2);
+    void get_object(const HttpRequest& req, const Target& target, HttpResponse& res) {
+        refuse_unsupported(req, target, {"tagging", "versionId"});
+        const std::string bucket = target.bucket;
+        const std::string key = target.key;
         require_bucket(bucket);
-        auto object = object_of(req, res, bucket, key);
+        auto object = object_of(target, res, bucket, key);
         const ObjectMeta& meta = object.first;
-        if (req.has_param("tagging")) return send_xml(res, tagging_xml(meta.tags));
+        if (target.has("tagging")) return send_xml(res, tagging_xml(meta.tags));
         for (const auto& [name, value] : meta.headers)
-            if (name != "content-type" && name != "x-amz-replication-status") res.set_header(name.c_str(), value);
+            if (name != "content-type" && name != "x-amz-replication-status") res.set(name.c_str(), value);
         if (const auto status = replicator_.status_of(bucket, key, meta))
-            res.set_header("x-amz-replication-status", std::string(s3repl::to_aws_string(*status)));
-        if (!meta.tags.empty()) res.set_header("x-amz-tagging-count", std::to_string(meta.tags.size()));
+            res.set("x-amz-replication-status", std::string(s3repl::to_aws_string(*status)));
+        if (!meta.tags.empty()) res.set("x-amz-tagging-count", std::to_string(meta.tags.size()));
         if (!meta.version_id.empty() || store_.versioning(bucket) != Versioning::Unversioned)
             set_version_header(res, meta.version_id);
-        res.set_header("ETag", meta.etag);
-        res.set_header("Last-Modified", http_date(meta.last_modified));
-        res.set_header("Accept-Ranges", "bytes");
-        if (req.has_header("Range") && !satisfiable(req.ranges, object.second.size())) {
-            res.set_header("Content-Range", "bytes */" + std::to_string(object.second.size()));
-            throw S3Error("InvalidRange", 416, "The requested range is not satisfiable")
-                .with("RangeRequested", req.get_header_value("Range"))
-                .with("ActualObjectSize", std::to_string(object.second.size()));
-        }
-        // The body on HEAD too: cpp-httplib derives Content-Length from it and sends no body.
+        res.set("ETag", meta.etag);
+        res.set("Last-Modified", http_date(meta.last_modified));
+        res.set("Accept-Ranges", "bytes");
         const auto type = meta.headers.find("content-type");
-        res.set_content(std::move(object.second),
-                        type == meta.headers.end() ? "binary/octet-stream" : type->second.c_str());
-    }
-
-    // RFC 9110's rule: a range is satisfiable when its first byte is inside
-    // the object, a suffix range ("-N", first = -1) when N and the object
-    // are not empty; a Range is when one of its ranges is.
-    static bool satisfiable(const httplib::Ranges& ranges, std::size_t size) {
-        for (const auto& [first, last] : ranges) {
-            if (first < 0 ? last > 0 && size > 0 : static_cast<std::size_t>(first) < size) return true;
+        res.set(boost::beast::http::field::content_type,
+                type == meta.headers.end() ? "binary/octet-stream" : type->second);
+        std::string& body = object.second;
+        // One range S3 can serve, or none; anything else is ignored as S3 does.
+        const std::string range_header = header(req, "Range");
+        if (const std::optional<ByteRangeSpec> spec = parse_range(range_header)) {
+            const std::optional<ByteRange> range = resolve(*spec, body.size());
+            if (!range) {
+                res.set(boost::beast::http::field::content_range, "bytes */" + std::to_string(body.size()));
+                throw S3Error("InvalidRange", 416, "The requested range is not satisfiable")
+                    .with("RangeRequested", range_header)
+                    .with("ActualObjectSize", std::to_string(body.size()));
+            }
+            res.result(boost::beast::http::status::partial_content);
+            res.set(boost::beast::http::field::content_range, "bytes " + std::to_string(range->first) + '-' +
+                                                                  std::to_string(range->last) + '/' +
+                                                                  std::to_string(body.size()));
+            body = body.substr(static_cast<std::size_t>(range->first),
+                               static_cast<std::size_t>(range->last - range->first + 1));
         }
-        return false;
+        res.body() = std::move(body);
     }
 
-    void delete_object(const Request& req, Response& res) {
-        refuse_unsupported(req, {"versionId"});
-        const std::string bucket = match(req, 1);
-        const std::string key = match(req, 2);
+    void delete_object(const HttpRequest& req, const Target& target, HttpResponse& res) {
+        refuse_unsupported(req, target, {"versionId"});
+        const std::string bucket = target.bucket;
+        const std::string key = target.key;
         require_bucket(bucket);
-        res.status = 204; // also when there was no such key or version, as S3 answers
-        if (req.has_param("versionId")) {
-            const std::string version_id = version_param(req);
+        res.result(204); // also when there was no such key or version, as S3 answers
+        if (target.has("versionId")) {
+            const std::string version_id = version_param(target);
             const std::optional<ObjectMeta> removed = replicator_.delete_version(bucket, key, version_id);
             set_version_header(res, version_id);
-            if (removed && removed->delete_marker) res.set_header("x-amz-delete-marker", "true");
+            if (removed && removed->delete_marker) res.set("x-amz-delete-marker", "true");
             return;
         }
         switch (store_.versioning(bucket)) {
@@ -460,7 +498,7 @@ class S3Api {
             set_version_header(res, replicator_.put_delete_marker(bucket, key, store_.new_version_id()).version_id);
             break;
         }
-        res.set_header("x-amz-delete-marker", "true");
+        res.set("x-amz-delete-marker", "true");
     }
 
     s3repl::ReplicationManager& manager_;

@@ -43,6 +43,9 @@ inline S3Error no_such_key() { return S3Error("NoSuchKey", 404, "The specified k
 inline S3Error precondition_failed() {
     return S3Error("PreconditionFailed", 412, "At least one of the pre-conditions you specified did not hold");
 }
+inline S3Error method_not_allowed() {
+    return S3Error("MethodNotAllowed", 405, "The specified method is not allowed against this resource.");
+}
 inline S3Error not_implemented(const std::string& what) {
     return S3Error("NotImplemented", 501, what + " is not implemented by this demo server");
 }

@@ -2,6 +2,7 @@
 // data directory, bucket replication driven by the library. A demo: it does
 // not check request signatures. See README.md.
 
+#include "http_server.hpp"
 #include "metrics_endpoint.hpp"
 #include "object_store.hpp"
 #include "options.hpp"
@@ -14,9 +15,7 @@
 #include <s3repl/outcome_metrics.hpp>
 #include <s3repl/sweeper.hpp>
 
-#include <httplib.h>
-
-#include <atomic>
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
@@ -100,21 +99,23 @@ int main(int argc, char** argv) {
                                         {options.fail_destination_percent, options.slow_destination,
                                          options.slow_destination_jitter, options.fail_destination_buckets},
                                         static_cast<std::size_t>(options.workers), metrics);
-        httplib::Server http;
-        s3server::install_metrics_endpoint(http, manager, metrics, std::move(metrics_token));
+        s3server::MetricsEndpoint metrics_endpoint(manager, metrics, std::move(metrics_token));
         s3server::S3Api api(manager, store, replicator);
-        api.install(http);
-        const int port = options.port == 0 ? http.bind_to_any_port(options.listen)
-                                           : (http.bind_to_port(options.listen, options.port) ? options.port : -1);
-        if (port < 0) {
-            std::cerr << "cannot listen on " << options.listen << ':' << options.port << '\n';
-            return 1;
-        }
+        // Handlers block (disk writes, fsync), so more threads than cores:
+        // this many requests are handled at once, however many are open.
+        const std::size_t http_threads = std::max(8U, std::thread::hardware_concurrency());
+        s3server::HttpServer http(
+            options.listen, static_cast<unsigned short>(options.port), http_threads,
+            [&](const s3server::HttpRequest& req) {
+                return s3server::MetricsEndpoint::serves(req) ? metrics_endpoint.respond(req) : api.route(req);
+            },
+            [&](const s3server::S3Error& error) { return api.refuse(error); });
+        const unsigned short port = http.port();
 
         // The first line of output on every start, as the README promises
         // (scripts wait for it): the socket already listens, and requests
-        // wait in its backlog until the recovery below is done and
-        // listen_after_bind accepts them. Restore and re-drive messages, and
+        // wait in its backlog until the recovery below is done and run()
+        // accepts them. Restore and re-drive messages, and
         // the re-driven copies' lines, come after it.
         std::cout << "listening on " << options.listen << ':' << port << std::endl;
         if (restoring) print_restored(manager, store.snapshot_path());
@@ -127,17 +128,13 @@ int main(int argc, char** argv) {
                                      });
         s3server::PeriodicTask snapshots(options.snapshot_interval, [&] { save(manager, store.snapshot_path()); });
 
-        std::atomic<bool> serving_done{false};
         std::thread signal_thread([&] {
             int signal = 0;
             sigwait(&stop_signals, &signal);
-            // stop() is a no-op until listen_after_bind is running.
-            while (!serving_done && !http.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-            http.stop();
+            http.stop(); // also when run() has not started: it then returns at once
         });
 
-        http.listen_after_bind();
-        serving_done = true;
+        http.run();
         pthread_kill(signal_thread.native_handle(), SIGTERM); // ends sigwait if no signal came
         signal_thread.join();
 
