@@ -1,6 +1,7 @@
 #pragma once
 
 #include "credentials.hpp"
+#include "http_request.hpp"
 #include "s3_error.hpp"
 #include "sigv4_crypto.hpp"
 
@@ -24,9 +25,6 @@
 // presigned URLs (query-string authentication) and, with sigv4_crypto.hpp's
 // chain, aws-chunked chunk signatures.
 namespace s3server {
-
-/// The request type the server's handlers see.
-using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
 
 namespace sigv4 {
 

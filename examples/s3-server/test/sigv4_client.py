@@ -12,6 +12,8 @@ import datetime
 import hashlib
 import hmac
 import http.client
+import importlib
+import types
 import xml.etree.ElementTree as ET
 
 import botocore.auth
@@ -80,29 +82,37 @@ def chunk_signed_body(signed_headers, chunks):
     return body
 
 
+def _signing_modules():
+    """botocore's signer, and the AWS CRT's that botocore uses instead when
+    awscrt is installed (as Debian's python3-awscrt is)."""
+    modules = [botocore.auth]
+    try:
+        modules.append(importlib.import_module("botocore.crt.auth"))
+    except ImportError:
+        pass
+    return modules
+
+
 @contextlib.contextmanager
 def clock_shifted(delta):
     """botocore signs as if its clock were `delta` (a timedelta) off."""
-    if hasattr(botocore.auth, "get_current_datetime"):  # botocore >= 1.32
-        original = botocore.auth.get_current_datetime
-        botocore.auth.get_current_datetime = lambda *args, **kwargs: original(*args, **kwargs) + delta
-        try:
-            yield
-        finally:
-            botocore.auth.get_current_datetime = original
-        return
 
-    class ShiftedDatetime(datetime.datetime):  # Debian's botocore 1.29 calls datetime.datetime.utcnow()
+    class ShiftedDatetime(datetime.datetime):  # botocore < 1.32 calls datetime.datetime.utcnow()
         @classmethod
         def utcnow(cls):
             return datetime.datetime.utcnow() + delta
 
-    class ShiftedModule:
-        datetime = ShiftedDatetime
-
-    original_module = botocore.auth.datetime
-    botocore.auth.datetime = ShiftedModule
+    saved = []
+    for module in _signing_modules():
+        if hasattr(module, "get_current_datetime"):  # botocore >= 1.32
+            original = module.get_current_datetime
+            saved.append((module, "get_current_datetime", original))
+            module.get_current_datetime = lambda *args, original=original, **kwargs: original(*args, **kwargs) + delta
+        else:
+            saved.append((module, "datetime", module.datetime))
+            module.datetime = types.SimpleNamespace(datetime=ShiftedDatetime, timezone=datetime.timezone)
     try:
         yield
     finally:
-        botocore.auth.datetime = original_module
+        for module, name, value in reversed(saved):
+            setattr(module, name, value)

@@ -34,7 +34,10 @@ export AWS_ACCESS_KEY_ID=dummy-key AWS_SECRET_ACCESS_KEY=dummy-secret AWS_DEFAUL
 export AWS_PAGER="" AWS_EC2_METADATA_DISABLED=true
 unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
 
-"$server_bin" --listen 127.0.0.1 --port 0 --data-dir "$work/data" >"$work/server.log" 2>&1 &
+# The server's key file: the CLI's key, private to its owner (the server refuses it otherwise).
+(umask 077 && echo "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" >"$work/credentials")
+"$server_bin" --listen 127.0.0.1 --port 0 --data-dir "$work/data" --credentials "$work/credentials" \
+    >"$work/server.log" 2>&1 &
 server_pid=$!
 port=
 for _ in $(seq $((deadline_seconds * 20))); do
@@ -196,6 +199,16 @@ for bucket in dst-a dst-b; do
     if cmp -s "$work/payload.bin" "$work/replica-$bucket.bin"; then pass "replica-bytes-$bucket"; else
         fail "replica-bytes-$bucket" "bytes differ"; fi
 done
+
+# Signatures: a wrong secret, an unknown key, an unsigned request; a presigned URL.
+AWS_SECRET_ACCESS_KEY=wrong-secret expect_error wrong-secret SignatureDoesNotMatch s3api list-buckets
+AWS_ACCESS_KEY_ID=unknown-key expect_error unknown-access-key InvalidAccessKeyId s3api list-buckets
+expect_error unsigned AccessDenied s3api list-buckets --no-sign-request
+url=$(timeout 60 aws --endpoint-url "http://127.0.0.1:$port" s3 presign s3://src/docs/cli.bin --expires-in 300)
+python3 -c 'import sys, urllib.request; sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1]).read())' "$url" \
+    >"$work/presigned.bin" 2>"$work/presign.err"
+if cmp -s "$work/presigned.bin" "$work/replication.json"; then pass presigned-get; else
+    fail presigned-get "$url: $(cat "$work/presign.err")"; fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
