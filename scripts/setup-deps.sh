@@ -27,11 +27,10 @@ ninja-build|runs the build
 g++|compiles the library's users (GCC)
 nlohmann-json3-dev|s3repl dependency: JSON snapshots
 libhowardhinnant-date-dev|s3repl dependency: timestamp text forms
-libcpp-httplib-dev|example S3 server: HTTP
 libpugixml-dev|s3repl/aws_xml.hpp (optional), its tests and the example S3 server: XML bodies
 libboost-dev|example S3 server: HTTP (Boost.Beast), which leaves header values as sent
 libssl-dev|example S3 server: SHA-256 and HMAC-SHA256 for AWS Signature Version 4
-pkg-config|finds cpp-httplib, which ships no CMake package; the pkg-config consumer test
+pkg-config|the pkg-config consumer test (a consumer that finds s3repl through s3repl.pc)
 "
 # The benchmark's alone: the alternative design it measures s3repl against.
 bench_packages="

@@ -497,7 +497,7 @@ legs=(
     "format|clang-format-14 check of include/ tests/ examples/ bench/|leg_format"
     "docs|README C++ snippets compile and run; CHANGELOG matches version.hpp; no reference outside the repository or to tracker numbers|leg_docs"
     "fuzz|libFuzzer on snapshot restore and the AWS configuration parsers, 30 s each|leg_fuzz"
-    "s3-server|example S3 server (release, then ASan) against boto3, the AWS CLI, promtool and a real Prometheus|leg_s3_server"
+    "s3-server|example S3 server (release, then ASan) against boto3, the AWS CLI, promtool and a real Prometheus, malformed requests, a load test|leg_s3_server"
     "bench|benchmark smoke run, --n 20011, every implementation|leg_bench"
     "rust-reader|s3repl's snapshots read by the Rust server's serde types|leg_rust_reader"
 )

@@ -5,6 +5,7 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -102,8 +103,8 @@ class HttpServer {
     void run() {
         accept();
         std::vector<std::thread> helpers;
-        for (std::size_t i = 1; i < threads_; ++i) helpers.emplace_back([this] { io_.run(); });
-        io_.run();
+        for (std::size_t i = 1; i < threads_; ++i) helpers.emplace_back([this] { serve(); });
+        serve();
         for (std::thread& helper : helpers) helper.join();
     }
 
@@ -263,22 +264,36 @@ class HttpServer {
     void accept() {
         acceptor_.async_accept(boost::asio::make_strand(io_),
                                [this](boost::system::error_code error, Tcp::socket socket) {
+                                   if (error == boost::asio::error::operation_aborted) return;
                                    if (!error) {
                                        std::make_shared<Connection>(std::move(socket), shared_)->start();
-                                   } else if (error == boost::asio::error::operation_aborted) {
-                                       return;
-                                   } else {
-                                       // Out of descriptors, say: the connection waits in the backlog.
-                                       std::cerr << "accept: " << error.message() << '\n';
-                                       std::this_thread::sleep_for(std::chrono::milliseconds(50));
+                                       return accept();
                                    }
-                                   accept();
+                                   // Out of descriptors, say: connections wait in the backlog
+                                   // while open ones finish, and no thread sleeps meanwhile.
+                                   std::cerr << "accept: " << error.message() << '\n';
+                                   retry_.expires_after(std::chrono::milliseconds(50));
+                                   retry_.async_wait([this](boost::system::error_code) { accept(); });
                                });
+    }
+
+    // An exception out of a completion handler (Beast's bad_alloc, say)
+    // ends that handler's connection, not the thread.
+    void serve() {
+        for (;;) {
+            try {
+                io_.run();
+                return;
+            } catch (const std::exception& error) {
+                std::cerr << "HTTP: " << error.what() << '\n';
+            }
+        }
     }
 
     std::size_t threads_;
     boost::asio::io_context io_;
     Tcp::acceptor acceptor_;
+    boost::asio::steady_timer retry_{io_};
     std::shared_ptr<const Shared> shared_;
 };
 

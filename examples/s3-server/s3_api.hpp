@@ -22,7 +22,6 @@
 #include <atomic>
 #include <cctype>
 #include <cstdio>
-#include <functional>
 #include <initializer_list>
 #include <iostream>
 #include <mutex>
@@ -51,9 +50,7 @@ class S3Api {
     /// HTTP layer sends their headers without the body).
     HttpResponse route(const HttpRequest& req) {
         const std::string request_id = next_request_id();
-        HttpResponse res{boost::beast::http::status::ok, req.version()};
-        res.set("x-amz-request-id", request_id);
-        res.set(boost::beast::http::field::server, "s3repl-s3-server");
+        HttpResponse res = start_response(request_id, req.version());
         try {
             dispatch(req, verified_target_of(req), res);
         } catch (const S3Error& error) {
@@ -72,9 +69,7 @@ class S3Api {
     /// routed (a parse error, a limit): the error's XML, as S3 sends it.
     HttpResponse refuse(const S3Error& error) {
         const std::string request_id = next_request_id();
-        HttpResponse res{boost::beast::http::status::ok, 11};
-        res.set("x-amz-request-id", request_id);
-        res.set(boost::beast::http::field::server, "s3repl-s3-server");
+        HttpResponse res = start_response(request_id, 11);
         send_error(error, {}, res, request_id);
         return res;
     }
@@ -116,6 +111,13 @@ class S3Api {
     static std::string resource_of(const HttpRequest& req) {
         const std::string_view target = req.target();
         return std::string(target.substr(0, target.find('?')));
+    }
+
+    static HttpResponse start_response(const std::string& request_id, unsigned version) {
+        HttpResponse res{boost::beast::http::status::ok, version};
+        res.set("x-amz-request-id", request_id);
+        res.set(boost::beast::http::field::server, "s3repl-s3-server");
+        return res;
     }
 
     std::string next_request_id() {

@@ -972,6 +972,63 @@ def test_range_past_the_end_is_invalid_range():
                      "GetObject of a missing key with a Range")
 
 
+def test_range_running_past_the_end_is_clamped():
+    with Server() as server:
+        s3 = server.client()
+        make_buckets(s3, "src")
+        s3.put_object(Bucket="src", Key="small", Body=b"eleven byte")
+        for asked, content_range, body in (("bytes=7-1000", "bytes 7-10/11", b"byte"),
+                                           ("bytes=0-10", "bytes 0-10/11", b"eleven byte"),
+                                           ("bytes=-4", "bytes 7-10/11", b"byte"),
+                                           ("bytes=-100", "bytes 0-10/11", b"eleven byte")):
+            got = s3.get_object(Bucket="src", Key="small", Range=asked)
+            expect_equal((got["ResponseMetadata"]["HTTPStatusCode"], got.get("ContentRange"), got["Body"].read()),
+                         (206, content_range, body), "GetObject Range=" + asked)
+            head = s3.head_object(Bucket="src", Key="small", Range=asked)
+            expect_equal((head["ResponseMetadata"]["HTTPStatusCode"], head.get("ContentRange"),
+                          head["ContentLength"]), (206, content_range, len(body)), "HeadObject Range=" + asked)
+        # S3 serves one range; a list of them, or a Range it cannot parse,
+        # is ignored: the whole object with 200.
+        for ignored in ("bytes=0-1,4-5", "bytes=5-2", "items=0-1", "bytes=x-"):
+            got = s3.get_object(Bucket="src", Key="small", Range=ignored)
+            expect_equal((got["ResponseMetadata"]["HTTPStatusCode"], got.get("ContentRange"), got["Body"].read()),
+                         (200, None, b"eleven byte"), "GetObject Range=" + ignored)
+        expect_equal(error_of(s3.get_object, Bucket="src", Key="small", Range="bytes=-0"), ("InvalidRange", 416),
+                     "a suffix of no bytes")
+
+
+def put_raw(server, path, body, headers):
+    """PUT over http.client with `headers` exactly as given; returns the status."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=DEADLINE_SECONDS)
+    try:
+        connection.request("PUT", path, body=body, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
+def test_header_values_are_kept_as_sent():
+    # RFC 9110: a field value is opaque; only the x-amz-tagging value is
+    # query-string encoded, and the server decodes it once, by S3's rules.
+    with Server() as server:
+        s3 = server.client()
+        configure(s3)
+        expect_equal(put_raw(server, "/src/raw-tagging", b"x", {"x-amz-tagging": "a=%41%2B"}), 200, "raw PUT")
+        expect_equal(s3.get_object_tagging(Bucket="src", Key="raw-tagging")["TagSet"], [{"Key": "a", "Value": "A+"}],
+                     "tags of x-amz-tagging: a=%41%2B")
+        s3.put_object(Bucket="src", Key="docs/escaped", Body=b"escaped", Tagging="note=a%2Bb%3Dc%26d",
+                      Metadata={"note": "100%25 sure", "crlf": "before%0D%0Aafter"})
+        wait_status(s3, "src", "docs/escaped", "COMPLETED")
+        for bucket in ("src", "dst"):
+            expect_equal(s3.get_object_tagging(Bucket=bucket, Key="docs/escaped")["TagSet"],
+                         [{"Key": "note", "Value": "a+b=c&d"}], "tags in " + bucket)
+            metadata = s3.head_object(Bucket=bucket, Key="docs/escaped")["Metadata"]
+            expect_equal((metadata.get("note"), metadata.get("crlf")), ("100%25 sure", "before%0D%0Aafter"),
+                         "metadata in " + bucket)
+
+
 def test_aws_chunked_uploads():
     # The framing newer SDKs use for streamed PUTs (over HTTPS, so the
     # clients above do not send it here): signed chunks, and unsigned chunks
