@@ -998,10 +998,10 @@ def test_range_running_past_the_end_is_clamped():
 
 
 def put_raw(server, path, body, headers):
-    """PUT over http.client with `headers` exactly as given; returns the status."""
+    """PUT over http.client with `headers` exactly as given (and signed); returns the status."""
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=DEADLINE_SECONDS)
     try:
-        connection.request("PUT", path, body=body, headers=headers)
+        connection.request("PUT", path, body=body, headers=sigv4_client.sign(server.port, "PUT", path, body, headers))
         response = connection.getresponse()
         response.read()
         return response.status
