@@ -24,14 +24,24 @@ struct ServerOptions {
     int workers = 4;
     /// Empty: GET /metrics is open; else it needs this file's bearer token.
     std::filesystem::path metrics_token_file;
+    /// The access keys S3 requests must be signed with (SigV4); empty only
+    /// with allow_anonymous. Never a secret on the command line itself.
+    std::filesystem::path credentials_file;
+    /// Unsigned requests are let in (and, without credentials_file, every
+    /// request goes unchecked).
+    bool allow_anonymous = false;
 };
 
 inline constexpr const char* usage =
-    "usage: s3repl-s3-server --data-dir DIR [--listen 127.0.0.1] [--port N (0: any free port)]\n"
+    "usage: s3repl-s3-server --data-dir DIR (--credentials FILE | --allow-anonymous)\n"
+    "         [--listen 127.0.0.1] [--port N (0: any free port)]\n"
     "         [--sweep-ttl SECONDS (3600)] [--snapshot-interval-ms N (1000)] [--workers N (4)]\n"
     "         [--fail-destination-percent N (0)] [--fail-destination-bucket NAME (repeatable)]\n"
     "         [--slow-destination-ms N (0)] [--slow-destination-jitter-ms N (0)]\n"
-    "         [--metrics-token-file FILE (GET /metrics needs Authorization: Bearer <its token>)]\n";
+    "         [--metrics-token-file FILE (GET /metrics needs Authorization: Bearer <its token>)]\n"
+    "  --credentials FILE: one ACCESS_KEY_ID:SECRET_ACCESS_KEY per line ('#' comments), mode 600;\n"
+    "    S3 requests must carry an AWS Signature Version 4 made with one of them\n"
+    "  --allow-anonymous: unsigned requests are let in (without --credentials: nothing is checked)\n";
 
 /// Throws std::invalid_argument with a one-line reason on a bad command line.
 inline ServerOptions parse_options(int argc, char** argv) {
@@ -51,6 +61,10 @@ inline ServerOptions parse_options(int argc, char** argv) {
     };
     for (int i = 1; i < argc; ++i) {
         const std::string_view flag = argv[i];
+        if (flag == "--allow-anonymous") { // the one flag without a value
+            options.allow_anonymous = true;
+            continue;
+        }
         if (i + 1 == argc) throw std::invalid_argument(std::string(flag) + " needs a value");
         const std::string value = argv[++i];
         if (flag == "--listen")
@@ -73,12 +87,16 @@ inline ServerOptions parse_options(int argc, char** argv) {
             options.snapshot_interval = std::chrono::milliseconds(number(flag, value, 1, 86'400'000));
         else if (flag == "--metrics-token-file")
             options.metrics_token_file = value;
+        else if (flag == "--credentials")
+            options.credentials_file = value;
         else if (flag == "--workers")
             options.workers = static_cast<int>(number(flag, value, 1, 256));
         else
             throw std::invalid_argument("unknown flag " + std::string(flag));
     }
     if (options.data_dir.empty()) throw std::invalid_argument("--data-dir is required");
+    if (options.credentials_file.empty() && !options.allow_anonymous)
+        throw std::invalid_argument("--credentials FILE is required (or --allow-anonymous, to let anyone in)");
     return options;
 }
 

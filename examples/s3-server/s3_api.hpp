@@ -9,6 +9,7 @@
 #include "replicator.hpp"
 #include "s3_error.hpp"
 #include "s3_xml.hpp"
+#include "sigv4.hpp"
 
 #include <s3repl/destination.hpp>
 #include <s3repl/detail/utf8.hpp>
@@ -33,12 +34,15 @@ namespace s3server {
 /// The S3 REST operations, path-style: buckets, objects, ListObjectsV2,
 /// object tagging (read), bucket versioning (the version of GET, HEAD and
 /// DELETE, delete markers, ListObjectVersions) and bucket replication.
-/// Signatures are not checked. Anything else gets NotImplemented.
+/// Every request's signature is verified first (SigV4Verifier). Anything
+/// else gets NotImplemented.
 /// Thread-safe: the HTTP server calls route from several threads at once.
 class S3Api {
   public:
-    S3Api(s3repl::ReplicationManager& manager, ObjectStore& store, Replicator& replicator)
-        : manager_(manager), store_(store), replicator_(replicator) {}
+    /// `verifier` must outlive the S3Api.
+    S3Api(s3repl::ReplicationManager& manager, ObjectStore& store, Replicator& replicator,
+          const SigV4Verifier& verifier)
+        : manager_(manager), store_(store), replicator_(replicator), verifier_(verifier) {}
 
     /// Every S3 request passes here before its handler. Every S3 error
     /// comes back as its XML body; a bug comes back as InternalError
@@ -48,7 +52,7 @@ class S3Api {
         const std::string request_id = next_request_id();
         HttpResponse res = start_response(request_id, req.version());
         try {
-            dispatch(req, target_of(req), res);
+            dispatch(req, verified_target_of(req), res);
         } catch (const S3Error& error) {
             send_error(error, resource_of(req), res, request_id);
         } catch (const s3repl::InvalidArgument& error) {
@@ -73,9 +77,21 @@ class S3Api {
   private:
     /// The target, and the bucket and key it names (path-style).
     struct Target : RequestTarget {
-        std::string bucket; ///< empty for the service ("/")
-        std::string key;    ///< empty for a bucket
+        std::string bucket;                                ///< empty for the service ("/")
+        std::string key;                                   ///< empty for a bucket
+        Authentication auth = Authentication::anonymous(); ///< what its chunks must still prove
     };
+
+    // The signature first, as S3 does: an unsigned request is denied
+    // whatever it names. A signed SHA-256 of the payload is checked here for
+    // every request; aws-chunked signatures where the body is decoded (body_of).
+    Target verified_target_of(const HttpRequest& req) const {
+        Authentication auth = verifier_.verify(req);
+        auth.check_payload(req.body());
+        Target target = target_of(req);
+        target.auth = std::move(auth);
+        return target;
+    }
 
     static Target target_of(const HttpRequest& req) {
         Target target;
@@ -209,11 +225,13 @@ class S3Api {
         res.set("x-amz-version-id", version_id.empty() ? "null" : version_id);
     }
 
-    // The PUT payload with AWS's chunked framing, if any, removed.
-    static std::string body_of(const HttpRequest& req) {
+    // The PUT payload with AWS's chunked framing, if any, removed, its
+    // chunk signatures verified when the request signed them.
+    static std::string body_of(const HttpRequest& req, const Target& target) {
         if (!is_aws_chunked(req["x-amz-content-sha256"], req[boost::beast::http::field::content_encoding]))
             return req.body();
-        std::string body = decode_aws_chunked(req.body());
+        std::optional<sigv4::ChunkSignatureChain> signatures = target.auth.chunk_signatures();
+        std::string body = decode_aws_chunked(req.body(), signatures ? &*signatures : nullptr);
         const std::string declared = header(req, "x-amz-decoded-content-length");
         if (!declared.empty() && declared != std::to_string(body.size()))
             throw S3Error("IncompleteBody", 400, "x-amz-decoded-content-length does not match the decoded body");
@@ -227,10 +245,10 @@ class S3Api {
     void put_bucket(const HttpRequest& req, const Target& target, HttpResponse& res) {
         refuse_unsupported(req, target, {"replication", "versioning"});
         const std::string bucket = target.bucket;
-        if (target.has("replication")) return put_replication(req, bucket);
+        if (target.has("replication")) return put_replication(req, target);
         if (target.has("versioning")) {
             require_bucket(bucket);
-            const Versioning state = parse_versioning_xml(body_of(req));
+            const Versioning state = parse_versioning_xml(body_of(req, target));
             // S3's rule: a replicated source keeps versioning Enabled.
             if (state == Versioning::Suspended && manager_.get_config(bucket))
                 throw S3Error("InvalidBucketState", 409,
@@ -280,11 +298,12 @@ class S3Api {
         res.result(204);
     }
 
-    void put_replication(const HttpRequest& req, const std::string& bucket) {
+    void put_replication(const HttpRequest& req, const Target& target) {
+        const std::string& bucket = target.bucket;
         require_bucket(bucket);
         s3repl::ReplicationConfig config;
         try {
-            config = s3repl::parse_replication_xml(body_of(req));
+            config = s3repl::parse_replication_xml(body_of(req, target));
         } catch (const s3repl::ConfigError& error) {
             throw config_error(error.problem());
         }
@@ -389,7 +408,7 @@ class S3Api {
         // Versioning Enabled: a new version; Suspended or never configured: the null version.
         const bool versioned = store_.versioning(bucket) == Versioning::Enabled;
         const ObjectMeta stored =
-            replicator_.put_object(bucket, key, std::move(meta), body_of(req), write_condition(req),
+            replicator_.put_object(bucket, key, std::move(meta), body_of(req, target), write_condition(req),
                                    versioned ? store_.new_version_id() : std::string());
         res.set("ETag", stored.etag);
         if (versioned) set_version_header(res, stored.version_id);
@@ -506,6 +525,7 @@ class S3Api {
     s3repl::ReplicationManager& manager_;
     ObjectStore& store_;
     Replicator& replicator_;
+    const SigV4Verifier& verifier_;
     std::mutex config_mutex_;
     std::atomic<std::uint64_t> request_counter_{0};
 };

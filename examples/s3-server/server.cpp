@@ -1,7 +1,9 @@
 // A small S3-compatible server that embeds s3repl: buckets and objects in a
-// data directory, bucket replication driven by the library. A demo: it does
-// not check request signatures. See README.md.
+// data directory, bucket replication driven by the library. S3 requests
+// must carry an AWS Signature Version 4 made with a key of --credentials.
+// See README.md.
 
+#include "credentials.hpp"
 #include "http_server.hpp"
 #include "metrics_endpoint.hpp"
 #include "object_store.hpp"
@@ -9,6 +11,7 @@
 #include "periodic_task.hpp"
 #include "replicator.hpp"
 #include "s3_api.hpp"
+#include "sigv4.hpp"
 #include "store_destination.hpp"
 
 #include <s3repl/manager.hpp>
@@ -30,11 +33,14 @@
 namespace {
 
 void print_warning(const s3server::ServerOptions& options) {
-    std::cerr << "*******************************************************************************\n"
-                 "* WARNING: s3repl-s3-server is a DEMO. It does NOT check request signatures   *\n"
-                 "* or credentials: anyone who can reach its port can read, write and configure *\n"
-                 "* every bucket. Run it on a loopback address only, never with real data.      *\n"
-                 "*******************************************************************************\n";
+    if (options.credentials_file.empty())
+        std::cerr << "*******************************************************************************\n"
+                     "* WARNING: --allow-anonymous without --credentials: s3repl-s3-server does NOT *\n"
+                     "* check request signatures: anyone who can reach its port can read, write and *\n"
+                     "* configure every bucket. Run it on a loopback address only.                  *\n"
+                     "*******************************************************************************\n";
+    else if (options.allow_anonymous)
+        std::cerr << "WARNING: --allow-anonymous: unsigned requests may read, write and configure every bucket\n";
     if (options.listen != "127.0.0.1" && options.listen != "::1" && options.listen != "localhost")
         std::cerr << "WARNING: listening on " << options.listen << ", which may not be a loopback address!\n";
 }
@@ -65,6 +71,7 @@ int main(int argc, char** argv) {
     }
     s3server::ServerOptions options;
     std::optional<std::string> metrics_token;
+    std::optional<s3server::Credentials> credentials;
     try {
         options = s3server::parse_options(argc, argv);
     } catch (const std::invalid_argument& error) {
@@ -74,6 +81,7 @@ int main(int argc, char** argv) {
     try {
         if (!options.metrics_token_file.empty())
             metrics_token = s3server::read_metrics_token(options.metrics_token_file);
+        if (!options.credentials_file.empty()) credentials = s3server::Credentials::read_file(options.credentials_file);
     } catch (const std::invalid_argument& error) {
         std::cerr << "s3repl-s3-server: " << error.what() << '\n';
         return 2;
@@ -100,7 +108,8 @@ int main(int argc, char** argv) {
                                          options.slow_destination_jitter, options.fail_destination_buckets},
                                         static_cast<std::size_t>(options.workers), metrics);
         s3server::MetricsEndpoint metrics_endpoint(manager, metrics, std::move(metrics_token));
-        s3server::S3Api api(manager, store, replicator);
+        const s3server::SigV4Verifier verifier(std::move(credentials), options.allow_anonymous);
+        s3server::S3Api api(manager, store, replicator, verifier);
         // Handlers block (disk writes, fsync), so more threads than cores:
         // this many requests are handled at once, however many are open.
         const std::size_t http_threads = std::max(8U, std::thread::hardware_concurrency());

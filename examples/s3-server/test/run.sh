@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # CI entry for the real-client tests of the example S3 server: the boto3
-# suite, the AWS CLI subset, /metrics against promtool and a real
-# Prometheus server, the malformed-request battery over raw sockets, then
-# the bounded load test. usage: run.sh path/to/s3repl-s3-server
+# suite, its signature checks, the AWS CLI subset, /metrics against promtool
+# and a real Prometheus server, the malformed-request battery over raw
+# sockets, then the bounded load test. usage: run.sh path/to/s3repl-s3-server
 # Ends with one line `N passed, M failed`; exits non-zero on any failure.
 # Needs python3 with boto3, the aws CLI and Prometheus (Debian: python3-boto3,
 # awscli, prometheus).
@@ -35,6 +35,7 @@ run_suite() {
 }
 
 run_suite boto3 python3 "$here/test_s3_clients.py" "$server_bin"
+run_suite sigv4 python3 "$here/test_sigv4.py" "$server_bin"
 run_suite awscli "$here/test_awscli.sh" "$server_bin"
 run_suite prometheus python3 "$here/test_prometheus.py" "$server_bin"
 run_suite malformed python3 "$here/test_malformed.py" "$server_bin"

@@ -22,19 +22,24 @@ fail() { failed=$((failed + 1)); echo "FAIL $1: $2"; }
 # check NAME EXPECTED ACTUAL
 check() { if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "expected '$2', got '$3'"; fi; }
 
-# A private CLI configuration: dummy credentials, path-style addressing, no pager.
+# A private CLI configuration: dummy credentials, path-style addressing, no
+# pager, SigV4 presigned URLs (AWS CLI v1 presigns with SigV2 otherwise).
 cat >"$work/config" <<'CONF'
 [default]
 region = us-east-1
 s3 =
     addressing_style = path
+    signature_version = s3v4
 CONF
 export AWS_CONFIG_FILE="$work/config" AWS_SHARED_CREDENTIALS_FILE="$work/none"
 export AWS_ACCESS_KEY_ID=dummy-key AWS_SECRET_ACCESS_KEY=dummy-secret AWS_DEFAULT_REGION=us-east-1
 export AWS_PAGER="" AWS_EC2_METADATA_DISABLED=true
 unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
 
-"$server_bin" --listen 127.0.0.1 --port 0 --data-dir "$work/data" >"$work/server.log" 2>&1 &
+# The server's key file: the CLI's key, private to its owner (the server refuses it otherwise).
+(umask 077 && echo "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" >"$work/credentials")
+"$server_bin" --listen 127.0.0.1 --port 0 --data-dir "$work/data" --credentials "$work/credentials" \
+    >"$work/server.log" 2>&1 &
 server_pid=$!
 port=
 for _ in $(seq $((deadline_seconds * 20))); do
@@ -196,6 +201,17 @@ for bucket in dst-a dst-b; do
     if cmp -s "$work/payload.bin" "$work/replica-$bucket.bin"; then pass "replica-bytes-$bucket"; else
         fail "replica-bytes-$bucket" "bytes differ"; fi
 done
+
+# Signatures: a wrong secret, an unknown key, an unsigned request; a presigned URL.
+AWS_SECRET_ACCESS_KEY=wrong-secret expect_error wrong-secret SignatureDoesNotMatch s3api list-buckets
+AWS_ACCESS_KEY_ID=unknown-key expect_error unknown-access-key InvalidAccessKeyId s3api list-buckets
+expect_error unsigned AccessDenied s3api list-buckets --no-sign-request
+url=$(timeout 60 aws --endpoint-url "http://127.0.0.1:$port" s3 presign s3://src/docs/cli.bin --expires-in 300)
+python3 -c 'import sys, urllib.request; sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1]).read())' "$url" \
+    >"$work/presigned.bin" 2>"$work/presign.err"
+s3api get-object --bucket src --key docs/cli.bin "$work/signed.bin" >/dev/null
+if [ -s "$work/signed.bin" ] && cmp -s "$work/presigned.bin" "$work/signed.bin"; then pass presigned-get; else
+    fail presigned-get "$url: $(cat "$work/presign.err")"; fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -212,8 +212,9 @@ def test_metrics_token_is_required_when_configured():
         for path, why in [(token_file, "group or others may access it (mode 0640)"),
                           (private_file(secrets, "empty", "\n"), "the file holds no token"),
                           (os.path.join(secrets, "absent"), "No such file")]:
-            run = subprocess.run([s3t.SERVER, "--data-dir", os.path.join(secrets, "data"),
-                                  "--metrics-token-file", path], capture_output=True, timeout=s3t.DEADLINE_SECONDS)
+            run = subprocess.run([s3t.SERVER, "--data-dir", os.path.join(secrets, "data"), "--credentials",
+                                  s3t.credentials_file(), "--metrics-token-file", path],
+                                 capture_output=True, timeout=s3t.DEADLINE_SECONDS)
             if run.returncode == 0 or why not in run.stderr.decode():
                 raise AssertionError("expected a refusal naming %r, got status %d:\n%s" % (
                     why, run.returncode, run.stderr.decode()))

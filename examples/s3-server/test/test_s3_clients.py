@@ -10,6 +10,7 @@ broken server fails a test instead of hanging it. Prints one `PASS name` or
 failure.
 """
 
+import atexit
 import http.client
 import json
 import os
@@ -27,8 +28,24 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+import sigv4_client
+
 DEADLINE_SECONDS = 20
 SERVER = None  # the binary, from argv
+CREDENTIALS = None  # the suites' --credentials file, written once by credentials_file()
+
+
+def credentials_file():
+    """A private (mode 600) credentials file holding the key every client here signs with."""
+    global CREDENTIALS
+    if CREDENTIALS is None:
+        directory = tempfile.mkdtemp(prefix="s3repl-s3-test-credentials-")
+        atexit.register(shutil.rmtree, directory, True)
+        path = os.path.join(directory, "credentials")
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+            f.write("%s:%s\n" % (sigv4_client.ACCESS_KEY_ID, sigv4_client.SECRET_ACCESS_KEY))
+        CREDENTIALS = path
+    return CREDENTIALS
 
 
 class Server:
@@ -45,9 +62,11 @@ class Server:
     def start(self):
         self.log_path = os.path.join(self.data_dir, "server-%d.log" % time.monotonic_ns())
         self.log = open(self.log_path, "wb")
+        # Signed requests unless a test asks otherwise.
+        auth = [] if {"--credentials", "--allow-anonymous"} & set(self.flags) else ["--credentials", credentials_file()]
         self.proc = subprocess.Popen(
             [SERVER, "--listen", "127.0.0.1", "--port", "0", "--data-dir", os.path.join(self.data_dir, "data")]
-            + self.flags,
+            + auth + self.flags,
             stdout=self.log, stderr=subprocess.DEVNULL if self.stdout_only else subprocess.STDOUT)
         try:
             self.port = wait_for(self._port_from_log, "the server to print its port")
@@ -87,7 +106,7 @@ class Server:
     def client(self):
         return boto3.client(
             "s3", endpoint_url="http://127.0.0.1:%d" % self.port, region_name="us-east-1",
-            aws_access_key_id="dummy-key", aws_secret_access_key="dummy-secret",
+            aws_access_key_id=sigv4_client.ACCESS_KEY_ID, aws_secret_access_key=sigv4_client.SECRET_ACCESS_KEY,
             config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1},
                           connect_timeout=5, read_timeout=DEADLINE_SECONDS))
 
@@ -873,7 +892,8 @@ def raw_request(server, method, path, body=b""):
     """(status, parsed error XML or None) for a request boto3 would refuse to build."""
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=DEADLINE_SECONDS)
     try:
-        connection.request(method, path, body=body, headers={"Content-Type": "application/xml"})
+        connection.request(method, path, body=body,
+                           headers=sigv4_client.sign(server.port, method, path, body, {"Content-Type": "application/xml"}))
         response = connection.getresponse()
         data = response.read()
         return response.status, (ET.fromstring(data) if data else None)
@@ -978,10 +998,10 @@ def test_range_running_past_the_end_is_clamped():
 
 
 def put_raw(server, path, body, headers):
-    """PUT over http.client with `headers` exactly as given; returns the status."""
+    """PUT over http.client with `headers` exactly as given (and signed); returns the status."""
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=DEADLINE_SECONDS)
     try:
-        connection.request("PUT", path, body=body, headers=headers)
+        connection.request("PUT", path, body=body, headers=sigv4_client.sign(server.port, "PUT", path, body, headers))
         response = connection.getresponse()
         response.read()
         return response.status
@@ -1013,21 +1033,22 @@ def test_aws_chunked_uploads():
     # The framing newer SDKs use for streamed PUTs (over HTTPS, so the
     # clients above do not send it here): signed chunks, and unsigned chunks
     # with a trailing checksum.
-    framings = {
-        "docs/signed": ("STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
-                        b"6;chunk-signature=aa\r\nhello \r\n5;chunk-signature=bb\r\nworld\r\n0;chunk-signature=cc\r\n\r\n"),
-        "docs/trailer": ("STREAMING-UNSIGNED-PAYLOAD-TRAILER",
-                         b"6\r\nhello \r\n5\r\nworld\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\n\r\n"),
-    }
+    headers = {"Content-Encoding": "aws-chunked", "x-amz-decoded-content-length": "11"}
     with Server() as server:
         s3 = server.client()
         configure(s3)
-        for key, (sha256, framed) in framings.items():
+        signed = sigv4_client.sign(server.port, "PUT", "/src/docs/signed", headers=headers,
+                                   payload="STREAMING-AWS4-HMAC-SHA256-PAYLOAD")
+        trailer = sigv4_client.sign(server.port, "PUT", "/src/docs/trailer", headers=headers,
+                                    payload="STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+        framings = {
+            "docs/signed": (signed, sigv4_client.chunk_signed_body(signed, [b"hello ", b"world"])),
+            "docs/trailer": (trailer, b"6\r\nhello \r\n5\r\nworld\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\n\r\n"),
+        }
+        for key, (signed_headers, framed) in framings.items():
             connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=DEADLINE_SECONDS)
             try:
-                connection.request("PUT", "/src/" + key, body=framed, headers={
-                    "x-amz-content-sha256": sha256, "Content-Encoding": "aws-chunked",
-                    "x-amz-decoded-content-length": "11"})
+                connection.request("PUT", "/src/" + key, body=framed, headers=signed_headers)
                 response = connection.getresponse()
                 response.read()
                 expect_equal(response.status, 200, "PUT %s" % key)
@@ -1038,8 +1059,9 @@ def test_aws_chunked_uploads():
             expect_equal(s3.get_object(Bucket="dst", Key=key)["Body"].read(), b"hello world", "replica of " + key)
         connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=DEADLINE_SECONDS)
         try:
-            connection.request("PUT", "/src/docs/torn", body=b"ff\r\nshort\r\n", headers={
-                "x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER", "Content-Encoding": "aws-chunked"})
+            connection.request("PUT", "/src/docs/torn", body=b"ff\r\nshort\r\n", headers=sigv4_client.sign(
+                server.port, "PUT", "/src/docs/torn", headers={"Content-Encoding": "aws-chunked"},
+                payload="STREAMING-UNSIGNED-PAYLOAD-TRAILER"))
             response = connection.getresponse()
             expect_equal((response.status, ET.fromstring(response.read()).findtext("Code")), (400, "IncompleteBody"),
                          "a torn aws-chunked body")
