@@ -11,7 +11,7 @@ namespace s3server {
 
 /// True when the PUT body is in AWS's own chunked framing (SigV4 streaming):
 /// newer AWS SDKs and CLIs send it by default, over and above any HTTP
-/// transfer encoding, which cpp-httplib has already removed.
+/// transfer encoding, which Beast's parser has already removed.
 inline bool is_aws_chunked(std::string_view content_sha256, std::string_view content_encoding) {
     return content_sha256.substr(0, 10) == "STREAMING-" ||
            content_encoding.find("aws-chunked") != std::string_view::npos;

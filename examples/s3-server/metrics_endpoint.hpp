@@ -1,16 +1,14 @@
 #pragma once
 
 #include "http_request.hpp"
+#include "private_file.hpp"
+#include "sigv4_crypto.hpp"
 
 #include <s3repl/manager.hpp>
 #include <s3repl/outcome_metrics.hpp>
 #include <s3repl/prometheus.hpp>
 
-#include <cstddef>
-#include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -20,39 +18,17 @@
 namespace s3server {
 
 /// The bearer token of `GET /metrics` from `path`: the file's text without
-/// trailing white space. Like ssh with a private key, refuses a file that
-/// group or others may access (the token would not be a secret). Throws
-/// std::invalid_argument naming the file and the reason.
+/// trailing white space, read as a private file (read_private_file: group or
+/// others may not access it). Throws std::invalid_argument naming the file
+/// and the reason.
 inline std::string read_metrics_token(const std::filesystem::path& path) {
     const std::string where = "--metrics-token-file " + path.string() + ": ";
-    std::error_code error;
-    const std::filesystem::file_status status = std::filesystem::status(path, error);
-    if (error) throw std::invalid_argument(where + error.message());
-    if (!std::filesystem::is_regular_file(status)) throw std::invalid_argument(where + "not a regular file");
-    const auto open = std::filesystem::perms::group_all | std::filesystem::perms::others_all;
-    if ((status.permissions() & open) != std::filesystem::perms::none) {
-        char mode[8];
-        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(status.permissions()));
-        throw std::invalid_argument(where + "group or others may access it (mode " + mode +
-                                    "); make it private with chmod 600");
-    }
-    std::ifstream in(path, std::ios::binary);
-    std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (!in && !in.eof()) throw std::invalid_argument(where + "cannot be read");
+    std::string token = read_private_file(path, "--metrics-token-file");
     token.erase(token.find_last_not_of(" \t\r\n") + 1);
     if (token.empty()) throw std::invalid_argument(where + "the file holds no token");
     if (token.find_first_of(" \t\r\n") != std::string::npos)
         throw std::invalid_argument(where + "a token is one line without spaces");
     return token;
-}
-
-/// Whether `given` equals `secret`, in a time that depends on their lengths
-/// only: a byte-by-byte early exit would tell a client how much it guessed.
-inline bool same_secret(const std::string& given, const std::string& secret) noexcept {
-    unsigned char differ = given.size() == secret.size() ? 0 : 1;
-    for (std::size_t i = 0; i < given.size(); ++i)
-        differ = static_cast<unsigned char>(differ | (given[i] ^ secret[i % secret.size()]));
-    return differ == 0;
 }
 
 /// Serves `GET /metrics` (and HEAD) in the Prometheus text format
@@ -84,7 +60,7 @@ class MetricsEndpoint {
                 res.set(boost::beast::http::field::www_authenticate, "Bearer");
                 return res;
             }
-            if (!same_secret(std::string(header), "Bearer " + *token_))
+            if (!sigv4::same_secret(header, "Bearer " + *token_))
                 return text(boost::beast::http::status::forbidden, "wrong bearer token\n");
         }
         HttpResponse res{boost::beast::http::status::ok, req.version()};

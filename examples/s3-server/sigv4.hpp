@@ -423,7 +423,7 @@ class SigV4Verifier {
                                   std::string_view given) {
         const std::string string_to_sign =
             "AWS4-HMAC-SHA256\n" + timestamp + "\n" + scope.scope() + "\n" + sigv4::sha256_hex(canonical_request);
-        if (!sigv4::same_signature(given, sigv4::signature(key, string_to_sign)))
+        if (!sigv4::same_secret(given, sigv4::signature(key, string_to_sign)))
             throw sigv4::signature_does_not_match()
                 .with("AWSAccessKeyId", scope.access_key_id)
                 .with("StringToSign", string_to_sign)

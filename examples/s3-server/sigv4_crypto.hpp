@@ -62,10 +62,11 @@ inline std::string signature(std::string_view key, std::string_view string_to_si
     return hex(hmac_sha256(key, string_to_sign));
 }
 
-/// Whether two signatures are equal, in a time that depends on their length
-/// only (CRYPTO_memcmp): an early exit at the first differing byte would let
-/// a client find a valid signature byte by byte. Lengths are not secret.
-inline bool same_signature(std::string_view given, std::string_view expected) noexcept {
+/// Whether two secrets (signatures, bearer tokens) are equal, in a time that
+/// depends on their length only (CRYPTO_memcmp): an early exit at the first
+/// differing byte would let a client find a valid one byte by byte. Lengths
+/// are not secret.
+inline bool same_secret(std::string_view given, std::string_view expected) noexcept {
     return given.size() == expected.size() && CRYPTO_memcmp(given.data(), expected.data(), given.size()) == 0;
 }
 
@@ -112,7 +113,7 @@ class ChunkSignatureChain {
   private:
     void advance(const std::string& string_to_sign, std::string_view given) {
         std::string expected = signature(key_, string_to_sign);
-        if (!same_signature(given, expected)) throw signature_does_not_match();
+        if (!same_secret(given, expected)) throw signature_does_not_match();
         previous_ = std::move(expected);
     }
 

@@ -568,17 +568,17 @@ TEST_CASE("timestamps: X-Amz-Date and the HTTP Date header", "[sigv4]") {
 }
 
 TEST_CASE("signatures are compared with CRYPTO_memcmp, whole", "[sigv4]") {
-    using s3server::sigv4::same_signature;
+    using s3server::sigv4::same_secret;
     const std::string signature = "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41";
-    CHECK(same_signature(signature, signature));
+    CHECK(same_secret(signature, signature));
     std::string first = signature, last = signature;
     first.front() = '0';
     last.back() = '0';
-    CHECK_FALSE(same_signature(first, signature));
-    CHECK_FALSE(same_signature(last, signature));
-    CHECK_FALSE(same_signature(signature.substr(0, 63), signature));
-    CHECK_FALSE(same_signature("", signature));
-    CHECK_FALSE(same_signature(signature + "0", signature));
+    CHECK_FALSE(same_secret(first, signature));
+    CHECK_FALSE(same_secret(last, signature));
+    CHECK_FALSE(same_secret(signature.substr(0, 63), signature));
+    CHECK_FALSE(same_secret("", signature));
+    CHECK_FALSE(same_secret(signature + "0", signature));
 }
 
 TEST_CASE("the credentials file", "[credentials]") {
