@@ -15,7 +15,6 @@ the server). Output as test_s3_clients.py's.
 
 import os
 import socket
-import sys
 import xml.etree.ElementTree as ET
 
 import test_s3_clients as suite
@@ -361,10 +360,7 @@ TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")]
 
 
 def main():
-    if len(sys.argv) < 2:
-        sys.exit(__doc__)
-    suite.SERVER = os.path.abspath(sys.argv[1])
-    suite.run_tests(TESTS, sys.argv[2:])
+    suite.suite_main(__doc__, TESTS)
 
 
 if __name__ == "__main__":

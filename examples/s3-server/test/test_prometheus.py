@@ -16,7 +16,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.parse
@@ -242,10 +241,7 @@ def test_prometheus_scrapes_with_the_bearer_token():
 
 
 def main():
-    if len(sys.argv) < 2:
-        sys.exit(__doc__)
-    s3t.SERVER = os.path.abspath(sys.argv[1])
-    s3t.run_tests([v for k, v in globals().items() if k.startswith("test_")], sys.argv[2:])
+    s3t.suite_main(__doc__, [v for k, v in globals().items() if k.startswith("test_")])
 
 
 if __name__ == "__main__":

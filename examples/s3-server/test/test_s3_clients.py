@@ -1445,12 +1445,17 @@ def run_tests(tests, wanted):
     sys.exit(1 if failed else 0)
 
 
-def main():
+def suite_main(usage, tests):
+    """A suite's command line: `SUITE.py path/to/s3repl-s3-server [TEST...]` runs `tests` against that server."""
     global SERVER
     if len(sys.argv) < 2:
-        sys.exit(__doc__)
+        sys.exit(usage)
     SERVER = os.path.abspath(sys.argv[1])
-    run_tests(TESTS, sys.argv[2:])
+    run_tests(tests, sys.argv[2:])
+
+
+def main():
+    suite_main(__doc__, TESTS)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ import datetime
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -203,10 +202,7 @@ def test_allow_anonymous_lets_unsigned_requests_in():
 
 
 def main():
-    if len(sys.argv) < 2:
-        sys.exit(__doc__)
-    s3t.SERVER = os.path.abspath(sys.argv[1])
-    s3t.run_tests([v for k, v in globals().items() if k.startswith("test_")], sys.argv[2:])
+    s3t.suite_main(__doc__, [v for k, v in globals().items() if k.startswith("test_")])
 
 
 if __name__ == "__main__":
