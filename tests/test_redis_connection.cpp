@@ -108,3 +108,12 @@ TEST_CASE("the pool hands each thread its own connection", "[redis][concurrent]"
     auto c = pool.lease();
     CHECK(c->command({"GET", "n"}, "test").text == "400");
 }
+
+TEST_CASE("an idle connection the server closed is opened again before the next command is sent", "[redis][faults]") {
+    s3repl_test::RedisServer server(true);
+    RedisConnection c(server.options());
+    CHECK(c.command({"SET", "k", "1"}, "test").text == "OK");
+    server.crash();
+    server.restart();
+    CHECK(c.command({"INCR", "k"}, "test").integer == 2); // sent once, on the new connection
+}

@@ -9,6 +9,9 @@
 
 #include <hiredis/hiredis.h>
 
+#include <poll.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
@@ -194,8 +197,21 @@ class RedisConnection {
         return reply.text;
     }
 
+    // Whether the server closed an idle connection (it restarted, or dropped
+    // an idle client): Redis sends nothing unasked, so a readable socket
+    // means end of file or an error. Checked before sending, so a command is
+    // never written to a socket that cannot deliver it (whether it ran would
+    // be unknown).
+    static bool closed_by_peer(const redisContext& c) noexcept {
+        pollfd p{c.fd, POLLIN, 0};
+        if (::poll(&p, 1, 0) <= 0) return false;
+        char byte = 0;
+        return ::recv(c.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) <= 0;
+    }
+
     // The open context, or a new one: connect_attempts tries with growing pauses.
     redisContext* connected(const char* where) {
+        if (context_ && closed_by_peer(*context_)) context_.reset();
         if (context_) return context_.get();
         std::chrono::milliseconds pause = options_.first_backoff;
         std::string last;
