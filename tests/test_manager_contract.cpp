@@ -109,6 +109,7 @@ S3REPL_CONTRACT_TEST("the CAS: an older generation is refused, an equal one upda
     CHECK(s.stamps_rejected == 3);
     CHECK(s.entries_pending == 2);
     CHECK(m.size() == 2);
+    s3repl_test::check_entry_counts(s, s3repl_test::recount(m));
 }
 
 S3REPL_CONTRACT_TEST("stamps refuse bad input and change nothing", "") {
@@ -265,6 +266,27 @@ S3REPL_CONTRACT_TEST("versions: each its own entry and CAS; delete markers; forg
     CHECK(m.stats().entries_completed == 0);
 }
 
+S3REPL_CONTRACT_TEST("for_each_entry visits every entry once, versions to a visitor that takes them", "") {
+    TestType f;
+    auto& m = f.manager;
+    CHECK(m.record_status_if_newer("src", "a", 1, P));
+    CHECK(m.record_status_if_newer(ObjectId{"src", "a", "v1"}, 2, C));
+    CHECK(m.record_status_if_newer("other", "b", 3, F));
+    std::vector<std::string> plain, all;
+    m.for_each_entry([&](std::string_view bucket, std::string_view key, const s3repl::ReplicationStatusEntry& e) {
+        plain.push_back(std::string(bucket) + "/" + std::string(key) + "@" + std::to_string(e.generation));
+    });
+    m.for_each_entry([&](std::string_view bucket, std::string_view key, std::string_view version,
+                         const s3repl::ReplicationStatusEntry& e) {
+        all.push_back(std::string(bucket) + "/" + std::string(key) + "?" + std::string(version) + "@" +
+                      std::to_string(e.generation));
+    });
+    std::sort(plain.begin(), plain.end());
+    std::sort(all.begin(), all.end());
+    CHECK(plain == std::vector<std::string>{"other/b@3", "src/a@1"});
+    CHECK(all == std::vector<std::string>{"other/b?@3", "src/a?@1", "src/a?v1@2"});
+}
+
 S3REPL_CONTRACT_TEST("batch lookups answer as the single ones", "") {
     TestType f;
     auto& m = f.manager;
@@ -321,6 +343,7 @@ S3REPL_CONTRACT_TEST("the sweep: terminal entries past their TTL go; PENDING, RE
     CHECK(s.entries_pending == 1);
     CHECK(s.entries_replica == 1);
     CHECK(m.size() == 2);
+    s3repl_test::check_entry_counts(s, s3repl_test::recount(m));
 }
 
 S3REPL_CONTRACT_TEST("the sweep keeps the latest versions' terminal statuses, whatever their age", "") {
@@ -480,5 +503,6 @@ S3REPL_CONTRACT_TEST("stamps racing on one key from several threads: the newest 
     CHECK(s.stamps_accepted + s.stamps_rejected == static_cast<std::uint64_t>(2 * threads * per_thread));
     CHECK(s.stamps_accepted == static_cast<std::uint64_t>(accepted.load()));
     CHECK(s.generations_minted == static_cast<std::uint64_t>(threads * per_thread));
-    CHECK(m.lookup_entry("src", "other")->generation > static_cast<std::uint64_t>(threads * per_thread));
+    CHECK(m.lookup_entry("src", "other")->generation >= static_cast<std::uint64_t>(threads * per_thread));
+    s3repl_test::check_entry_counts(s, s3repl_test::recount(m));
 }

@@ -24,12 +24,14 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -323,12 +325,36 @@ class BasicRedisReplicationManager {
 
     // ---- re-drive support --------------------------------------------------
 
+    /// Calls visit(bucket, key, const ReplicationStatusEntry&) for every
+    /// unversioned entry; a visitor that also takes the version,
+    /// visit(bucket, key, version_id, entry), gets every entry. Walks 16
+    /// shards at a time (two pipelined round trips each), holding nothing on
+    /// the server: each entry is as it was at some instant of the walk, and
+    /// one stamped during it to another status may be missed. `visit` may
+    /// call the manager.
+    template <class Visitor>
+    void for_each_entry(Visitor&& visit) const {
+        constexpr bool with_versions = std::is_invocable_v<Visitor&, std::string_view, std::string_view,
+                                                           std::string_view, const ReplicationStatusEntry&>;
+        constexpr std::size_t step = 16;
+        for (std::size_t first = 0; first < detail::redis_shard_count; first += step)
+            for (const Row& row : rows({ReplicationStatus::Pending, ReplicationStatus::Completed,
+                                        ReplicationStatus::Failed, ReplicationStatus::Replica},
+                                       "+inf", first, first + step)) {
+                if constexpr (with_versions)
+                    visit(std::string_view(row.name.bucket), std::string_view(row.name.key),
+                          std::string_view(row.name.version_id), row.entry);
+                else if (row.name.version_id.empty())
+                    visit(std::string_view(row.name.bucket), std::string_view(row.name.key), row.entry);
+            }
+    }
+
     /// PENDING entries recorded strictly before now - older_than.
     template <class Rep, class Period>
     std::vector<EntryRef> stuck_pending(Timestamp now, std::chrono::duration<Rep, Period> older_than) const {
         const std::int64_t cutoff = detail::saturating_cutoff(now, detail::saturating_nanoseconds(older_than));
         std::vector<EntryRef> found;
-        for (Row& row : rows(ReplicationStatus::Pending, detail::redis_score(cutoff)))
+        for (Row& row : rows({ReplicationStatus::Pending}, detail::redis_score(cutoff)))
             if (row.entry.recorded_at.time_since_epoch().count() < cutoff) found.push_back(ref_of(std::move(row)));
         return found;
     }
@@ -336,7 +362,7 @@ class BasicRedisReplicationManager {
     /// Every FAILED entry.
     std::vector<EntryRef> failed_entries() const {
         std::vector<EntryRef> found;
-        for (Row& row : rows(ReplicationStatus::Failed, "+inf")) found.push_back(ref_of(std::move(row)));
+        for (Row& row : rows({ReplicationStatus::Failed}, "+inf")) found.push_back(ref_of(std::move(row)));
         return found;
     }
 
@@ -597,31 +623,38 @@ class BasicRedisReplicationManager {
                         row.delete_marker};
     }
 
-    // Every entry of `status` with a score up to `max_score`, from every
-    // shard: the sorted sets in one pipeline, then the entries in another.
-    std::vector<Row> rows(ReplicationStatus status, const std::string& max_score) const {
+    // Every entry of `statuses` with a score up to `max_score`, from the
+    // shards [first, last): the sorted sets in one pipeline, then the
+    // entries in another. An entry whose status changed in between is left
+    // out (it is no longer what was asked for).
+    std::vector<Row> rows(std::initializer_list<ReplicationStatus> statuses, const std::string& max_score,
+                          std::size_t first = 0, std::size_t last = detail::redis_shard_count) const {
         std::vector<detail::RedisCommand> ranges;
-        ranges.reserve(detail::redis_shard_count);
-        for (std::size_t shard = 0; shard < detail::redis_shard_count; ++shard)
-            ranges.push_back({"ZRANGEBYSCORE", state_->keys.shard_base(shard) + "z:" + detail::redis_status(status),
-                              "-inf", max_score});
+        std::vector<std::pair<std::size_t, ReplicationStatus>> asked;
+        for (std::size_t shard = first; shard < last; ++shard)
+            for (const ReplicationStatus status : statuses) {
+                ranges.push_back({"ZRANGEBYSCORE", state_->keys.shard_base(shard) + "z:" + detail::redis_status(status),
+                                  "-inf", max_score});
+                asked.emplace_back(shard, status);
+            }
         const std::vector<detail::RedisReply> names = pipeline(ranges, "list");
         std::vector<detail::RedisCommand> reads;
-        std::vector<detail::RedisDecodedName> decoded;
-        for (std::size_t shard = 0; shard < detail::redis_shard_count; ++shard)
-            for (const detail::RedisReply& name : checked(names[shard], "list").elements) {
+        std::vector<std::pair<detail::RedisDecodedName, ReplicationStatus>> decoded;
+        for (std::size_t i = 0; i < ranges.size(); ++i)
+            for (const detail::RedisReply& name : checked(names[i], "list").elements) {
                 std::optional<detail::RedisDecodedName> d = detail::redis_decode_name(name.text);
-                if (!d) throw BackendError("list: a damaged entry name in " + ranges[shard][1]);
-                reads.push_back({"HGETALL", state_->keys.shard_base(shard) + "e:" + name.text});
-                decoded.push_back(std::move(*d));
+                if (!d) throw BackendError("list: a damaged entry name in " + ranges[i][1]);
+                reads.push_back({"HGETALL", state_->keys.shard_base(asked[i].first) + "e:" + name.text});
+                decoded.emplace_back(std::move(*d), asked[i].second);
             }
         const std::vector<detail::RedisReply> replies = pipeline(reads, "list");
         std::vector<Row> found;
-        for (std::size_t i = 0; i < replies.size(); ++i)
-            if (std::optional<Row> row = row_of(replies[i])) { // gone since the range: skipped
-                row->name = std::move(decoded[i]);
-                found.push_back(std::move(*row));
-            }
+        for (std::size_t i = 0; i < replies.size(); ++i) {
+            std::optional<Row> row = row_of(replies[i]);
+            if (!row || row->entry.status != decoded[i].second) continue; // gone or moved since the range
+            row->name = std::move(decoded[i].first);
+            found.push_back(std::move(*row));
+        }
         return found;
     }
 
@@ -629,12 +662,11 @@ class BasicRedisReplicationManager {
     std::vector<DestinationRef> collect_destinations(std::initializer_list<ReplicationStatus> statuses,
                                                      Predicate&& wanted) const {
         std::vector<DestinationRef> found;
-        for (const ReplicationStatus status : statuses)
-            for (Row& row : rows(status, "+inf"))
-                for (DestinationStatus& d : destinations_of(row.name.bucket, row))
-                    if (wanted(d))
-                        found.push_back(DestinationRef{row.name.bucket, row.name.key, std::move(d), row.name.version_id,
-                                                       row.delete_marker});
+        for (Row& row : rows(statuses, "+inf"))
+            for (DestinationStatus& d : destinations_of(row.name.bucket, row))
+                if (wanted(d))
+                    found.push_back(DestinationRef{row.name.bucket, row.name.key, std::move(d), row.name.version_id,
+                                                   row.delete_marker});
         return found;
     }
 
