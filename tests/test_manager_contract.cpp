@@ -506,3 +506,26 @@ S3REPL_CONTRACT_TEST("stamps racing on one key from several threads: the newest 
     CHECK(m.lookup_entry("src", "other")->generation >= static_cast<std::uint64_t>(threads * per_thread));
     s3repl_test::check_entry_counts(s, s3repl_test::recount(m));
 }
+
+S3REPL_CONTRACT_TEST("a stamp landing during a sweep is never lost", "[concurrent]") {
+    TestType f;
+    auto& m = f.manager;
+    constexpr int n = 300;
+    std::vector<std::string> keys;
+    for (int i = 0; i < n; ++i) keys.push_back("k" + std::to_string(i));
+    for (int i = 0; i < n; ++i) CHECK(m.record_status_if_newer("src", keys[static_cast<std::size_t>(i)], 1, C));
+    f.clock.advance(2h); // every COMPLETED is past its TTL now
+    std::atomic<bool> writing{true};
+    std::thread sweeper([&] {
+        while (writing.load()) m.sweep_stale(f.clock.now(), 1h);
+    });
+    // Each key stamped again, PENDING at a newer generation (recorded now,
+    // so within the TTL): the sweep may take the COMPLETED before, never the PENDING after.
+    for (const auto& key : keys) CHECK(m.record_status_if_newer("src", key, 2, P));
+    writing.store(false);
+    sweeper.join();
+    for (const auto& key : keys)
+        CHECK(m.lookup_entry("src", key) == s3repl::ReplicationStatusEntry{P, 2, f.clock.now()});
+    CHECK(m.stats().entries_pending == static_cast<std::size_t>(n));
+    s3repl_test::check_entry_counts(m.stats(), s3repl_test::recount(m));
+}
