@@ -149,14 +149,7 @@ class BasicRedisReplicationManager {
     std::optional<ReplicationConfig> get_config(std::string_view bucket) const {
         const detail::RedisReply reply = command({"HGET", state_->keys.configs(), std::string(bucket)}, "get_config");
         if (reply.is_nil()) return std::nullopt;
-        detail::RestoredState staged;
-        try {
-            detail::read_snapshot(reply.text, staged, 0, Timestamp{});
-        } catch (const SnapshotError& e) {
-            throw BackendError(std::string("get_config: the stored configuration is damaged: ") + e.what());
-        }
-        if (staged.configs.size() != 1) throw BackendError("get_config: the stored configuration is damaged");
-        return std::move(staged.configs.begin()->second);
+        return parse_config(reply.text);
     }
 
     /// Idempotent.
@@ -404,6 +397,44 @@ class BasicRedisReplicationManager {
         return candidates;
     }
 
+    // ---- snapshot (format: README, "Snapshot format") -----------------------
+
+    /// The whole state as compact JSON in the snapshot format, as
+    /// BasicReplicationManager::to_json writes it (the Rust server's reader
+    /// and either manager's restore_json read it). Safe while other nodes
+    /// stamp, though no single cut: each entry is one whole accepted stamp,
+    /// and next_generation, read after the entries, is above every
+    /// generation written (2^64-1 and "generations_exhausted" for an
+    /// exhausted counter). Walks 16 shards per two pipelined round trips.
+    std::string to_json() const {
+        detail::SnapshotWriter writer;
+        writer.configs(configs());
+        std::uint64_t highest = 0;
+        constexpr std::size_t step = 16;
+        for (std::size_t first = 0; first < detail::redis_shard_count; first += step)
+            for (const Row& row : rows({ReplicationStatus::Pending, ReplicationStatus::Completed,
+                                        ReplicationStatus::Failed, ReplicationStatus::Replica},
+                                       "+inf", first, first + step)) {
+                const ReplicationStatusEntry& e = row.entry;
+                if (row.name.version_id.empty())
+                    writer.status(row.name.bucket, row.name.key, e.status, e.generation, e.recorded_at);
+                else
+                    writer.version(row.name.bucket, row.name.key, row.name.version_id, row.delete_marker, e.status,
+                                   e.generation, e.recorded_at);
+                if (!row.destinations.empty())
+                    writer.destinations(row.destinations.size(), [&](std::size_t i) {
+                        const DestinationStatus& d = row.destinations[i];
+                        return detail::SnapshotWriter::Destination{d.destination_bucket, d.status, d.recorded_at};
+                    });
+                highest = std::max(highest, e.generation);
+            }
+        const detail::RedisReply last = command({"HGET", state_->keys.generation(), "last"}, "to_json");
+        const std::uint64_t issued = last.is_nil() ? 0 : generation_of(last);
+        const std::uint64_t top = std::max(issued, highest);
+        constexpr std::uint64_t exhausted = std::numeric_limits<std::uint64_t>::max();
+        return std::move(writer).finish(top == exhausted ? top : top + 1, issued == exhausted);
+    }
+
     // ---- stats -------------------------------------------------------------
 
     /// Counts a replication given up or superseded (shared by every node).
@@ -616,6 +647,25 @@ class BasicRedisReplicationManager {
         const std::optional<ReplicationConfig> config = get_config(bucket);
         if (!config) return {};
         return std::string(sole_destination(*config).value_or(std::string_view()));
+    }
+
+    // A stored configuration: a one-bucket snapshot document (put_config).
+    static ReplicationConfig parse_config(const std::string& text) {
+        detail::RestoredState staged;
+        try {
+            detail::read_snapshot(text, staged, 0, Timestamp{});
+        } catch (const SnapshotError& e) {
+            throw BackendError(std::string("configuration: a damaged stored document: ") + e.what());
+        }
+        if (staged.configs.size() != 1) throw BackendError("configuration: a damaged stored document");
+        return std::move(staged.configs.begin()->second);
+    }
+    detail::ConfigMap configs() const {
+        const detail::RedisReply all = command({"HGETALL", state_->keys.configs()}, "configurations");
+        detail::ConfigMap found;
+        for (std::size_t i = 0; i + 1 < all.elements.size(); i += 2)
+            found.emplace(all.elements[i].text, parse_config(all.elements[i + 1].text));
+        return found;
     }
 
     static EntryRef ref_of(Row&& row) {
