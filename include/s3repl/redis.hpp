@@ -38,6 +38,14 @@
 namespace s3repl {
 inline namespace v0 {
 
+/// One stamp of a pipelined batch (BasicRedisReplicationManager::record_statuses_if_newer):
+/// record_status_if_newer(object, generation, status). `object` refers to the caller's strings.
+struct StatusStamp {
+    ObjectId object;
+    std::uint64_t generation = 0;
+    ReplicationStatus status = ReplicationStatus::Pending;
+};
+
 /// The replication state in Redis, shared by every node that connects to the
 /// same server under the same key prefix: the same members, with the same
 /// rules, as BasicReplicationManager, so begin_replication, replicate_object,
@@ -193,6 +201,34 @@ class BasicRedisReplicationManager {
     bool record_status_if_newer(std::string_view bucket, std::string_view key, std::uint64_t generation,
                                 ReplicationStatus status) {
         return record_status_if_newer(ObjectId{bucket, key}, generation, status);
+    }
+
+    /// record_status_if_newer of each stamp, pipelined: one round trip for
+    /// the batch (two when a generation is above every one seen), in order
+    /// (a later stamp of the same object sees the earlier one's effect).
+    /// accepted[i] says whether stamps[i] was accepted. Throws
+    /// InvalidArgument, sending nothing, when any stamp is invalid (see
+    /// record_status_if_newer); BackendError when the server failed, each
+    /// stamp then applied whole or not at all.
+    void record_statuses_if_newer(const StatusStamp* stamps, std::size_t count, bool* accepted) {
+        if (count == 0) return;
+        std::uint64_t highest = 0;
+        for (std::size_t i = 0; i < count; ++i) {
+            require_known(stamps[i].status);
+            detail::require_storable(stamps[i].object);
+            highest = std::max(highest, stamps[i].generation);
+        }
+        raise_counter_to(highest);
+        std::vector<detail::RedisCommand> calls;
+        calls.reserve(count);
+        for (std::size_t i = 0; i < count; ++i)
+            calls.push_back(stamp_call(stamps[i].object, 'c', stamps[i].generation, stamps[i].status, {}, false));
+        std::vector<detail::RedisReply> replies;
+        {
+            auto c = state_->pool.lease();
+            replies = c->eval(state_->stamp, calls);
+        }
+        for (std::size_t i = 0; i < count; ++i) accepted[i] = checked(replies[i], "stamp").integer == 1;
     }
 
     /// The CAS of one destination (see
@@ -562,16 +598,29 @@ class BasicRedisReplicationManager {
                std::string_view destination, bool sole) {
         detail::require_storable(object);
         raise_counter_to(generation);
+        return checked(run_raw(state_->stamp, stamp_call(object, mode, generation, status, destination, sole)), "stamp")
+                   .integer == 1;
+    }
+
+    // The stamp script's call (see redis_lua_stamp), recorded now.
+    detail::RedisCommand stamp_call(const ObjectId& object, char mode, std::uint64_t generation,
+                                    ReplicationStatus status, std::string_view destination, bool sole) const {
         const Names n(state_->keys, object);
         const Timestamp at = now();
-        const detail::RedisReply reply =
-            checked(run_raw(state_->stamp,
-                            {"2", n.entry(), n.counters(), n.base, n.name, n.group, std::string(object.version_id),
-                             std::string(1, mode), std::to_string(generation), detail::redis_status(status),
-                             detail::redis_time(at), detail::redis_score(at.time_since_epoch().count()),
-                             std::string(destination), sole ? "1" : "0"}),
-                    "stamp");
-        return reply.integer == 1;
+        return {"2",
+                n.entry(),
+                n.counters(),
+                n.base,
+                n.name,
+                n.group,
+                std::string(object.version_id),
+                std::string(1, mode),
+                std::to_string(generation),
+                detail::redis_status(status),
+                detail::redis_time(at),
+                detail::redis_score(at.time_since_epoch().count()),
+                std::string(destination),
+                sole ? "1" : "0"};
     }
 
     detail::RedisCommand entry_query(const ObjectId& object) const {
