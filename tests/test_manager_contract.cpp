@@ -236,6 +236,23 @@ S3REPL_CONTRACT_TEST("the sole destination keeps the single-status form, named a
     CHECK(m.lookup_destinations(ObjectId{"src", "missing"}).empty());
 }
 
+S3REPL_CONTRACT_TEST("destination_stats: exact counts per destination bucket, and metrics from them", "") {
+    TestType f;
+    auto& m = f.manager;
+    replicate_to(m, {"dst-a", "dst-b"});
+    CHECK(m.record_destination_status_if_newer(ObjectId{"src", "k"}, "dst-a", 1, C));
+    CHECK(m.record_destination_status_if_newer(ObjectId{"src", "k"}, "dst-b", 1, F));
+    CHECK(m.record_destination_status_if_newer(ObjectId{"src", "j"}, "dst-b", 2, P));
+    CHECK(m.record_status_if_newer("src", "single", 3, P)); // several destinations: unnamed
+    replicate_to(m, {"dst-a"});                             // now one: named after it
+    m.record_status("src", "replica", R);
+    CHECK(m.record_status_if_newer("other", "x", 4, C)); // no configuration: unnamed
+    CHECK(m.destination_stats() ==
+          std::vector<s3repl::DestinationCounts>{{"", 0, 1, 0}, {"dst-a", 1, 1, 0}, {"dst-b", 1, 0, 1}});
+    const std::string text = s3repl::to_prometheus(m);
+    CHECK(text.find("dst-b") != std::string::npos);
+}
+
 // ==== versions =====================================================================
 
 S3REPL_CONTRACT_TEST("versions: each its own entry and CAS; delete markers; forget", "") {

@@ -24,8 +24,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <limits>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -506,6 +508,29 @@ class BasicRedisReplicationManager {
         s.generations_minted = number_of(counters.elements.at(0).text);
         s.dropped_total = number_of(counters.elements.at(1).text);
         return s;
+    }
+
+    /// Exact counts per destination bucket, sorted by name, as
+    /// BasicReplicationManager::destination_stats counts them (an entry in
+    /// the single-status form under the destination its bucket's rules all
+    /// name, or an empty name; REPLICA entries are no destination's). Reads
+    /// every PENDING, COMPLETED and FAILED entry (no single cut); for
+    /// metrics scraped now and then, not per request.
+    std::vector<DestinationCounts> destination_stats() const {
+        std::map<std::string, DestinationCounts, std::less<>> by_name;
+        for (const Row& row :
+             rows({ReplicationStatus::Pending, ReplicationStatus::Completed, ReplicationStatus::Failed}, "+inf"))
+            for (const DestinationStatus& d : destinations_of(row.name.bucket, row)) {
+                DestinationCounts& c = by_name[d.destination_bucket];
+                c.destination_bucket = d.destination_bucket;
+                ++(d.status == ReplicationStatus::Pending     ? c.pending
+                   : d.status == ReplicationStatus::Completed ? c.completed
+                                                              : c.failed);
+            }
+        std::vector<DestinationCounts> counts;
+        counts.reserve(by_name.size());
+        for (auto& named : by_name) counts.push_back(std::move(named.second));
+        return counts;
     }
 
   private:
