@@ -125,7 +125,8 @@ leg_consumers() {
     local no_json=-DCMAKE_DISABLE_FIND_PACKAGE_nlohmann_json=ON
 
     # Configures, builds and runs one consumer project; its program prints "OK s3repl <version>"
-    # (and consumer-json, when the project builds it, "OK s3repl::json").
+    # (and consumer-json / consumer-redis, when the project builds them, "OK s3repl::json" /
+    # "OK s3repl::redis").
     consumer() { # project, build directory name, then extra cmake options
         local name="$1" dir="$out/$2"
         shift 2
@@ -133,7 +134,8 @@ leg_consumers() {
         cmake -S "$consumers/$name" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release "$@" &&
             cmake --build "$dir" -j"$jobs" &&
             "$dir/consumer" | tee "$dir.log" && grep -qx "OK s3repl $version" "$dir.log" &&
-            if [ -e "$dir/consumer-json" ]; then "$dir/consumer-json" | grep -qx "OK s3repl::json"; fi
+            if [ -e "$dir/consumer-json" ]; then "$dir/consumer-json" | grep -qx "OK s3repl::json"; fi &&
+            if [ -e "$dir/consumer-redis" ]; then "$dir/consumer-redis" | grep -qx "OK s3repl::redis"; fi
     }
 
     consumer add_subdirectory add_subdirectory -DS3REPL_SOURCE_DIR="$root" ||

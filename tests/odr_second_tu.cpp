@@ -4,3 +4,6 @@
 #include <s3repl/aws_xml.hpp>  // optional (pugixml)
 #include <s3repl/json.hpp>     // optional
 #include <s3repl/s3repl.hpp>
+#if __has_include(<hiredis/hiredis.h>)
+#include <s3repl/redis.hpp> // optional (hiredis)
+#endif

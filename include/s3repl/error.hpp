@@ -37,5 +37,15 @@ class SnapshotError : public Error {
     explicit SnapshotError(const std::string& what) : Error("snapshot", what) {}
 };
 
+/// A state backend (Redis) that could not answer: unreachable, timed out, or
+/// refusing a command. The message carries the backend's own words after
+/// where it happened ("[s3repl.redis] EVALSHA stamp: ..."). The call it comes
+/// from changed nothing or applied whole (each stamp is one server-side
+/// script); which of the two is unknown when the connection dropped mid-call.
+class BackendError : public Error {
+  public:
+    explicit BackendError(const std::string& what) : Error("redis", what) {}
+};
+
 } // namespace v0
 } // namespace s3repl

@@ -2,11 +2,13 @@
 
 #include "s3repl/detail/require_cxx17.hpp" // first: a C++14 build stops here, in one line
 
+#include "s3repl/destination_status.hpp"
 #include "s3repl/object_id.hpp"
 #include "s3repl/rules.hpp"
 #include "s3repl/status.hpp"
 #include "s3repl/sweep_policy.hpp"
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -57,6 +59,11 @@ using clock_now_t = decltype(std::declval<const M&>().clock().now());
 template <class M>
 using sweep_stale_t = decltype(std::declval<M&>().sweep_stale(std::declval<Timestamp>(),
                                                               std::declval<const SweepPolicy&>(), KeepGoingProbe{}));
+template <class M>
+using failed_destinations_t = decltype(std::declval<const M&>().failed_destinations());
+template <class M>
+using stuck_pending_destinations_t = decltype(std::declval<const M&>().stuck_pending_destinations(
+    std::declval<Timestamp>(), std::declval<std::chrono::nanoseconds>()));
 
 // Whether `Member<M>` is well-formed and converts to `Result` (void: any).
 template <template <class> class Member, class M, class Result, class = void>
@@ -85,6 +92,12 @@ template <class M>
 using has_clock = has_member<clock_now_t, M, Timestamp>;
 template <class M>
 using has_sweep_stale = has_member<sweep_stale_t, M, std::size_t>;
+// The re-drive recipe's listings (README, "Dispatcher and sweeper"): what a
+// server walks to feed redrive_jobs after a restart.
+template <class M>
+using has_failed_destinations = has_member<failed_destinations_t, M, std::vector<DestinationRef>>;
+template <class M>
+using has_stuck_pending_destinations = has_member<stuck_pending_destinations_t, M, std::vector<DestinationRef>>;
 
 } // namespace detail
 
@@ -100,6 +113,13 @@ inline constexpr bool is_replication_manager_v =
                        detail::has_mark_delete_marker<Manager>, detail::has_forget<Manager>,
                        detail::has_note_dropped<Manager>, detail::has_request_redrive<Manager>,
                        detail::has_clock<Manager>, detail::has_sweep_stale<Manager>>;
+
+/// True when `Manager` also lists what the re-drive recipe re-copies:
+/// failed_destinations() and stuck_pending_destinations(now, older_than).
+/// Both managers (in memory, s3repl/redis.hpp) satisfy it.
+template <class Manager>
+inline constexpr bool is_redrive_source_v =
+    std::conjunction_v<detail::has_failed_destinations<Manager>, detail::has_stuck_pending_destinations<Manager>>;
 
 } // namespace v0
 } // namespace s3repl

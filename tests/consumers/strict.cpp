@@ -4,6 +4,9 @@
 // function templates, so warnings inside them show up too.
 #include <s3repl/json.hpp>
 #include <s3repl/s3repl.hpp>
+#if __has_include(<hiredis/hiredis.h>)
+#include <s3repl/redis.hpp> // optional (hiredis)
+#endif
 
 #include <map>
 #include <optional>
@@ -76,3 +79,27 @@ void use_function_templates(s3repl::ReplicationManager& manager) {
     const nlohmann::json stats = manager.stats();
     static_cast<void>(stats);
 }
+
+#if __has_include(<hiredis/hiredis.h>)
+template class s3repl::BasicRedisReplicationManager<>;
+template class s3repl::BasicRedisReplicationManager<s3repl::ManualClock>;
+template class s3repl::StaleSweeper<s3repl::RedisReplicationManager>;
+
+// The dispatcher, the sweeper and the re-drive recipe on the Redis manager.
+void use_redis_templates(s3repl::RedisReplicationManager& manager) {
+    Destination destination;
+    for (const auto& job : s3repl::begin_replication(manager, "bucket", "key", {}, [](std::uint64_t) {}))
+        s3repl::replicate_object(manager, job, std::string("body"), Metadata{}, destination);
+    s3repl::commit_version_delete(manager, s3repl::ObjectId{"bucket", "key", "v1"}, [] {});
+    manager.sweep_stale(std::chrono::system_clock::now(), std::chrono::hours(1));
+    manager.sweep_stale(std::chrono::system_clock::now(), s3repl::SweepPolicy{}, [] { return true; });
+    static_cast<void>(manager.stuck_pending(std::chrono::system_clock::now(), std::chrono::minutes(5)));
+    for (const auto& ref :
+         manager.stuck_pending_destinations(std::chrono::system_clock::now(), std::chrono::minutes(5)))
+        static_cast<void>(s3repl::redrive_jobs(manager, ref, {}));
+    manager.for_each_entry([](std::string_view, std::string_view, const s3repl::ReplicationStatusEntry&) {});
+    manager.for_each_entry(
+        [](std::string_view, std::string_view, std::string_view, const s3repl::ReplicationStatusEntry&) {});
+    static_cast<void>(manager.commit_in_order("bucket", "key", [](std::uint64_t) {}));
+}
+#endif

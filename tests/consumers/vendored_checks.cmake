@@ -9,11 +9,13 @@ macro(s3repl_vendoring_begin)
 endmacro()
 
 # New variables the parent may see: our options; project()'s and
-# FetchContent's bookkeeping; the cache entries of find_package. Not
-# CMAKE_PROJECT_VERSION: these parents' project() names no version, and ours
-# must not become theirs (their CPack would package itself as s3repl).
+# FetchContent's bookkeeping; the cache entries of find_package, and of
+# pkg_check_modules for hiredis (s3repl::redis; FindPkgConfig caches
+# prefix_result too). Not CMAKE_PROJECT_VERSION: these parents' project()
+# names no version, and ours must not become theirs (their CPack would
+# package itself as s3repl).
 set(s3repl_allowed_new_variables
-    "^(S3REPL_(BUILD_TESTS|BUILD_EXAMPLES|BUILD_BENCHMARKS|INSTALL)|s3repl_(SOURCE_DIR|BINARY_DIR|IS_TOP_LEVEL|POPULATED)|FETCHCONTENT_.*|__cmake_.*|(nlohmann_json|date|pugixml)_DIR|FIND_PACKAGE_MESSAGE_DETAILS_.*|CMAKE_HAVE_LIBC_PTHREAD|s3repl_variables_before|s3repl_cxx_flags_before)$")
+    "^(S3REPL_(BUILD_TESTS|BUILD_EXAMPLES|BUILD_BENCHMARKS|INSTALL)|s3repl_(SOURCE_DIR|BINARY_DIR|IS_TOP_LEVEL|POPULATED)|FETCHCONTENT_.*|__cmake_.*|(nlohmann_json|date|pugixml)_DIR|FIND_PACKAGE_MESSAGE_DETAILS_.*|CMAKE_HAVE_LIBC_PTHREAD|PKG_CONFIG_(EXECUTABLE|ARGN|FOUND|VERSION_STRING)|hiredis_.*|pkgcfg_lib_hiredis_.*|__pkg_config_(checked|arguments)_hiredis|prefix_result|s3repl_variables_before|s3repl_cxx_flags_before)$")
 
 function(s3repl_check_vendored source_dir)
     # First, before this function's own variables exist.
@@ -35,6 +37,11 @@ function(s3repl_check_vendored source_dir)
     # s3repl_aws_xml (s3repl::aws_xml) likewise exists exactly when pugixml was found.
     if(pugixml_DIR OR TARGET pugixml::pugixml)
         list(APPEND expected_targets s3repl_aws_xml)
+    endif()
+    # s3repl_redis (s3repl::redis) likewise exists exactly when hiredis was
+    # found by pkg-config (a GLOBAL imported target, so the parent sees it).
+    if(TARGET PkgConfig::hiredis)
+        list(APPEND expected_targets s3repl_redis)
     endif()
     if(NOT targets STREQUAL expected_targets)
         message(FATAL_ERROR "vendored s3repl defined targets '${targets}' (expected '${expected_targets}')")
