@@ -172,9 +172,21 @@ class EntryTable {
     }
     const BucketNames& buckets() const noexcept { return buckets_; }
 
+    // Room for `count` entries in all without growing the array or the
+    // index (a restore reserves what it expects to read). Strong guarantee.
+    void reserve(std::size_t count) {
+        entries_.reserve(count);
+        const std::size_t capacity = FlatIndex::capacity_for(count);
+        if (index_.capacity() < capacity) index_.rebuild(capacity, [this](FlatIndex& fresh) { place_all(fresh); });
+    }
+
     // Starts loading the index slot of h; the one member callable without
     // the shard's lock (see FlatIndex::prefetch).
     void prefetch(KeyHashes h) const noexcept { index_.prefetch(h.entry); }
+
+    // Starts loading what an insert of h writes in the index (the slot and
+    // the presence filter's word), for a caller about to insert many.
+    void prefetch_for_insert(KeyHashes h) const noexcept { index_.prefetch_for_insert(h.entry); }
 
     // The entry a find of h compares first (the first slot with its
     // fingerprint), or nullptr; reads the slots, not the entry. A batch
@@ -241,6 +253,17 @@ class EntryTable {
         ++buckets_[bucket_id].single[e.status];
         versioned_ += e.versioned;
         return entries_.back();
+    }
+
+    // The entry of that name given `value` (its destination list dropped),
+    // or a new one (a restore: a key listed twice, the later wins). Strong
+    // guarantee.
+    StoredEntry& put(std::string_view bucket, const EntryName& key, KeyHashes h, const ReplicationStatusEntry& value) {
+        if (StoredEntry* stored = find(bucket, key, h)) {
+            assign(*stored, value);
+            return *stored;
+        }
+        return insert(bucket, key, h, value);
     }
 
     // Adds an entry known to be absent with the destination list `stamps`
