@@ -661,6 +661,8 @@ class BasicReplicationManager {
         std::uint64_t highest = 0;
         for (const Shard& shard : state().shards) {
             detail::ReadLock<Mutex> lock(shard.mutex);
+            // The hash spreads entries evenly: the first shard's size tells the text's.
+            if (&shard == &state().shards[0]) writer.expect_entries(shard.table.size() * detail::shard_count);
             shard.table.for_each([&](std::string_view bucket, const detail::EntryName& name,
                                      const detail::StoredEntry& e) {
                 const Timestamp recorded_at = e.to_entry().recorded_at;
