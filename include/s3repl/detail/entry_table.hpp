@@ -372,18 +372,36 @@ class EntryTable {
     // ---- whole-table walks -------------------------------------------------
 
     // Removes every entry for which remove(entry) is true; returns how many.
+    // remove() sees the table unchanged: every entry is asked first. When
+    // many go, the survivors are moved down in one pass and the index is
+    // built afresh, one hash and one slot per survivor, where erasing each
+    // entry costs two of each (its own slot, and the slot of the last entry
+    // moved into its place).
     template <class Predicate>
     std::size_t erase_if(Predicate&& remove) {
+        std::vector<bool> doomed;
+        try {
+            doomed.resize(entries_.size());
+        } catch (const std::bad_alloc&) {
+            return erase_each_if(remove); // a sweep must free memory even when none can be had
+        }
         std::size_t removed = 0;
+        for (std::size_t p = 0; p < entries_.size(); ++p) {
+            doomed[p] = remove(static_cast<const StoredEntry&>(entries_[p]));
+            removed += doomed[p];
+        }
+        if (removed == 0) return 0;
+        if (removed >= entries_.size() / 8 && entries_.size() >= 1024 && compact(doomed)) return removed;
         for (std::uint32_t p = 0; p < entries_.size();) {
-            if (remove(static_cast<const StoredEntry&>(entries_[p]))) {
-                erase_at(p); // the last entry moved into p: look at p again
-                ++removed;
+            if (doomed[p]) {
+                doomed[p] = doomed.back(); // the last entry moves into p: look at p again
+                doomed.pop_back();
+                erase_at(p);
             } else {
                 ++p;
             }
         }
-        if (removed != 0) refresh_index();
+        refresh_index();
         return removed;
     }
 
@@ -542,6 +560,67 @@ class EntryTable {
             index_.rebuild(capacity, [this](FlatIndex& fresh) { place_all(fresh); });
         } catch (const std::bad_alloc&) {
         }
+    }
+
+    // erase_if without memory of its own: each entry erased as it is found.
+    template <class Predicate>
+    std::size_t erase_each_if(Predicate& remove) {
+        std::size_t removed = 0;
+        for (std::uint32_t p = 0; p < entries_.size();) {
+            if (remove(static_cast<const StoredEntry&>(entries_[p]))) {
+                erase_at(p); // the last entry moved into p: look at p again
+                ++removed;
+            } else {
+                ++p;
+            }
+        }
+        if (removed != 0) refresh_index();
+        return removed;
+    }
+
+    // Drops the doomed entries, moving the others down, into a new index;
+    // false, the table unchanged, when the index cannot be allocated.
+    bool compact(const std::vector<bool>& doomed) noexcept {
+        const std::size_t survivors =
+            entries_.size() - static_cast<std::size_t>(std::count(doomed.begin(), doomed.end(), true));
+        const bool sparse = entries_.capacity() >= 1024 && survivors < entries_.capacity() / 4;
+        try {
+            index_.rebuild(sparse ? FlatIndex::capacity_for(survivors) : index_.capacity(), [&](FlatIndex& fresh) {
+                std::uint32_t kept = 0;
+                for (std::uint32_t p = 0; p < entries_.size(); ++p) {
+                    StoredEntry& e = entries_[p];
+                    if (doomed[p]) {
+                        uncount(e);
+                        drop_destinations(e);
+                        versioned_ -= e.versioned;
+                        e.free_key();
+                        buckets_.release(e.bucket_id);
+                        continue;
+                    }
+                    if (kept != p) {
+                        entries_[kept] = e;
+                        if (e.has_destinations) {
+                            // Position kept is free: every entry below p is placed or gone.
+                            auto node = destinations_.extract(p);
+                            node.key() = kept;
+                            destinations_.insert(std::move(node));
+                        }
+                    }
+                    fresh.place(entry_hash(entries_[kept]), kept);
+                    ++kept;
+                }
+                entries_.resize(kept);
+            });
+        } catch (const std::bad_alloc&) {
+            return false;
+        }
+        if (sparse) {
+            try {
+                entries_.shrink_to_fit();
+            } catch (const std::bad_alloc&) {
+            }
+        }
+        return true;
     }
 
     void place_all(FlatIndex& fresh) const noexcept {
