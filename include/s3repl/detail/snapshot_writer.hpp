@@ -14,6 +14,8 @@
 #include <string>
 #include <string_view>
 
+#include <sys/mman.h>
+
 namespace s3repl {
 inline namespace v0 {
 namespace detail {
@@ -51,8 +53,21 @@ class TextBuffer {
     std::size_t size() const noexcept { return used_; }
     void resize(std::size_t n) noexcept { used_ = n; } // back only: n <= size()
     std::string_view view() const noexcept { return {bytes_.data(), used_}; }
-    // Capacity for `n` bytes in all (address space: pages are touched as they are written).
-    void reserve(std::size_t n) { bytes_.reserve(n); }
+    // Capacity for `n` bytes in all (address space: pages are touched as
+    // they are written). A large text asks Linux for transparent huge pages
+    // where they are enabled on request ("madvise"): filling 100 MB of 4 KiB
+    // pages costs some 25,000 page faults, about a sixth of the snapshot.
+    void reserve(std::size_t n) {
+        bytes_.reserve(n);
+#if defined(MADV_HUGEPAGE)
+        constexpr std::uintptr_t huge = std::uintptr_t{1} << 21;
+        if (bytes_.capacity() < 4 * huge) return;
+        const auto start = reinterpret_cast<std::uintptr_t>(bytes_.data() + bytes_.size());
+        const std::uintptr_t first = (start + huge - 1) & ~(huge - 1);
+        const std::uintptr_t last = (reinterpret_cast<std::uintptr_t>(bytes_.data()) + bytes_.capacity()) & ~(huge - 1);
+        if (first < last) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE); // advice only
+#endif
+    }
     std::string take() && {
         bytes_.resize(used_);
         return std::move(bytes_);
