@@ -20,7 +20,7 @@ struct RestoreOptions {
     /// It applies to a run of entries in the layout s3repl writes for an
     /// unversioned entry without destinations; a snapshot it cannot split so
     /// is read again on one thread, from the start. While it runs, it holds
-    /// about 64 bytes per entry beside the text and the tables.
+    /// about 72 bytes per entry beside the text and the tables.
     std::size_t threads = 1;
 
     /// Reads entries in the exact layout s3repl writes in one pass of their
