@@ -62,9 +62,9 @@ constexpr std::size_t bucket_count = 16;
 constexpr int runs = 3;
 
 // Workloads in the order the spec lists them; the last two are the size lines.
-constexpr std::array<std::string_view, 13> known_names = {
-    "mint",  "stamp_insert", "stamp_update", "stamp_stale", "lookup_hit",     "lookup_miss",  "lookup_batch",
-    "sweep", "snapshot",     "restore",      "mixed",       "snapshot_bytes", "rss_per_entry"};
+constexpr std::array<std::string_view, 14> known_names = {
+    "mint",  "stamp_insert", "stamp_update", "stamp_stale",      "lookup_hit", "lookup_miss",    "lookup_batch",
+    "sweep", "snapshot",     "restore",      "restore_2threads", "mixed",      "snapshot_bytes", "rss_per_entry"};
 // Keys per call of lookup_batch.
 constexpr std::size_t batch_size = 64;
 
@@ -81,9 +81,10 @@ void expect(bool ok, const std::string& what) {
     if (!ok) throw std::runtime_error("check failed: " + what);
 }
 
-constexpr std::string_view impl_names[] = {"s3repl", "naive", "s3repl-system-clock", "s3repl-std-shared-mutex",
+constexpr std::string_view impl_names[] = {
+    "s3repl", "naive", "s3repl-system-clock", "s3repl-std-shared-mutex", "s3repl-general-reader",
 #if defined(S3REPL_BENCH_HAVE_ABSEIL)
-                                           "abseil"
+    "abseil"
 #endif
 };
 
@@ -100,10 +101,11 @@ const char* const usage =
     "usage: s3repl-bench [--n N] [--only NAME[,NAME...]] [--threads T] [--impl NAME]\n"
     "  --n        entries, default 1000000; must be coprime with 2654435761 and at most 100000000\n"
     "  --only     mint, stamp_insert, stamp_update, stamp_stale, lookup_hit, lookup_miss, lookup_batch,\n"
-    "             sweep, snapshot, restore, mixed, snapshot_bytes, rss_per_entry (default: all)\n"
+    "             sweep, snapshot, restore, restore_2threads, mixed, snapshot_bytes, rss_per_entry (default: all)\n"
     "  --threads  threads for mixed, default 2\n"
     "  --impl     s3repl (default), naive (one shared_mutex around an unordered_map), or s3repl with\n"
-    "             one default swapped back: s3repl-system-clock, s3repl-std-shared-mutex\n"
+    "             one default swapped back: s3repl-system-clock, s3repl-std-shared-mutex,\n"
+    "             s3repl-general-reader (restore without the layout fast path)\n"
 #if defined(S3REPL_BENCH_HAVE_ABSEIL)
     "             abseil: 32 absl::flat_hash_map shards under absl::Mutex, simdjson restore\n";
 #else
@@ -295,20 +297,35 @@ struct SnapshotShape {
 // Each implementation stamps with its own default wall clock: s3repl's reads
 // whole seconds, the naive one (like the Rust design) system_clock::now().
 template <class WallClockType = s3repl::ReplicationManager::clock_type,
-          class Mutex = s3repl::ReplicationManager::mutex_type>
+          class Mutex = s3repl::ReplicationManager::mutex_type, bool LayoutFastPath = true>
 struct S3replImpl {
     template <class Clock>
     using Manager = s3repl::BasicReplicationManager<Clock, Mutex>;
     using WallClock = WallClockType;
+
+    template <class AnyManager>
+    static AnyManager restore(const std::string& json, std::size_t threads) {
+        s3repl::RestoreOptions options;
+        options.threads = threads;
+        options.layout_fast_path = LayoutFastPath;
+        return AnyManager::from_json(json, options);
+    }
 };
-struct NaiveImpl {
+// The peers read on one thread (the spec's restore_2threads for them is their restore).
+struct OneThreadRestore {
+    template <class AnyManager>
+    static AnyManager restore(const std::string& json, std::size_t) {
+        return AnyManager::from_json(json);
+    }
+};
+struct NaiveImpl : OneThreadRestore {
     template <class Clock>
     using Manager = NaiveManager<Clock>;
     using WallClock = s3repl::SystemClock;
 };
 #if defined(S3REPL_BENCH_HAVE_ABSEIL)
 // Whole seconds, like s3repl's default: the same clock cost and the same snapshot bytes.
-struct AbseilImpl {
+struct AbseilImpl : OneThreadRestore {
     template <class Clock>
     using Manager = AbseilManager<Clock>;
     using WallClock = s3repl::CoarseSystemClock;
@@ -352,7 +369,8 @@ class Bench {
             o_.wants("lookup_miss") || o_.wants("lookup_batch"))
             stamps_and_lookups();
         if (o_.wants("sweep")) sweep();
-        if (o_.wants("snapshot") || o_.wants("restore") || o_.wants("snapshot_bytes")) snapshot_and_restore();
+        if (o_.wants("snapshot") || o_.wants("restore") || o_.wants("restore_2threads") || o_.wants("snapshot_bytes"))
+            snapshot_and_restore();
         if (o_.wants("mixed")) mixed();
         // The size lines come last, as the spec lists them.
         if (snapshot_bytes_)
@@ -486,7 +504,7 @@ class Bench {
     }
 
     void snapshot_and_restore() {
-        std::vector<double> snapshot, restore;
+        std::vector<double> snapshot, restore, restore_2threads;
         std::string json;
         for (int r = 0; r < runs; ++r) {
             progress("snapshot", r);
@@ -497,18 +515,22 @@ class Bench {
             snapshot.push_back(per_op([&] { text = manager.to_json(); }));
             json = std::move(text);
         }
-        if (o_.wants("restore")) {
+        const auto restore_runs = [&](std::string_view name, std::size_t threads, std::vector<double>& samples) {
+            if (!o_.wants(name)) return;
             for (int r = 0; r < runs; ++r) {
-                progress("restore", r);
+                progress(name, r);
                 std::optional<Manager> restored;
-                restore.push_back(per_op([&] { restored.emplace(Manager::from_json(json)); }));
-                expect(restored->size() == n_, "restore: every entry back");
+                samples.push_back(per_op([&] { restored.emplace(Impl::template restore<Manager>(json, threads)); }));
+                expect(restored->size() == n_, std::string(name) + ": every entry back");
                 expect(restored->lookup_status(d_.bucket(n_ - 1), d_.keys[n_ - 1]) == ReplicationStatus::Completed,
-                       "restore: the last entry Completed");
+                       std::string(name) + ": the last entry Completed");
             }
-        }
+        };
+        restore_runs("restore", 1, restore);
+        restore_runs("restore_2threads", 2, restore_2threads);
         if (o_.wants("snapshot")) print_result("snapshot", n_, snapshot);
         if (o_.wants("restore")) print_result("restore", n_, restore);
+        if (o_.wants("restore_2threads")) print_result("restore_2threads", n_, restore_2threads);
         if (o_.wants("snapshot_bytes")) {
             check_snapshot_bytes();
             snapshot_bytes_ = json.size();
@@ -605,6 +627,10 @@ int main(int argc, char** argv) {
             Bench<NaiveImpl>(options, data).run();
         else if (options.impl == "s3repl-system-clock")
             Bench<S3replImpl<s3repl::SystemClock>>(options, data).run();
+        else if (options.impl == "s3repl-general-reader")
+            Bench<S3replImpl<s3repl::ReplicationManager::clock_type, s3repl::ReplicationManager::mutex_type, false>>(
+                options, data)
+                .run();
         else if (options.impl == "s3repl-std-shared-mutex")
             Bench<S3replImpl<s3repl::ReplicationManager::clock_type, std::shared_mutex>>(options, data).run();
 #if defined(S3REPL_BENCH_HAVE_ABSEIL)

@@ -86,6 +86,11 @@ compare() { # other-impl ratio-header invert digits
         "$build_dir/bench-s3repl.txt" "$build_dir/bench-$1.txt"
 }
 compare naive naive/s3repl 0 1
+# The thread count's promise: restore_2threads against restore, one run of s3repl.
+awk '$1 == "bench" { split($4, f, "="); v[$2] = f[2] }
+     END { if (v["restore"] > 0 && v["restore_2threads"] != "")
+               printf "\ns3repl restore_2threads / restore: %.2fx\n", v["restore_2threads"] / v["restore"] }' \
+    "$build_dir/bench-s3repl.txt"
 if [ -e "$build_dir/bench-abseil.txt" ]; then
     # The targets are ratios of times and sizes, s3repl/abseil, two decimals.
     echo

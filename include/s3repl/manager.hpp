@@ -18,6 +18,7 @@
 #include "s3repl/detail/utf8.hpp"
 #include "s3repl/error.hpp"
 #include "s3repl/object_id.hpp"
+#include "s3repl/restore_options.hpp"
 #include "s3repl/rules.hpp"
 #include "s3repl/shared_mutex.hpp"
 #include "s3repl/status.hpp"
@@ -660,6 +661,8 @@ class BasicReplicationManager {
         std::uint64_t highest = 0;
         for (const Shard& shard : state().shards) {
             detail::ReadLock<Mutex> lock(shard.mutex);
+            // The hash spreads entries evenly: the first shard's size tells the text's.
+            if (&shard == &state().shards[0]) writer.expect_entries(shard.table.size() * detail::shard_count);
             shard.table.for_each([&](std::string_view bucket, const detail::EntryName& name,
                                      const detail::StoredEntry& e) {
                 const Timestamp recorded_at = e.to_entry().recorded_at;
@@ -690,17 +693,22 @@ class BasicReplicationManager {
     /// the restore and every generation in the snapshot, and above the
     /// snapshot's next_generation - 1 (a next_generation of 2^64-1 restores
     /// exhausted, as to_json writes an exhausted counter). Statuses stamped
-    /// before the restore are replaced: restore before serving.
-    void restore_json(std::string_view json) {
+    /// before the restore are replaced: restore before serving. `options`
+    /// may read it on several threads (the same result).
+    void restore_json(std::string_view json, const RestoreOptions& options = RestoreOptions{}) {
         detail::RestoredState staged;
-        detail::read_snapshot(json, staged, state().seed, now());
+        detail::read_snapshot(json, staged, state().seed, now(), options);
         install(staged);
     }
 
     /// A new manager holding the snapshot's state (see restore_json).
     static BasicReplicationManager from_json(std::string_view json, Clock clock = Clock{}) {
+        return from_json(json, RestoreOptions{}, std::move(clock));
+    }
+    static BasicReplicationManager from_json(std::string_view json, const RestoreOptions& options,
+                                             Clock clock = Clock{}) {
         BasicReplicationManager manager(std::move(clock));
-        manager.restore_json(json);
+        manager.restore_json(json, options);
         return manager;
     }
 
@@ -716,9 +724,13 @@ class BasicReplicationManager {
     /// DOM: peak memory is about the file plus the tables). Throws
     /// SnapshotError naming the path.
     static BasicReplicationManager load_snapshot(const std::filesystem::path& path, Clock clock = Clock{}) {
+        return load_snapshot(path, RestoreOptions{}, std::move(clock));
+    }
+    static BasicReplicationManager load_snapshot(const std::filesystem::path& path, const RestoreOptions& options,
+                                                 Clock clock = Clock{}) {
         BasicReplicationManager manager(std::move(clock));
         detail::RestoredState staged;
-        detail::read_snapshot_file(path, staged, manager.state().seed, manager.now());
+        detail::read_snapshot_file(path, staged, manager.state().seed, manager.now(), options);
         manager.install(staged);
         return manager;
     }

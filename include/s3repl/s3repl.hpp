@@ -14,6 +14,7 @@
 #include "s3repl/object_id.hpp"
 #include "s3repl/outcome_metrics.hpp"
 #include "s3repl/prometheus.hpp"
+#include "s3repl/restore_options.hpp"
 #include "s3repl/rules.hpp"
 #include "s3repl/shared_mutex.hpp"
 #include "s3repl/status.hpp"

@@ -25,6 +25,20 @@ namespace detail {
 // Longest text format_rfc3339 writes: "YYYY-MM-DDTHH:MM:SS.fffffffffZ".
 inline constexpr std::size_t rfc3339_max_size = 30;
 
+// Writes what follows the seconds: nothing when `nanos` is 0, else "." and
+// the shortest of 3, 6 or 9 digits that is exact; then "Z". Returns the end.
+inline char* write_rfc3339_fraction(std::uint32_t nanos, char* p) noexcept {
+    if (nanos != 0) {
+        *p++ = '.';
+        int digits = 9;
+        for (int group = 0; group < 2 && nanos % 1000 == 0; ++group, digits -= 3) nanos /= 1000;
+        for (int i = digits - 1; i >= 0; --i, nanos /= 10) p[i] = static_cast<char>('0' + nanos % 10);
+        p += digits;
+    }
+    *p++ = 'Z';
+    return p;
+}
+
 // Writes the text of t at out (room for rfc3339_max_size chars); returns the end.
 inline char* write_rfc3339(Timestamp t, char* out) noexcept {
     // Split into days and time of day with integer division: going through
@@ -39,7 +53,7 @@ inline char* write_rfc3339(Timestamp t, char* out) noexcept {
     }
     const date::year_month_day ymd{date::sys_days{date::days{days}}};
     const auto seconds = in_day / 1'000'000'000;
-    auto nanos = static_cast<std::uint32_t>(in_day % 1'000'000'000);
+    const auto nanos = static_cast<std::uint32_t>(in_day % 1'000'000'000);
 
     char* p = out;
     auto put = [&p](std::uint32_t value, int digits) {
@@ -57,14 +71,7 @@ inline char* write_rfc3339(Timestamp t, char* out) noexcept {
     put(static_cast<std::uint32_t>(seconds / 60 % 60), 2);
     *p++ = ':';
     put(static_cast<std::uint32_t>(seconds % 60), 2);
-    if (nanos != 0) {
-        *p++ = '.';
-        int digits = 9;
-        for (int group = 0; group < 2 && nanos % 1000 == 0; ++group, digits -= 3) nanos /= 1000;
-        put(nanos, digits);
-    }
-    *p++ = 'Z';
-    return p;
+    return write_rfc3339_fraction(nanos, p);
 }
 } // namespace detail
 

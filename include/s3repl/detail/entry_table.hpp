@@ -172,9 +172,21 @@ class EntryTable {
     }
     const BucketNames& buckets() const noexcept { return buckets_; }
 
+    // Room for `count` entries in all without growing the array or the
+    // index (a restore reserves what it expects to read). Strong guarantee.
+    void reserve(std::size_t count) {
+        entries_.reserve(count);
+        const std::size_t capacity = FlatIndex::capacity_for(count);
+        if (index_.capacity() < capacity) index_.rebuild(capacity, [this](FlatIndex& fresh) { place_all(fresh); });
+    }
+
     // Starts loading the index slot of h; the one member callable without
     // the shard's lock (see FlatIndex::prefetch).
     void prefetch(KeyHashes h) const noexcept { index_.prefetch(h.entry); }
+
+    // Starts loading what an insert of h writes in the index (the slot and
+    // the presence filter's word), for a caller about to insert many.
+    void prefetch_for_insert(KeyHashes h) const noexcept { index_.prefetch_for_insert(h.entry); }
 
     // The entry a find of h compares first (the first slot with its
     // fingerprint), or nullptr; reads the slots, not the entry. A batch
@@ -241,6 +253,17 @@ class EntryTable {
         ++buckets_[bucket_id].single[e.status];
         versioned_ += e.versioned;
         return entries_.back();
+    }
+
+    // The entry of that name given `value` (its destination list dropped),
+    // or a new one (a restore: a key listed twice, the later wins). Strong
+    // guarantee.
+    StoredEntry& put(std::string_view bucket, const EntryName& key, KeyHashes h, const ReplicationStatusEntry& value) {
+        if (StoredEntry* stored = find(bucket, key, h)) {
+            assign(*stored, value);
+            return *stored;
+        }
+        return insert(bucket, key, h, value);
     }
 
     // Adds an entry known to be absent with the destination list `stamps`
@@ -349,18 +372,36 @@ class EntryTable {
     // ---- whole-table walks -------------------------------------------------
 
     // Removes every entry for which remove(entry) is true; returns how many.
+    // remove() sees the table unchanged: every entry is asked first. When
+    // many go, the survivors are moved down in one pass and the index is
+    // built afresh, one hash and one slot per survivor, where erasing each
+    // entry costs two of each (its own slot, and the slot of the last entry
+    // moved into its place).
     template <class Predicate>
     std::size_t erase_if(Predicate&& remove) {
+        std::vector<bool> doomed;
+        try {
+            doomed.resize(entries_.size());
+        } catch (const std::bad_alloc&) {
+            return erase_each_if(remove); // a sweep must free memory even when none can be had
+        }
         std::size_t removed = 0;
+        for (std::size_t p = 0; p < entries_.size(); ++p) {
+            doomed[p] = remove(static_cast<const StoredEntry&>(entries_[p]));
+            removed += doomed[p];
+        }
+        if (removed == 0) return 0;
+        if (removed >= entries_.size() / 8 && entries_.size() >= 1024 && compact(doomed)) return removed;
         for (std::uint32_t p = 0; p < entries_.size();) {
-            if (remove(static_cast<const StoredEntry&>(entries_[p]))) {
-                erase_at(p); // the last entry moved into p: look at p again
-                ++removed;
+            if (doomed[p]) {
+                doomed[p] = doomed.back(); // the last entry moves into p: look at p again
+                doomed.pop_back();
+                erase_at(p);
             } else {
                 ++p;
             }
         }
-        if (removed != 0) refresh_index();
+        refresh_index();
         return removed;
     }
 
@@ -519,6 +560,67 @@ class EntryTable {
             index_.rebuild(capacity, [this](FlatIndex& fresh) { place_all(fresh); });
         } catch (const std::bad_alloc&) {
         }
+    }
+
+    // erase_if without memory of its own: each entry erased as it is found.
+    template <class Predicate>
+    std::size_t erase_each_if(Predicate& remove) {
+        std::size_t removed = 0;
+        for (std::uint32_t p = 0; p < entries_.size();) {
+            if (remove(static_cast<const StoredEntry&>(entries_[p]))) {
+                erase_at(p); // the last entry moved into p: look at p again
+                ++removed;
+            } else {
+                ++p;
+            }
+        }
+        if (removed != 0) refresh_index();
+        return removed;
+    }
+
+    // Drops the doomed entries, moving the others down, into a new index;
+    // false, the table unchanged, when the index cannot be allocated.
+    bool compact(const std::vector<bool>& doomed) noexcept {
+        const std::size_t survivors =
+            entries_.size() - static_cast<std::size_t>(std::count(doomed.begin(), doomed.end(), true));
+        const bool sparse = entries_.capacity() >= 1024 && survivors < entries_.capacity() / 4;
+        try {
+            index_.rebuild(sparse ? FlatIndex::capacity_for(survivors) : index_.capacity(), [&](FlatIndex& fresh) {
+                std::uint32_t kept = 0;
+                for (std::uint32_t p = 0; p < entries_.size(); ++p) {
+                    StoredEntry& e = entries_[p];
+                    if (doomed[p]) {
+                        uncount(e);
+                        drop_destinations(e);
+                        versioned_ -= e.versioned;
+                        e.free_key();
+                        buckets_.release(e.bucket_id);
+                        continue;
+                    }
+                    if (kept != p) {
+                        entries_[kept] = e;
+                        if (e.has_destinations) {
+                            // Position kept is free: every entry below p is placed or gone.
+                            auto node = destinations_.extract(p);
+                            node.key() = kept;
+                            destinations_.insert(std::move(node));
+                        }
+                    }
+                    fresh.place(entry_hash(entries_[kept]), kept);
+                    ++kept;
+                }
+                entries_.resize(kept);
+            });
+        } catch (const std::bad_alloc&) {
+            return false;
+        }
+        if (sparse) {
+            try {
+                entries_.shrink_to_fit();
+            } catch (const std::bad_alloc&) {
+            }
+        }
+        return true;
     }
 
     void place_all(FlatIndex& fresh) const noexcept {

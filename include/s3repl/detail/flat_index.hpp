@@ -78,6 +78,17 @@ class FlatIndex {
 #endif
     }
 
+    // prefetch() and the filter word an insert of `hash` sets (a restore
+    // inserts at random; the caller holds the owner's lock or owns it).
+    void prefetch_for_insert(std::uint64_t hash) const noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+        __builtin_prefetch(&slots_[home(hash)], 1);
+        __builtin_prefetch(&filter_[filter_bit(hash) / 64], 1);
+#else
+        static_cast<void>(hash);
+#endif
+    }
+
     // The position whose element `matches`, or npos. Probes without asking
     // the filter: callers whose keys are usually present skip a load.
     template <class Matches>

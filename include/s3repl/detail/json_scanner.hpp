@@ -1,5 +1,6 @@
 #pragma once
 
+#include "s3repl/detail/byte_scan.hpp"
 #include "s3repl/detail/utf8.hpp"
 
 #include <cstdint>
@@ -23,7 +24,11 @@ enum class OtherNumber { Negative, FractionOrExponent, TooLarge };
 // Handler events (each returns false to stop): null(), boolean(bool),
 // number_unsigned(uint64_t), other_number(OtherNumber), string(string_view),
 // key(string_view), start_object(), end_object(), start_array(),
-// end_array(), syntax_error(size_t byte, const char* what).
+// end_array(), syntax_error(size_t byte, const char* what). Before each
+// element of an array, array_element(const char*& p, const char* end) may
+// read the whole element itself, moving p past it (the handler's fast path
+// for the layout it knows best; it must accept only what the events
+// would), or leave p for the scanner to read it.
 //
 // Iterative, so nesting depth costs one byte of stack per level, not a frame.
 // Rejects: a byte-order mark, invalid UTF-8, raw control characters in
@@ -40,6 +45,14 @@ class JsonScanner {
         for (;;) {
             skip_whitespace();
             if (want_value) {
+                if (!containers_.empty() && containers_.back() == '[') {
+                    const char* before = p_;
+                    if (!handler_.array_element(p_, end_)) return false;
+                    if (p_ != before) {
+                        want_value = false;
+                        continue;
+                    }
+                }
                 if (!value(want_value)) return false;
                 continue;
             }
@@ -163,26 +176,15 @@ class JsonScanner {
     // the string has no escapes, else the decoded copy in buffer_.
     bool string(std::string_view& out) {
         const char* start = ++p_;
-        // Fast path: plain printable ASCII up to the closing quote, 8 bytes
-        // at a time while no byte is '"', '\\', a control character or non-ASCII.
-        constexpr std::uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-        auto has_zero_byte = [](std::uint64_t v) { return (v - ones) & ~v & highs; };
-        while (end_ - p_ >= 8) {
-            std::uint64_t chunk;
-            std::memcpy(&chunk, p_, 8);
-            const std::uint64_t special = has_zero_byte(chunk ^ (ones * '"')) | has_zero_byte(chunk ^ (ones * '\\')) |
-                                          ((chunk - ones * 0x20) & ~chunk & highs) | (chunk & highs);
-            if (special != 0) break;
-            p_ += 8;
+        // Fast path: plain printable ASCII up to the closing quote.
+        if (const char* quote = plain_string_end(p_, end_)) {
+            out = std::string_view(start, static_cast<std::size_t>(quote - start));
+            p_ = quote + 1;
+            return true;
         }
         while (p_ != end_) {
             const auto c = static_cast<unsigned char>(*p_);
-            if (c == '"') {
-                out = std::string_view(start, static_cast<std::size_t>(p_ - start));
-                ++p_;
-                return true;
-            }
-            if (c == '\\' || c < 0x20 || c >= 0x80) break;
+            if (c == '\\' || c < 0x20 || c >= 0x80 || c == '"') break;
             ++p_;
         }
         buffer_.assign(start, p_);

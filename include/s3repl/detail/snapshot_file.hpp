@@ -151,8 +151,8 @@ void write_file_durably(const std::filesystem::path& target, Produce&& produce, 
 // Reads the whole file, then parses it in place: the text is about as large
 // as the tables it fills, and no DOM is built (1,000,000 entries, 133 MB of
 // JSON, restore in well under 350 MB).
-inline void read_snapshot_file(const std::filesystem::path& path, RestoredState& out, std::uint64_t seed,
-                               Timestamp now) {
+inline void read_snapshot_file(const std::filesystem::path& path, RestoredState& out, std::uint64_t seed, Timestamp now,
+                               const RestoreOptions& options = RestoreOptions{}) {
     const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
     if (!file) throw_file_error(path, "cannot open", errno);
     std::string text;
@@ -163,7 +163,7 @@ inline void read_snapshot_file(const std::filesystem::path& path, RestoredState&
     for (std::size_t n; (n = std::fread(chunk, 1, sizeof chunk, file.get())) != 0;) text.append(chunk, n);
     if (std::ferror(file.get())) throw_file_error(path, "cannot read", errno != 0 ? errno : EIO);
     try {
-        read_snapshot(text, out, seed, now);
+        read_snapshot(text, out, seed, now, options);
     } catch (const SnapshotError& error) {
         throw SnapshotError(path.string() + ": " + (error.what() + std::strlen("[s3repl.snapshot] ")));
     }

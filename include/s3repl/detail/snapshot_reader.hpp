@@ -1,18 +1,24 @@
 #pragma once
 
+#include "s3repl/detail/byte_scan.hpp"
 #include "s3repl/detail/entry_table.hpp"
 #include "s3repl/detail/generation_counter.hpp"
 #include "s3repl/detail/json_scanner.hpp"
+#include "s3repl/detail/parallel_statuses.hpp"
 #include "s3repl/detail/snapshot_writer.hpp"
+#include "s3repl/detail/writer_entry.hpp"
 #include "s3repl/error.hpp"
 #include "s3repl/object_id.hpp"
+#include "s3repl/restore_options.hpp"
 #include "s3repl/rules.hpp"
 #include "s3repl/status.hpp"
 #include "s3repl/timestamp.hpp"
 #include "s3repl/validate.hpp"
 
 #include <array>
+#include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <optional>
 #include <string>
@@ -39,10 +45,16 @@ struct RestoredState {
 // pointer of the offending value.
 class SnapshotReader {
   public:
-    SnapshotReader(RestoredState& out, std::uint64_t seed, Timestamp now) : out_(out), seed_(seed), now_(now) {}
+    SnapshotReader(RestoredState& out, std::uint64_t seed, Timestamp now, const RestoreOptions& options)
+        : out_(out), seed_(seed), now_(now), options_(options) {}
+
+    // The threads could not split "statuses" (see ParallelStatuses): the
+    // parse stopped, and the snapshot must be read again on one thread.
+    bool fell_back() const noexcept { return fell_back_; }
 
     // The result of the parse; throws SnapshotError when it failed.
     void finish(bool parsed) {
+        if (parsed) parsed = flush_pending();
         if (!error_.empty()) throw SnapshotError(error_);
         if (!parsed || !root_done_) throw SnapshotError("(root): the document ended early");
         // Never reissue a stored generation: max(next_generation, highest stored + 1, 1).
@@ -265,6 +277,7 @@ class SnapshotReader {
     }
     bool end_array() {
         if (skipping()) return skip_less();
+        if (!flush_pending()) return false;
         const FrameState& top = frames_.back();
         const bool is_pair = top.kind == Frame::TagPair || top.kind == Frame::StatusPair ||
                              top.kind == Frame::StatusKey || top.kind == Frame::VersionPair;
@@ -279,7 +292,39 @@ class SnapshotReader {
         return pop();
     }
     void syntax_error(std::size_t byte, const char* what) {
-        fail("invalid JSON at byte " + std::to_string(byte) + ": " + what);
+        if (flush_pending()) fail("invalid JSON at byte " + std::to_string(byte) + ": " + what);
+    }
+    // An element of "statuses" in the writer's layout is read here in one
+    // go (see WriterEntryParser); any other element goes through the
+    // events, after the entries read before it are stored. With threads,
+    // the first element starts the parallel read of all it can.
+    bool array_element(const char*& p, const char* end) {
+        if (!options_.layout_fast_path || skipping() || frames_.empty() || frames_.back().kind != Frame::Statuses)
+            return true;
+        Pending& e = pending_[(pending_first_ + pending_count_) % pending_.size()];
+        const char* next = parser_.parse(p, end, e.entry);
+        if (next == nullptr) return flush_pending();
+        if (options_.threads > 1 && frames_.back().index == 0 && end - p >= min_parallel_bytes) {
+            const ParallelStatuses::Result read = ParallelStatuses(out_.tables, seed_).read(p, end, options_.threads);
+            if (!read.ok) {
+                fell_back_ = true;
+                return false;
+            }
+            p = read.next;
+            frames_.back().index += read.count;
+            return true;
+        }
+        p = next;
+        e.hashes = hash_key(e.entry.bucket, EntryName(e.entry.key), seed_);
+        e.index = frames_.back().index;
+        // The entry's index slot is a cache miss (the tables are larger than
+        // the cache and hashed at random): started now, it overlaps the
+        // parsing of the entries after it until the window is full.
+        out_.tables[shard_of(e.hashes)].prefetch_for_insert(e.hashes);
+        ++pending_count_;
+        value_done();
+        // A full window: the oldest entry's slot has had the longest to arrive.
+        return pending_count_ != pending_.size() || store_pending(1);
     }
 
   private:
@@ -405,13 +450,7 @@ class SnapshotReader {
     }
 
     static bool parse_status(std::string_view word, ReplicationStatus& status) noexcept {
-        for (std::size_t i = 0; i < replication_status_count; ++i) {
-            if (snapshot_status_words[i] == word) {
-                status = static_cast<ReplicationStatus>(i);
-                return true;
-            }
-        }
-        return false;
+        return parse_status_word(word, status);
     }
     bool parse_time(std::string_view text, Timestamp& out) {
         const std::optional<Timestamp> parsed = parse_rfc3339(text);
@@ -480,26 +519,44 @@ class SnapshotReader {
                                      "\"statuses\")");
         if (version_.size() > max_version_id_bytes) return fail_in_container("a version ID is longer than 1024 bytes");
         if (!versioned && delete_marker_) return fail_in_container("an unversioned entry cannot be a delete marker");
-        const EntryName name(key_, versioned ? std::string_view(version_) : std::string_view());
-        const KeyHashes h = hash_key(bucket_, name, seed_);
-        EntryTable& table = out_.tables[shard_of(h)];
         try {
-            StoredEntry* stored = table.find(bucket_, name, h);
-            if (stored != nullptr)
-                table.assign(*stored, entry_); // a key listed twice: the later wins
-            else
-                stored = &table.insert(bucket_, name, h, entry_);
-            EntryTable::set_delete_marker(*stored, delete_marker_);
+            const EntryName name(key_, versioned ? std::string_view(version_) : std::string_view());
+            const KeyHashes h = hash_key(bucket_, name, seed_);
+            EntryTable& table = out_.tables[shard_of(h)];
+            StoredEntry& stored = table.put(bucket_, name, h, entry_);
+            EntryTable::set_delete_marker(stored, delete_marker_);
             if (!destinations_.empty()) {
                 std::vector<DestinationStamp> stamps;
                 stamps.reserve(destinations_.size());
                 for (const StagedDestination& d : destinations_)
                     stamps.push_back(
                         {{d.bucket, hash_bytes(d.bucket, seed_)}, d.status, d.recorded_at.time_since_epoch().count()});
-                table.set_destinations(*stored, entry_.generation, stamps.data(), stamps.size());
+                table.set_destinations(stored, entry_.generation, stamps.data(), stamps.size());
             }
         } catch (const InvalidArgument& error) {
             return fail(error.what());
+        }
+        return true;
+    }
+
+    // Stores the staged entries in document order, as the events would have
+    // one by one; false (the parse stops) with the events' message for an
+    // entry the table refuses.
+    bool flush_pending() { return store_pending(pending_count_); }
+    // The same for the oldest `count` of them.
+    bool store_pending(std::size_t count) {
+        for (; count != 0; --count) {
+            const Pending& e = pending_[pending_first_];
+            pending_first_ = (pending_first_ + 1) % pending_.size();
+            --pending_count_;
+            try {
+                EntryTable::set_delete_marker(out_.tables[shard_of(e.hashes)].put(
+                                                  e.entry.bucket, EntryName(e.entry.key), e.hashes, e.entry.value),
+                                              false);
+            } catch (const InvalidArgument& error) {
+                // Where the events report it: at the end of the [key, entry] pair.
+                return fail_at_path(pointer(frames_.size() - 1) + "/" + std::to_string(e.index) + "/2", error.what());
+            }
         }
         return true;
     }
@@ -536,6 +593,10 @@ class SnapshotReader {
         if (error_.empty()) error_ = pointer(depth) + ": " + what;
         return false;
     }
+    bool fail_at_path(const std::string& path, const std::string& what) {
+        if (error_.empty()) error_ = path + ": " + what;
+        return false;
+    }
     // The JSON pointer of the value being read, through `depth` containers.
     std::string pointer(std::size_t depth) const {
         std::string path;
@@ -569,6 +630,21 @@ class SnapshotReader {
     RestoredState& out_;
     const std::uint64_t seed_;
     const Timestamp now_;
+    const RestoreOptions options_;
+    WriterEntryParser parser_;
+    bool fell_back_ = false;
+    // Below this, threads cost more than they save.
+    static constexpr std::ptrdiff_t min_parallel_bytes = 1 << 20;
+    // Entries of "statuses" read by parser_, not yet stored: a ring of
+    // pending_count_ from pending_first_, so that each entry's index slot is
+    // prefetched a window of entries before it is stored.
+    struct Pending {
+        WriterEntry entry;
+        KeyHashes hashes;
+        std::size_t index; // in "statuses"
+    };
+    std::array<Pending, 16> pending_;
+    std::size_t pending_first_ = 0, pending_count_ = 0;
     std::vector<FrameState> frames_;
     std::size_t skip_depth_ = 0; // > 0 while inside an unknown field's value
     bool root_done_ = false;
@@ -591,13 +667,42 @@ class SnapshotReader {
     bool exhausted_ = false;                      // s3repl's own member: 2^64-1 was handed out too
 };
 
+// Reserves each table for its share of the entries `json` holds, so that
+// none grows while it is filled (growing copies the entries and rebuilds the
+// index, twice the work, and leaves the array up to twice too large). The
+// count is estimated by one SSE2 pass over the text: each entry opens two
+// arrays, "[[" (a key holding '[' only makes the estimate high), and takes
+// at least min_entry_bytes, which caps what any text can make it reserve.
+inline void reserve_tables(std::string_view json, RestoredState& out) {
+    constexpr std::size_t min_entry_bytes = 45; // [["",""],{"status":"Failed","generation":0}],
+    const std::size_t opened = count_byte(json.data(), json.data() + json.size(), '[') / 2;
+    const std::size_t entries = opened < json.size() / min_entry_bytes ? opened : json.size() / min_entry_bytes;
+    // The hash spreads the entries evenly: a share, and room for well over
+    // ten standard deviations of it.
+    const std::size_t share = entries / shard_count;
+    for (EntryTable& table : out.tables) table.reserve(share + share / 16 + 16);
+}
+
 // Parses `json` into `out`; throws SnapshotError.
-inline void read_snapshot(std::string_view json, RestoredState& out, std::uint64_t seed, Timestamp now) {
+inline void read_snapshot(std::string_view json, RestoredState& out, std::uint64_t seed, Timestamp now,
+                          const RestoreOptions& options = RestoreOptions{}) {
     // JSON text (RFC 8259) has no byte-order mark, and neither do Rust snapshots.
     if (json.substr(0, 3) == "\xEF\xBB\xBF") throw SnapshotError("(root): a byte-order mark is not allowed");
-    SnapshotReader reader(out, seed, now);
-    JsonScanner<SnapshotReader> scanner(json, reader);
-    reader.finish(scanner.run());
+    const auto parse = [&](const RestoreOptions& with) {
+        reserve_tables(json, out);
+        SnapshotReader reader(out, seed, now, with);
+        JsonScanner<SnapshotReader> scanner(json, reader);
+        const bool parsed = scanner.run();
+        if (reader.fell_back()) return false;
+        reader.finish(parsed);
+        return true;
+    };
+    if (parse(options)) return;
+    // What the threads could not split is read on one thread, from the start.
+    out = RestoredState{};
+    RestoreOptions one = options;
+    one.threads = 1;
+    parse(one);
 }
 
 } // namespace detail
