@@ -1,9 +1,10 @@
 // One contract, two managers: every test here runs against the in-memory
-// BasicReplicationManager and the Redis one (on its own redis-server, a
-// fresh key prefix per test), so the Redis manager is held to the same rules:
+// BasicReplicationManager and the Redis one (on its own redis-server, and on
+// a three-master Redis Cluster, a fresh key prefix per test), so the Redis manager is held to the same rules:
 // the CAS, COMPLETED final within a generation, never-wrap generations,
 // per-destination and per-version state, the sweep, stats, the re-drive
 // listings, and the dispatcher and the sweeper running on it unchanged.
+#include "redis_cluster.hpp"
 #include "redis_server.hpp"
 #include "support.hpp"
 
@@ -79,7 +80,18 @@ std::vector<std::string> destination_names(const std::vector<s3repl::Destination
 
 } // namespace
 
-#define S3REPL_CONTRACT_TEST(name, tags) TEMPLATE_TEST_CASE(name, "[contract]" tags, InMemory, OnRedis)
+// The Redis manager on the program's three-master Redis Cluster.
+struct OnCluster {
+    static s3repl_test::RedisCluster& cluster() {
+        static s3repl_test::RedisCluster c;
+        return c;
+    }
+    s3repl::ManualClock clock{s3repl_test::start};
+    s3repl::BasicRedisReplicationManager<s3repl::ManualClock> manager{cluster().options(), s3repl_test::fresh_prefix(),
+                                                                      clock};
+};
+
+#define S3REPL_CONTRACT_TEST(name, tags) TEMPLATE_TEST_CASE(name, "[contract]" tags, InMemory, OnRedis, OnCluster)
 
 // ==== the CAS =================================================================
 

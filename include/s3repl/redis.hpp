@@ -5,6 +5,7 @@
 #include "s3repl/clock.hpp"
 #include "s3repl/destination_status.hpp"
 #include "s3repl/detail/commit_locks.hpp"
+#include "s3repl/detail/redis_cluster.hpp"
 #include "s3repl/detail/redis_connection.hpp"
 #include "s3repl/detail/redis_keys.hpp"
 #include "s3repl/detail/redis_scripts.hpp"
@@ -83,8 +84,9 @@ struct StatusStamp {
 /// which every shard script answers STALE (see restore_json).
 ///
 /// Thread safety: every member may be called from any number of threads.
-/// Each call leases a connection from a small pool (an idle one, or a new
-/// one), so threads never wait on each other's round trips.
+/// Each call leases a connection from a small pool (on a cluster, one pool
+/// per master): an idle one, or a new one, so threads never wait on each
+/// other's round trips.
 ///
 /// Failures: an unreachable server, a call without an answer within
 /// RedisOptions::timeout, or a refused command throw BackendError; a stamp
@@ -113,7 +115,15 @@ class BasicRedisReplicationManager {
     /// prefix that is empty or holds a brace.
     explicit BasicRedisReplicationManager(RedisOptions options = {}, std::string prefix = "s3repl",
                                           Clock clock = Clock{})
-        : clock_(std::move(clock)), state_(std::make_unique<State>(std::move(options), std::move(prefix))) {}
+        : clock_(std::move(clock)), state_(std::make_unique<State>(options, std::move(prefix))) {}
+
+    /// On a Redis Cluster: each command and script goes to the master of
+    /// its keys' slot (every script's keys share one hash tag, so one slot),
+    /// following MOVED and ASK redirections (a resharding); pipelines are
+    /// split per master; walks visit every master. Throws InvalidArgument
+    /// for seeds that are not "host:port,...".
+    BasicRedisReplicationManager(const RedisClusterOptions& options, std::string prefix, Clock clock = Clock{})
+        : clock_(std::move(clock)), state_(std::make_unique<State>(options, std::move(prefix))) {}
 
     BasicRedisReplicationManager(BasicRedisReplicationManager&&) noexcept = default;
     BasicRedisReplicationManager& operator=(BasicRedisReplicationManager&&) noexcept = default;
@@ -228,11 +238,7 @@ class BasicRedisReplicationManager {
         for (std::size_t i = 0; i < count; ++i)
             calls.push_back(
                 stamp_call(stamps[i].object, 'c', stamps[i].generation, stamps[i].status, {}, false, epoch));
-        std::vector<detail::RedisReply> replies;
-        {
-            auto c = state_->pool.lease();
-            replies = c->eval(state_->stamp, calls);
-        }
+        const std::vector<detail::RedisReply> replies = state_->router.eval(state_->stamp, calls);
         // A restore froze the epoch during the batch: the refused stamps are
         // each shard's last ones, so sending them again in order keeps the order.
         for (std::size_t i = 0; i < count; ++i)
@@ -614,10 +620,12 @@ class BasicRedisReplicationManager {
     }
 
     struct State {
-        State(RedisOptions options, std::string prefix)
-            : patience(options.timeout), pool(std::move(options)), keys(std::move(prefix)) {}
+        // RedisOptions (one server) or RedisClusterOptions.
+        template <class Options>
+        State(const Options& options, std::string prefix)
+            : router(options), patience(router.node_options().timeout), keys(std::move(prefix)) {}
+        detail::RedisRouter router;
         const std::chrono::milliseconds patience; // how long a call waits for a restore's switch
-        detail::RedisPool pool;
         const detail::RedisKeys keys;
         detail::RedisScript mint{"mint", detail::redis_script_text(detail::redis_lua_mint)};
         detail::RedisScript raise{"raise", detail::redis_script_text(detail::redis_lua_raise)};
@@ -661,17 +669,14 @@ class BasicRedisReplicationManager {
     Timestamp now() const { return std::chrono::time_point_cast<std::chrono::nanoseconds>(clock_.now()); }
 
     detail::RedisReply run_raw(detail::RedisScript& script, detail::RedisCommand call) const {
-        auto c = state_->pool.lease();
-        return std::move(c->eval(script, {std::move(call)}).front());
+        return std::move(state_->router.eval(script, {std::move(call)}).front());
     }
     detail::RedisReply command(const detail::RedisCommand& words, const char* where) const {
-        auto c = state_->pool.lease();
-        return c->command(words, where);
+        return state_->router.command(words, where);
     }
     std::vector<detail::RedisReply> pipeline(const std::vector<detail::RedisCommand>& commands,
                                              const char* where) const {
-        auto c = state_->pool.lease();
-        return c->pipeline(commands, where);
+        return state_->router.pipeline(commands, where);
     }
     static const detail::RedisReply& checked(const detail::RedisReply& reply, const char* where) {
         if (reply.is_error()) throw BackendError(std::string(where) + ": " + reply.text);
@@ -826,11 +831,7 @@ class BasicRedisReplicationManager {
                 const std::string base = state_->keys.shard_base(shard, epoch);
                 calls.push_back({"1", base + "n", base, std::to_string(drop_batch)});
             }
-            std::vector<detail::RedisReply> replies;
-            {
-                auto c = state_->pool.lease();
-                replies = c->eval(state_->drop, calls);
-            }
+            const std::vector<detail::RedisReply> replies = state_->router.eval(state_->drop, calls);
             std::vector<std::size_t> more;
             for (std::size_t i = 0; i < left.size(); ++i)
                 if (static_cast<std::size_t>(checked(replies[i], "restore_json").integer) >= drop_batch)
@@ -922,11 +923,7 @@ class BasicRedisReplicationManager {
         std::vector<detail::RedisCommand> calls;
         calls.reserve(count);
         for (std::size_t i = 0; i < count; ++i) calls.push_back(entry_query(objects[i], epoch));
-        std::vector<detail::RedisReply> replies;
-        {
-            auto c = state_->pool.lease();
-            replies = c->eval(state_->read, calls);
-        }
+        const std::vector<detail::RedisReply> replies = state_->router.eval(state_->read, calls);
         for (std::size_t i = 0; i < count; ++i)
             out(i, entry_of(is_stale(replies[i]) ? in_epoch([&](std::uint64_t e) {
                     return run_raw(state_->read, entry_query(objects[i], e));
