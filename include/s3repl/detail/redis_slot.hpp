@@ -21,8 +21,10 @@ inline std::uint16_t redis_crc16(std::string_view bytes) noexcept {
     std::uint16_t crc = 0;
     for (const char c : bytes) {
         crc = static_cast<std::uint16_t>(crc ^ static_cast<std::uint16_t>(static_cast<unsigned char>(c) << 8));
-        for (int bit = 0; bit < 8; ++bit)
-            crc = static_cast<std::uint16_t>((crc & 0x8000u) != 0 ? (crc << 1) ^ 0x1021u : crc << 1);
+        for (int bit = 0; bit < 8; ++bit) {
+            const unsigned shifted = static_cast<unsigned>(crc) << 1u;
+            crc = static_cast<std::uint16_t>((crc & 0x8000u) != 0 ? shifted ^ 0x1021u : shifted);
+        }
     }
     return crc;
 }
