@@ -48,7 +48,11 @@ class RedisServer {
   public:
     // `durable`: appendonly with fsync on every write (the crash tests);
     // otherwise no persistence at all (faster).
-    explicit RedisServer(bool durable = false) : port_(free_loopback_port()), durable_(durable) { start(); }
+    // `extra`: more options (a cluster node's).
+    explicit RedisServer(bool durable = false, std::vector<std::string> extra = {}, int port = free_loopback_port())
+        : port_(port), durable_(durable), extra_(std::move(extra)) {
+        start();
+    }
     ~RedisServer() { stop(); }
     RedisServer(const RedisServer&) = delete;
     RedisServer& operator=(const RedisServer&) = delete;
@@ -101,6 +105,7 @@ class RedisServer {
                                          "no",
                                          "--logfile",
                                          (dir_.path() / "redis.log").string()};
+        args.insert(args.end(), extra_.begin(), extra_.end());
         const pid_t pid = ::fork();
         REQUIRE(pid >= 0);
         if (pid == 0) {
@@ -152,6 +157,7 @@ class RedisServer {
     TempDir dir_;
     int port_;
     bool durable_;
+    std::vector<std::string> extra_;
     pid_t pid_ = -1;
 };
 

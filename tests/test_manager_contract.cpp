@@ -1,9 +1,10 @@
 // One contract, two managers: every test here runs against the in-memory
-// BasicReplicationManager and the Redis one (on its own redis-server, a
-// fresh key prefix per test), so the Redis manager is held to the same rules:
+// BasicReplicationManager and the Redis one (on its own redis-server, and on
+// a three-master Redis Cluster, a fresh key prefix per test), so the Redis manager is held to the same rules:
 // the CAS, COMPLETED final within a generation, never-wrap generations,
 // per-destination and per-version state, the sweep, stats, the re-drive
 // listings, and the dispatcher and the sweeper running on it unchanged.
+#include "redis_cluster.hpp"
 #include "redis_server.hpp"
 #include "support.hpp"
 
@@ -79,7 +80,18 @@ std::vector<std::string> destination_names(const std::vector<s3repl::Destination
 
 } // namespace
 
-#define S3REPL_CONTRACT_TEST(name, tags) TEMPLATE_TEST_CASE(name, "[contract]" tags, InMemory, OnRedis)
+// The Redis manager on the program's three-master Redis Cluster.
+struct OnCluster {
+    static s3repl_test::RedisCluster& cluster() {
+        static s3repl_test::RedisCluster c;
+        return c;
+    }
+    s3repl::ManualClock clock{s3repl_test::start};
+    s3repl::BasicRedisReplicationManager<s3repl::ManualClock> manager{cluster().options(), s3repl_test::fresh_prefix(),
+                                                                      clock};
+};
+
+#define S3REPL_CONTRACT_TEST(name, tags) TEMPLATE_TEST_CASE(name, "[contract]" tags, InMemory, OnRedis, OnCluster)
 
 // ==== the CAS =================================================================
 
@@ -585,4 +597,95 @@ S3REPL_CONTRACT_TEST("to_json of an exhausted counter restores exhausted", "[sna
     CHECK(json["generations_exhausted"] == true);
     auto copy = s3repl_test::Manager::from_json(m.to_json(), f.clock);
     CHECK_THROWS_AS(copy.next_generation(), s3repl::GenerationExhausted);
+}
+
+// The four entry counts of stats(), and the entries for_each_entry walks (versions too).
+template <class M>
+void check_entry_counts(const M& m, std::size_t pending, std::size_t completed, std::size_t failed,
+                        std::size_t replica) {
+    s3repl::ReplicationStats expected;
+    expected.entries_pending = pending;
+    expected.entries_completed = completed;
+    expected.entries_failed = failed;
+    expected.entries_replica = replica;
+    s3repl::ReplicationStats walked;
+    m.for_each_entry([&](std::string_view, std::string_view, std::string_view,
+                         const s3repl::ReplicationStatusEntry& e) { s3repl_test::count_entry(walked, e.status); });
+    s3repl_test::check_entry_counts(m.stats(), expected);
+    s3repl_test::check_entry_counts(walked, expected);
+}
+
+// Builds a state to snapshot: a configuration, an entry with two
+// destinations, a delete marker's version, a replica; generation 4 issued.
+template <class Fixture>
+void snapshot_state(Fixture& f) {
+    auto& m = f.manager;
+    replicate_to(m, {"dst-a", "dst-b"});
+    const ObjectId k{"src", "k"}, marker{"src", "k", "v1"};
+    CHECK(m.record_destination_status_if_newer(k, "dst-a", 3, C));
+    f.clock.advance(1s);
+    CHECK(m.record_destination_status_if_newer(k, "dst-b", 3, F));
+    CHECK(m.record_status_if_newer(marker, 4, P));
+    m.mark_delete_marker(marker);
+    m.record_status(ObjectId{"src", "replica"}, R);
+}
+
+S3REPL_CONTRACT_TEST("restore_json replaces the whole state with a to_json document", "[snapshot]") {
+    TestType f;
+    auto& m = f.manager;
+    snapshot_state(f);
+    const ObjectId k{"src", "k"}, marker{"src", "k", "v1"}, replica{"src", "replica"}, extra{"src", "extra"};
+    const auto entries = [&] {
+        std::vector<std::optional<s3repl::ReplicationStatusEntry>> all;
+        for (const ObjectId& id : {k, marker, replica, extra}) all.push_back(m.lookup_entry(id));
+        return all;
+    };
+    const auto before = entries();
+    const auto destinations = by_bucket(m.lookup_destinations(k));
+    const auto config = m.get_config("src");
+    const std::string json = m.to_json();
+
+    // Everything changes after the snapshot...
+    f.clock.advance(1s);
+    CHECK(m.record_status_if_newer(extra, 100, P));
+    CHECK(m.forget(k));
+    m.delete_config("src");
+    m.put_config("other", s3repl::ReplicationConfig{"role", {rule_to("dst-o", 1)}});
+
+    // ...and the restore brings back the snapshot's state, but not its counter.
+    m.restore_json(json);
+    CHECK(entries() == before);
+    CHECK(by_bucket(m.lookup_destinations(k)) == destinations);
+    CHECK(m.get_config("src") == config);
+    CHECK_FALSE(m.get_config("other"));
+    CHECK(m.size() == 3);
+    check_entry_counts(m, 1, 0, 1, 1);
+    CHECK(m.next_generation() == 101); // never back: 100 was stored before the restore
+    const auto pending = m.stuck_pending(f.clock.now() + 1ns, 0s);
+    REQUIRE(pending.size() == 1);
+    CHECK(pending[0].delete_marker);
+
+    // The restored state takes stamps as any other, and restores again.
+    CHECK(m.record_status_if_newer(k, 102, C));
+    CHECK(m.lookup_entry(k) == s3repl::ReplicationStatusEntry{C, 102, f.clock.now()});
+    m.restore_json(json);
+    CHECK(entries() == before);
+    CHECK(m.sweep_stale(f.clock.now() + 1h, 1s) == 1); // the replica and the PENDING version stay
+    CHECK(m.size() == 2);
+}
+
+S3REPL_CONTRACT_TEST("a bad snapshot document leaves the state as it was", "[snapshot]") {
+    TestType f;
+    auto& m = f.manager;
+    snapshot_state(f);
+    const std::string json = m.to_json();
+    const ObjectId extra{"src", "extra"};
+    CHECK(m.record_status_if_newer(extra, 7, P));
+    const std::string state = m.to_json();
+    for (const std::string& bad : {std::string("{"), json.substr(0, json.size() - 1),
+                                   std::string(R"({"statuses":[[["src","k"],{"status":"Lost","generation":1}]]})")})
+        CHECK_THROWS_AS(m.restore_json(bad), s3repl::SnapshotError);
+    CHECK(m.to_json() == state);
+    CHECK(m.lookup_entry(extra) == s3repl::ReplicationStatusEntry{P, 7, f.clock.now()});
+    check_entry_counts(m, 2, 0, 1, 1);
 }

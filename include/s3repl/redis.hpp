@@ -5,6 +5,7 @@
 #include "s3repl/clock.hpp"
 #include "s3repl/destination_status.hpp"
 #include "s3repl/detail/commit_locks.hpp"
+#include "s3repl/detail/redis_cluster.hpp"
 #include "s3repl/detail/redis_connection.hpp"
 #include "s3repl/detail/redis_keys.hpp"
 #include "s3repl/detail/redis_scripts.hpp"
@@ -33,6 +34,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -63,8 +65,10 @@ struct StatusStamp {
 /// Key layout, under `prefix` (no '{' or '}'); the braces are Redis Cluster
 /// hash tags, so each script touches one slot:
 ///   {P:gen}            hash: last (the highest generation issued or stored),
-///                      minted, dropped
-///   {P:config}         hash: bucket -> its configuration (a one-bucket snapshot document)
+///                      minted, dropped, epoch (the entries' active one), epochs
+///   {P:gen}:config     hash: bucket -> its configuration (a one-bucket snapshot
+///                      document), in the counter's slot: restore_json switches both
+///                      in one script
 ///   {P:redrive}        set: the keys request_redrive queued
 ///   {P:S}:e:<name>     hash, one per entry, S = FNV-1a(bucket, key) % 256:
 ///                      s status digit, g generation, t time, c score,
@@ -74,11 +78,15 @@ struct StatusStamp {
 ///   {P:S}:vk, {P:S}:k:<group>   sets: the shard's keys with versions, and each one's version IDs
 /// <name> is "<len>:<bucket><len>:<key><version ID>", binary-safe; every
 /// version of a key is in its shard, so the versions rule is one slot too. A
-/// time is nanoseconds since the epoch plus 2^63, in decimal.
+/// time is nanoseconds since the epoch plus 2^63, in decimal. These shard keys
+/// are epoch 0's; restore_json moves the entries to a fresh epoch N, under
+/// {P:S}:@N:, and leaves a replaced epoch's marker {P:S}:x ({P:S}:@N:x), on
+/// which every shard script answers STALE (see restore_json).
 ///
 /// Thread safety: every member may be called from any number of threads.
-/// Each call leases a connection from a small pool (an idle one, or a new
-/// one), so threads never wait on each other's round trips.
+/// Each call leases a connection from a small pool (on a cluster, one pool
+/// per master): an idle one, or a new one, so threads never wait on each
+/// other's round trips.
 ///
 /// Failures: an unreachable server, a call without an answer within
 /// RedisOptions::timeout, or a refused command throw BackendError; a stamp
@@ -107,7 +115,15 @@ class BasicRedisReplicationManager {
     /// prefix that is empty or holds a brace.
     explicit BasicRedisReplicationManager(RedisOptions options = {}, std::string prefix = "s3repl",
                                           Clock clock = Clock{})
-        : clock_(std::move(clock)), state_(std::make_unique<State>(std::move(options), std::move(prefix))) {}
+        : clock_(std::move(clock)), state_(std::make_unique<State>(options, std::move(prefix))) {}
+
+    /// On a Redis Cluster: each command and script goes to the master of
+    /// its keys' slot (every script's keys share one hash tag, so one slot),
+    /// following MOVED and ASK redirections (a resharding); pipelines are
+    /// split per master; walks visit every master. Throws InvalidArgument
+    /// for seeds that are not "host:port,...".
+    BasicRedisReplicationManager(const RedisClusterOptions& options, std::string prefix, Clock clock = Clock{})
+        : clock_(std::move(clock)), state_(std::make_unique<State>(options, std::move(prefix))) {}
 
     BasicRedisReplicationManager(BasicRedisReplicationManager&&) noexcept = default;
     BasicRedisReplicationManager& operator=(BasicRedisReplicationManager&&) noexcept = default;
@@ -148,12 +164,7 @@ class BasicRedisReplicationManager {
     void put_config(std::string_view bucket, const ReplicationConfig& config) {
         detail::require_utf8(bucket, "bucket");
         for_each_string(config, [](std::string_view text, const char* what) { detail::require_utf8(text, what); });
-        detail::ConfigMap one;
-        one.emplace(std::string(bucket), config);
-        detail::SnapshotWriter writer;
-        writer.configs(one);
-        command({"HSET", state_->keys.configs(), std::string(bucket), std::move(writer).finish(1, false)},
-                "put_config");
+        command({"HSET", state_->keys.configs(), std::string(bucket), config_document(bucket, config)}, "put_config");
     }
 
     std::optional<ReplicationConfig> get_config(std::string_view bucket) const {
@@ -221,16 +232,19 @@ class BasicRedisReplicationManager {
             highest = std::max(highest, stamps[i].generation);
         }
         raise_counter_to(highest);
+        const std::uint64_t epoch = state_->epoch.load(std::memory_order_acquire);
         std::vector<detail::RedisCommand> calls;
         calls.reserve(count);
         for (std::size_t i = 0; i < count; ++i)
-            calls.push_back(stamp_call(stamps[i].object, 'c', stamps[i].generation, stamps[i].status, {}, false));
-        std::vector<detail::RedisReply> replies;
-        {
-            auto c = state_->pool.lease();
-            replies = c->eval(state_->stamp, calls);
-        }
-        for (std::size_t i = 0; i < count; ++i) accepted[i] = checked(replies[i], "stamp").integer == 1;
+            calls.push_back(
+                stamp_call(stamps[i].object, 'c', stamps[i].generation, stamps[i].status, {}, false, epoch));
+        const std::vector<detail::RedisReply> replies = state_->router.eval(state_->stamp, calls);
+        // A restore froze the epoch during the batch: the refused stamps are
+        // each shard's last ones, so sending them again in order keeps the order.
+        for (std::size_t i = 0; i < count; ++i)
+            accepted[i] = is_stale(replies[i])
+                              ? stamp(stamps[i].object, 'c', stamps[i].generation, stamps[i].status, {}, false)
+                              : checked(replies[i], "stamp").integer == 1;
     }
 
     /// The CAS of one destination (see
@@ -256,14 +270,21 @@ class BasicRedisReplicationManager {
     /// InvalidArgument for an unversioned object.
     void mark_delete_marker(const ObjectId& object) {
         if (object.version_id.empty()) throw InvalidArgument("a delete marker needs a version ID");
-        const Names n(state_->keys, object);
-        checked(run_raw(state_->mark, {"1", n.entry()}), "mark_delete_marker");
+        checked(in_epoch([&](std::uint64_t epoch) {
+                    const Names n(state_->keys, object, epoch);
+                    return run_raw(state_->mark, {"1", n.entry(), n.base});
+                }),
+                "mark_delete_marker");
     }
 
     /// Forgets the object's entry. Returns whether there was one.
     bool forget(const ObjectId& object) {
-        const Names n(state_->keys, object);
-        return checked(run_raw(state_->forget, {"2", n.entry(), n.counters(), n.base, n.name}), "forget").integer == 1;
+        return checked(in_epoch([&](std::uint64_t epoch) {
+                           const Names n(state_->keys, object, epoch);
+                           return run_raw(state_->forget, {"2", n.entry(), n.counters(), n.base, n.name});
+                       }),
+                       "forget")
+                   .integer == 1;
     }
 
     // ---- lookups -----------------------------------------------------------
@@ -278,7 +299,8 @@ class BasicRedisReplicationManager {
     }
 
     std::optional<ReplicationStatusEntry> lookup_entry(const ObjectId& object) const {
-        return entry_of(command(entry_query(object), "lookup_entry"));
+        return entry_of(
+            in_epoch([&](std::uint64_t epoch) { return run_raw(state_->read, entry_query(object, epoch)); }));
     }
     std::optional<ReplicationStatusEntry> lookup_entry(std::string_view bucket, std::string_view key) const {
         return lookup_entry(ObjectId{bucket, key});
@@ -301,8 +323,10 @@ class BasicRedisReplicationManager {
     /// Each destination's status (see BasicReplicationManager::lookup_destinations),
     /// sorted by destination bucket.
     std::vector<DestinationStatus> lookup_destinations(const ObjectId& object) const {
-        const Names n(state_->keys, object);
-        const std::optional<Row> row = row_of(command({"HGETALL", n.entry()}, "lookup_destinations"));
+        const std::optional<Row> row = row_of(in_epoch([&](std::uint64_t epoch) {
+            const Names n(state_->keys, object, epoch);
+            return run_raw(state_->read, {"1", n.entry(), n.base});
+        }));
         if (!row) return {};
         return destinations_of(object.bucket, *row);
     }
@@ -339,14 +363,13 @@ class BasicRedisReplicationManager {
         std::size_t removed = 0;
         for (std::size_t shard = 0; shard < detail::redis_shard_count; ++shard) {
             if (!keep_going()) break;
-            const std::string base = state_->keys.shard_base(shard);
             if (policy.completed_ttl != SweepPolicy::never)
-                removed += sweep_status(base, ReplicationStatus::Completed,
+                removed += sweep_status(shard, ReplicationStatus::Completed,
                                         detail::saturating_cutoff(now, policy.completed_ttl));
             if (policy.failed_ttl != SweepPolicy::never)
                 removed +=
-                    sweep_status(base, ReplicationStatus::Failed, detail::saturating_cutoff(now, policy.failed_ttl));
-            removed += sweep_versions(base, policy.latest_versions);
+                    sweep_status(shard, ReplicationStatus::Failed, detail::saturating_cutoff(now, policy.failed_ttl));
+            removed += sweep_versions(shard, policy.latest_versions);
         }
         return removed;
     }
@@ -361,17 +384,19 @@ class BasicRedisReplicationManager {
     /// visit(bucket, key, version_id, entry), gets every entry. Walks 16
     /// shards at a time (two pipelined round trips each), holding nothing on
     /// the server: each entry is as it was at some instant of the walk, and
-    /// one stamped during it to another status may be missed. `visit` may
-    /// call the manager.
+    /// one stamped during it to another status may be missed; a walk
+    /// during a restore_json walks the state the restore replaces, and may
+    /// miss its entries deleted meanwhile. `visit` may call the manager.
     template <class Visitor>
     void for_each_entry(Visitor&& visit) const {
         constexpr bool with_versions = std::is_invocable_v<Visitor&, std::string_view, std::string_view,
                                                            std::string_view, const ReplicationStatusEntry&>;
         constexpr std::size_t step = 16;
+        const std::uint64_t epoch = active_epoch();
         for (std::size_t first = 0; first < detail::redis_shard_count; first += step)
             for (const Row& row : rows({ReplicationStatus::Pending, ReplicationStatus::Completed,
                                         ReplicationStatus::Failed, ReplicationStatus::Replica},
-                                       "+inf", first, first + step)) {
+                                       "+inf", epoch, first, first + step)) {
                 if constexpr (with_versions)
                     visit(std::string_view(row.name.bucket), std::string_view(row.name.key),
                           std::string_view(row.name.version_id), row.entry);
@@ -384,17 +409,21 @@ class BasicRedisReplicationManager {
     template <class Rep, class Period>
     std::vector<EntryRef> stuck_pending(Timestamp now, std::chrono::duration<Rep, Period> older_than) const {
         const std::int64_t cutoff = detail::saturating_cutoff(now, detail::saturating_nanoseconds(older_than));
-        std::vector<EntryRef> found;
-        for (Row& row : rows({ReplicationStatus::Pending}, detail::redis_score(cutoff)))
-            if (row.entry.recorded_at.time_since_epoch().count() < cutoff) found.push_back(ref_of(std::move(row)));
-        return found;
+        return stable([&](std::uint64_t epoch) {
+            std::vector<EntryRef> found;
+            for (Row& row : rows({ReplicationStatus::Pending}, detail::redis_score(cutoff), epoch))
+                if (row.entry.recorded_at.time_since_epoch().count() < cutoff) found.push_back(ref_of(std::move(row)));
+            return found;
+        });
     }
 
     /// Every FAILED entry.
     std::vector<EntryRef> failed_entries() const {
-        std::vector<EntryRef> found;
-        for (Row& row : rows({ReplicationStatus::Failed}, "+inf")) found.push_back(ref_of(std::move(row)));
-        return found;
+        return stable([&](std::uint64_t epoch) {
+            std::vector<EntryRef> found;
+            for (Row& row : rows({ReplicationStatus::Failed}, "+inf", epoch)) found.push_back(ref_of(std::move(row)));
+            return found;
+        });
     }
 
     /// Each FAILED destination.
@@ -443,8 +472,80 @@ class BasicRedisReplicationManager {
     /// stamp, though no single cut: each entry is one whole accepted stamp,
     /// and next_generation, read after the entries, is above every
     /// generation written (2^64-1 and "generations_exhausted" for an
-    /// exhausted counter). Walks 16 shards per two pipelined round trips.
+    /// exhausted counter). Walks 16 shards per two pipelined round trips;
+    /// walks again when a restore_json switched in meanwhile.
     std::string to_json() const {
+        return stable([this](std::uint64_t epoch) { return to_json_of(epoch); });
+    }
+
+    /// Replaces the whole state (configurations, statuses, generation
+    /// counter) with the snapshot's, all-or-nothing, as
+    /// BasicReplicationManager::restore_json does: the document is parsed
+    /// whole first (SnapshotError, and nothing written, when it is bad),
+    /// then written under a fresh epoch no call reads, then switched in:
+    /// each shard of the old epoch is frozen (its scripts answer STALE, and
+    /// the callers wait, at most RedisOptions::timeout, and call again on
+    /// the new epoch), then one script switches epoch, configurations and
+    /// counter floor together; the old epoch is deleted afterwards, in
+    /// batches. A stamp racing the restore is applied before it (and
+    /// replaced) or after it (on the new state), never to a replaced epoch.
+    /// The counter never moves back. Throws BackendError when the server
+    /// failed (the old state stays, unless the switch applied before the
+    /// answer was lost) or when another restore switched in first (its
+    /// state stays). Each restore leaves one marker key per shard behind.
+    /// Cost: about (entries / 1024) pipelined round trips to stage, and as
+    /// many to delete the old epoch.
+    void restore_json(std::string_view json) {
+        detail::RestoredState parsed;
+        detail::read_snapshot(json, parsed, 0, now());
+        const std::uint64_t old = active_epoch(); // before the new epoch's number: epochs only grow
+        const auto fresh = static_cast<std::uint64_t>(
+            checked(command({"HINCRBY", state_->keys.generation(), "epochs", "1"}, "restore_json"), "restore_json")
+                .integer);
+        try {
+            stage(parsed, fresh);
+            switch_in(old, fresh, parsed.last_issued);
+        } catch (...) {
+            drop_epoch_quietly(fresh);
+            throw;
+        }
+        drop_epoch(old);
+    }
+
+    /// A manager on `options` and `prefix` holding the snapshot's state (see restore_json).
+    static BasicRedisReplicationManager from_json(std::string_view json, RedisOptions options = {},
+                                                  std::string prefix = "s3repl", Clock clock = Clock{}) {
+        BasicRedisReplicationManager manager(std::move(options), std::move(prefix), std::move(clock));
+        manager.restore_json(json);
+        return manager;
+    }
+
+    // ---- stats -------------------------------------------------------------
+
+    /// Counts a replication given up or superseded (shared by every node).
+    void note_dropped() { command({"HINCRBY", state_->keys.generation(), "dropped", "1"}, "note_dropped"); }
+
+    /// Every counter, summed over the shards in one pipeline: each shard's
+    /// counts agree with its entries (the scripts update both), but stamps on
+    /// other shards may land between two shards' reads. The counters are
+    /// the prefix's, over every node and since it was first used (the
+    /// stamp and sweep counts since the last restore_json).
+    ReplicationStats stats() const {
+        return stable([this](std::uint64_t epoch) { return stats_of(epoch); });
+    }
+
+    /// Exact counts per destination bucket, sorted by name, as
+    /// BasicReplicationManager::destination_stats counts them (an entry in
+    /// the single-status form under the destination its bucket's rules all
+    /// name, or an empty name; REPLICA entries are no destination's). Reads
+    /// every PENDING, COMPLETED and FAILED entry (no single cut); for
+    /// metrics scraped now and then, not per request.
+    std::vector<DestinationCounts> destination_stats() const {
+        return stable([this](std::uint64_t epoch) { return destination_stats_of(epoch); });
+    }
+
+  private:
+    std::string to_json_of(std::uint64_t epoch) const {
         detail::SnapshotWriter writer;
         writer.configs(configs());
         std::uint64_t highest = 0;
@@ -452,7 +553,7 @@ class BasicRedisReplicationManager {
         for (std::size_t first = 0; first < detail::redis_shard_count; first += step)
             for (const Row& row : rows({ReplicationStatus::Pending, ReplicationStatus::Completed,
                                         ReplicationStatus::Failed, ReplicationStatus::Replica},
-                                       "+inf", first, first + step)) {
+                                       "+inf", epoch, first, first + step)) {
                 const ReplicationStatusEntry& e = row.entry;
                 if (row.name.version_id.empty())
                     writer.status(row.name.bucket, row.name.key, e.status, e.generation, e.recorded_at);
@@ -473,20 +574,11 @@ class BasicRedisReplicationManager {
         return std::move(writer).finish(top == exhausted ? top : top + 1, issued == exhausted);
     }
 
-    // ---- stats -------------------------------------------------------------
-
-    /// Counts a replication given up or superseded (shared by every node).
-    void note_dropped() { command({"HINCRBY", state_->keys.generation(), "dropped", "1"}, "note_dropped"); }
-
-    /// Every counter, summed over the shards in one pipeline: each shard's
-    /// counts agree with its entries (the scripts update both), but stamps on
-    /// other shards may land between two shards' reads. The counters are
-    /// the prefix's, over every node and since it was first used.
-    ReplicationStats stats() const {
+    ReplicationStats stats_of(std::uint64_t epoch) const {
         std::vector<detail::RedisCommand> commands;
         commands.reserve(detail::redis_shard_count + 1);
         for (std::size_t shard = 0; shard < detail::redis_shard_count; ++shard)
-            commands.push_back({"HGETALL", state_->keys.shard_base(shard) + "n"});
+            commands.push_back({"HGETALL", state_->keys.shard_base(shard, epoch) + "n"});
         commands.push_back({"HMGET", state_->keys.generation(), "minted", "dropped"});
         const std::vector<detail::RedisReply> replies = pipeline(commands, "stats");
         ReplicationStats s;
@@ -510,16 +602,10 @@ class BasicRedisReplicationManager {
         return s;
     }
 
-    /// Exact counts per destination bucket, sorted by name, as
-    /// BasicReplicationManager::destination_stats counts them (an entry in
-    /// the single-status form under the destination its bucket's rules all
-    /// name, or an empty name; REPLICA entries are no destination's). Reads
-    /// every PENDING, COMPLETED and FAILED entry (no single cut); for
-    /// metrics scraped now and then, not per request.
-    std::vector<DestinationCounts> destination_stats() const {
+    std::vector<DestinationCounts> destination_stats_of(std::uint64_t epoch) const {
         std::map<std::string, DestinationCounts, std::less<>> by_name;
         for (const Row& row :
-             rows({ReplicationStatus::Pending, ReplicationStatus::Completed, ReplicationStatus::Failed}, "+inf"))
+             rows({ReplicationStatus::Pending, ReplicationStatus::Completed, ReplicationStatus::Failed}, "+inf", epoch))
             for (const DestinationStatus& d : destinations_of(row.name.bucket, row)) {
                 DestinationCounts& c = by_name[d.destination_bucket];
                 c.destination_bucket = d.destination_bucket;
@@ -533,10 +619,13 @@ class BasicRedisReplicationManager {
         return counts;
     }
 
-  private:
     struct State {
-        State(RedisOptions options, std::string prefix) : pool(std::move(options)), keys(std::move(prefix)) {}
-        detail::RedisPool pool;
+        // RedisOptions (one server) or RedisClusterOptions.
+        template <class Options>
+        State(const Options& options, std::string prefix)
+            : router(options), patience(router.node_options().timeout), keys(std::move(prefix)) {}
+        detail::RedisRouter router;
+        const std::chrono::milliseconds patience; // how long a call waits for a restore's switch
         const detail::RedisKeys keys;
         detail::RedisScript mint{"mint", detail::redis_script_text(detail::redis_lua_mint)};
         detail::RedisScript raise{"raise", detail::redis_script_text(detail::redis_lua_raise)};
@@ -547,17 +636,23 @@ class BasicRedisReplicationManager {
         detail::RedisScript sweep_versions{"sweep_versions",
                                            detail::redis_script_text(detail::redis_lua_sweep_versions)};
         detail::RedisScript take{"take_redrive", detail::redis_script_text(detail::redis_lua_take)};
+        detail::RedisScript read{"lookup_entry", detail::redis_script_text(detail::redis_lua_read)};
+        detail::RedisScript switch_epoch{"restore_switch", detail::redis_script_text(detail::redis_lua_switch)};
+        detail::RedisScript drop{"restore_drop", detail::redis_script_text(detail::redis_lua_drop)};
         detail::CommitLocks commit_locks;
         // The highest generation this manager saw the counter at or above:
         // a stamp at or below it needs no raise (the counter never goes back).
         std::atomic<std::uint64_t> known_last{0};
+        // The epoch the entries were last seen in (only grows): a STALE
+        // answer tells a call it was replaced.
+        mutable std::atomic<std::uint64_t> epoch{0};
     };
 
     // An object's key names.
     struct Names {
-        Names(const detail::RedisKeys& keys, const ObjectId& object)
+        Names(const detail::RedisKeys& keys, const ObjectId& object, std::uint64_t epoch)
             : group(detail::redis_group(object.bucket, object.key)), name(group + std::string(object.version_id)),
-              base(keys.shard_base(detail::redis_shard_of(group))) {}
+              base(keys.shard_base(detail::redis_shard_of(group), epoch)) {}
         std::string entry() const { return base + "e:" + name; }
         std::string counters() const { return base + "n"; }
         std::string group, name, base;
@@ -574,17 +669,14 @@ class BasicRedisReplicationManager {
     Timestamp now() const { return std::chrono::time_point_cast<std::chrono::nanoseconds>(clock_.now()); }
 
     detail::RedisReply run_raw(detail::RedisScript& script, detail::RedisCommand call) const {
-        auto c = state_->pool.lease();
-        return std::move(c->eval(script, {std::move(call)}).front());
+        return std::move(state_->router.eval(script, {std::move(call)}).front());
     }
     detail::RedisReply command(const detail::RedisCommand& words, const char* where) const {
-        auto c = state_->pool.lease();
-        return c->command(words, where);
+        return state_->router.command(words, where);
     }
     std::vector<detail::RedisReply> pipeline(const std::vector<detail::RedisCommand>& commands,
                                              const char* where) const {
-        auto c = state_->pool.lease();
-        return c->pipeline(commands, where);
+        return state_->router.pipeline(commands, where);
     }
     static const detail::RedisReply& checked(const detail::RedisReply& reply, const char* where) {
         if (reply.is_error()) throw BackendError(std::string(where) + ": " + reply.text);
@@ -603,12 +695,166 @@ class BasicRedisReplicationManager {
         return *n;
     }
 
-    std::uint64_t seen(std::uint64_t generation) noexcept {
-        std::uint64_t known = state_->known_last.load(std::memory_order_relaxed);
-        while (known < generation &&
-               !state_->known_last.compare_exchange_weak(known, generation, std::memory_order_relaxed)) {
+    static void store_max(std::atomic<std::uint64_t>& to, std::uint64_t value) noexcept {
+        std::uint64_t known = to.load(std::memory_order_relaxed);
+        while (known < value && !to.compare_exchange_weak(known, value, std::memory_order_relaxed)) {
         }
+    }
+    std::uint64_t seen(std::uint64_t generation) noexcept {
+        store_max(state_->known_last, generation);
         return generation;
+    }
+
+    static bool is_stale(const detail::RedisReply& reply) noexcept {
+        return reply.is_error() && reply.text.compare(0, 5, "STALE") == 0;
+    }
+
+    // The epoch restore_json last switched in, read from the server.
+    std::uint64_t active_epoch() const {
+        const detail::RedisReply reply = command({"HGET", state_->keys.generation(), "epoch"}, "epoch");
+        const std::uint64_t epoch = reply.is_nil() ? 0 : generation_of(reply);
+        store_max(state_->epoch, epoch);
+        return epoch;
+    }
+
+    // Runs attempt(epoch) on the epoch last seen. A STALE answer (a restore
+    // replaced that epoch) re-reads the active one and runs it again; while
+    // a restore is between its freeze and its switch (two round trips) it
+    // waits, at most RedisOptions::timeout.
+    template <class Attempt>
+    detail::RedisReply in_epoch(Attempt&& attempt) const {
+        std::chrono::milliseconds wait{1};
+        const auto deadline = std::chrono::steady_clock::now() + state_->patience;
+        for (;;) {
+            const std::uint64_t epoch = state_->epoch.load(std::memory_order_relaxed);
+            detail::RedisReply reply = attempt(epoch);
+            if (!is_stale(reply) || active_epoch() != epoch) {
+                if (!is_stale(reply)) return reply;
+                continue;
+            }
+            if (std::chrono::steady_clock::now() > deadline)
+                throw BackendError("the state is frozen by a restore_json that did not switch it in (it failed "
+                                   "mid-way): run restore_json again");
+            std::this_thread::sleep_for(wait);
+            wait = std::min(wait * 2, std::chrono::milliseconds(20));
+        }
+    }
+
+    // A walk over one epoch, run again when a restore switched another in
+    // meanwhile (the replaced one is deleted while the walk reads it).
+    template <class Walk>
+    auto stable(Walk&& walk) const {
+        for (int attempt = 1;; ++attempt) {
+            const std::uint64_t epoch = active_epoch();
+            auto result = walk(epoch);
+            if (active_epoch() == epoch) return result;
+            if (attempt == 8) throw BackendError("a walk: restore_json replaced the state during each of 8 attempts");
+        }
+    }
+
+    // restore_json's staging: the parsed state written under `epoch`, in
+    // pipelines of about 1024 commands.
+    void stage(const detail::RestoredState& parsed, std::uint64_t epoch) {
+        std::vector<detail::RedisCommand> batch;
+        const auto flush = [&] {
+            for (const detail::RedisReply& reply : pipeline(batch, "restore_json")) checked(reply, "restore_json");
+            batch.clear();
+        };
+        for (const auto& config : parsed.configs)
+            batch.push_back({"HSET", state_->keys.staged_configs(epoch), config.first,
+                             config_document(config.first, config.second)});
+        for (const detail::EntryTable& table : parsed.tables)
+            table.for_each([&](std::string_view bucket, const detail::EntryName& name, const detail::StoredEntry& e) {
+                const Names n(state_->keys, ObjectId{bucket, name.key, name.version}, epoch);
+                const ReplicationStatusEntry entry = e.to_entry();
+                const std::string score = detail::redis_score(entry.recorded_at.time_since_epoch().count());
+                const std::string status = detail::redis_status(entry.status);
+                detail::RedisCommand fields = {"HSET", n.entry(),
+                                               "s",    status,
+                                               "g",    std::to_string(entry.generation),
+                                               "t",    detail::redis_time(entry.recorded_at),
+                                               "c",    score};
+                if (e.delete_marker) fields.insert(fields.end(), {"m", "1"});
+                if (const auto* list = table.destinations_of(e))
+                    for (const detail::StoredDestination& d : *list) {
+                        const Timestamp at{std::chrono::nanoseconds{d.recorded_ns}};
+                        fields.push_back("d:" + std::string(table.bucket_name(d.bucket_id)));
+                        fields.push_back(detail::redis_status(d.status) + ":" + detail::redis_time(at) + ":" +
+                                         detail::redis_score(d.recorded_ns));
+                    }
+                batch.push_back(std::move(fields));
+                batch.push_back({"ZADD", n.base + "z:" + status, score, n.name});
+                batch.push_back({"HINCRBY", n.counters(), "c" + status, "1"});
+                if (name.versioned()) {
+                    batch.push_back({"SADD", n.base + "k:" + n.group, std::string(name.version)});
+                    batch.push_back({"SADD", n.base + "vk", n.group});
+                }
+                if (batch.size() >= 1024) flush();
+            });
+        flush();
+    }
+
+    // Freezes every shard of `old`, then switches `fresh` in (with its
+    // configurations and the counter's floor) in one script. When the
+    // switch did not apply, the old epoch is thawed again (unless another
+    // restore replaced it) and the error rethrown.
+    void switch_in(std::uint64_t old, std::uint64_t fresh, std::uint64_t floor) {
+        std::vector<detail::RedisCommand> marks;
+        for (std::size_t shard = 0; shard < detail::redis_shard_count; ++shard)
+            marks.push_back({"SET", state_->keys.shard_base(shard, old) + "x", "1"});
+        try {
+            for (const detail::RedisReply& reply : pipeline(marks, "restore_json")) checked(reply, "restore_json");
+            checked(run_raw(state_->switch_epoch,
+                            {"3", state_->keys.generation(), state_->keys.configs(), state_->keys.staged_configs(fresh),
+                             std::to_string(old), std::to_string(fresh), std::to_string(floor)}),
+                    "restore_json");
+        } catch (const BackendError&) {
+            const std::uint64_t active = active_epoch(); // may throw too: then the next restore thaws
+            if (active == fresh) return;                 // the switch applied; only its answer was lost
+            if (active == old) {
+                for (detail::RedisCommand& mark : marks) mark = {"DEL", mark[1]};
+                pipeline(marks, "restore_json");
+            }
+            throw;
+        }
+        store_max(state_->epoch, fresh);
+        seen(floor);
+    }
+
+    // Deletes every key of an epoch's shards but their markers, in batches.
+    void drop_epoch(std::uint64_t epoch) {
+        std::vector<std::size_t> left(detail::redis_shard_count);
+        for (std::size_t shard = 0; shard < left.size(); ++shard) left[shard] = shard;
+        while (!left.empty()) {
+            std::vector<detail::RedisCommand> calls;
+            for (const std::size_t shard : left) {
+                const std::string base = state_->keys.shard_base(shard, epoch);
+                calls.push_back({"1", base + "n", base, std::to_string(drop_batch)});
+            }
+            const std::vector<detail::RedisReply> replies = state_->router.eval(state_->drop, calls);
+            std::vector<std::size_t> more;
+            for (std::size_t i = 0; i < left.size(); ++i)
+                if (static_cast<std::size_t>(checked(replies[i], "restore_json").integer) >= drop_batch)
+                    more.push_back(left[i]);
+            left.swap(more);
+        }
+        command({"DEL", state_->keys.staged_configs(epoch)}, "restore_json");
+    }
+    // After a failed restore: its staged epoch, which no call reads, goes if it can.
+    void drop_epoch_quietly(std::uint64_t epoch) noexcept {
+        try {
+            if (active_epoch() != epoch) drop_epoch(epoch);
+        } catch (const Error&) {
+        }
+    }
+    static constexpr std::size_t drop_batch = 512;
+
+    static std::string config_document(std::string_view bucket, const ReplicationConfig& config) {
+        detail::ConfigMap one;
+        one.emplace(std::string(bucket), config);
+        detail::SnapshotWriter writer;
+        writer.configs(one);
+        return std::move(writer).finish(1, false);
     }
 
     // Before a stamp above every generation seen: raise the shared counter,
@@ -623,14 +869,19 @@ class BasicRedisReplicationManager {
                std::string_view destination, bool sole) {
         detail::require_storable(object);
         raise_counter_to(generation);
-        return checked(run_raw(state_->stamp, stamp_call(object, mode, generation, status, destination, sole)), "stamp")
+        return checked(in_epoch([&](std::uint64_t epoch) {
+                           return run_raw(state_->stamp,
+                                          stamp_call(object, mode, generation, status, destination, sole, epoch));
+                       }),
+                       "stamp")
                    .integer == 1;
     }
 
     // The stamp script's call (see redis_lua_stamp), recorded now.
     detail::RedisCommand stamp_call(const ObjectId& object, char mode, std::uint64_t generation,
-                                    ReplicationStatus status, std::string_view destination, bool sole) const {
-        const Names n(state_->keys, object);
+                                    ReplicationStatus status, std::string_view destination, bool sole,
+                                    std::uint64_t epoch) const {
+        const Names n(state_->keys, object, epoch);
         const Timestamp at = now();
         return {"2",
                 n.entry(),
@@ -648,9 +899,10 @@ class BasicRedisReplicationManager {
                 sole ? "1" : "0"};
     }
 
-    detail::RedisCommand entry_query(const ObjectId& object) const {
-        const Names n(state_->keys, object);
-        return {"HMGET", n.entry(), "s", "g", "t"};
+    // The read script's call of a lookup (see redis_lua_read).
+    detail::RedisCommand entry_query(const ObjectId& object, std::uint64_t epoch) const {
+        const Names n(state_->keys, object, epoch);
+        return {"1", n.entry(), n.base, "s", "g", "t"};
     }
     static std::optional<ReplicationStatusEntry> entry_of(const detail::RedisReply& reply) {
         checked(reply, "lookup_entry");
@@ -667,11 +919,16 @@ class BasicRedisReplicationManager {
 
     template <class Out>
     void lookup_batch(const ObjectId* objects, std::size_t count, Out&& out) const {
-        std::vector<detail::RedisCommand> commands;
-        commands.reserve(count);
-        for (std::size_t i = 0; i < count; ++i) commands.push_back(entry_query(objects[i]));
-        const std::vector<detail::RedisReply> replies = pipeline(commands, "lookup_entries");
-        for (std::size_t i = 0; i < count; ++i) out(i, entry_of(replies[i]));
+        const std::uint64_t epoch = state_->epoch.load(std::memory_order_relaxed);
+        std::vector<detail::RedisCommand> calls;
+        calls.reserve(count);
+        for (std::size_t i = 0; i < count; ++i) calls.push_back(entry_query(objects[i], epoch));
+        const std::vector<detail::RedisReply> replies = state_->router.eval(state_->read, calls);
+        for (std::size_t i = 0; i < count; ++i)
+            out(i, entry_of(is_stale(replies[i]) ? in_epoch([&](std::uint64_t e) {
+                    return run_raw(state_->read, entry_query(objects[i], e));
+                })
+                                                 : replies[i]));
     }
 
     // HGETALL's reply as a Row (its name left empty); nullopt when absent.
@@ -752,13 +1009,15 @@ class BasicRedisReplicationManager {
     // entries in another. An entry whose status changed in between is left
     // out (it is no longer what was asked for).
     std::vector<Row> rows(std::initializer_list<ReplicationStatus> statuses, const std::string& max_score,
-                          std::size_t first = 0, std::size_t last = detail::redis_shard_count) const {
+                          std::uint64_t epoch, std::size_t first = 0,
+                          std::size_t last = detail::redis_shard_count) const {
         std::vector<detail::RedisCommand> ranges;
         std::vector<std::pair<std::size_t, ReplicationStatus>> asked;
         for (std::size_t shard = first; shard < last; ++shard)
             for (const ReplicationStatus status : statuses) {
-                ranges.push_back({"ZRANGEBYSCORE", state_->keys.shard_base(shard) + "z:" + detail::redis_status(status),
-                                  "-inf", max_score});
+                ranges.push_back({"ZRANGEBYSCORE",
+                                  state_->keys.shard_base(shard, epoch) + "z:" + detail::redis_status(status), "-inf",
+                                  max_score});
                 asked.emplace_back(shard, status);
             }
         const std::vector<detail::RedisReply> names = pipeline(ranges, "list");
@@ -768,7 +1027,7 @@ class BasicRedisReplicationManager {
             for (const detail::RedisReply& name : checked(names[i], "list").elements) {
                 std::optional<detail::RedisDecodedName> d = detail::redis_decode_name(name.text);
                 if (!d) throw BackendError("list: a damaged entry name in " + ranges[i][1]);
-                reads.push_back({"HGETALL", state_->keys.shard_base(asked[i].first) + "e:" + name.text});
+                reads.push_back({"HGETALL", state_->keys.shard_base(asked[i].first, epoch) + "e:" + name.text});
                 decoded.emplace_back(std::move(*d), asked[i].second);
             }
         const std::vector<detail::RedisReply> replies = pipeline(reads, "list");
@@ -785,23 +1044,29 @@ class BasicRedisReplicationManager {
     template <class Predicate>
     std::vector<DestinationRef> collect_destinations(std::initializer_list<ReplicationStatus> statuses,
                                                      Predicate&& wanted) const {
-        std::vector<DestinationRef> found;
-        for (Row& row : rows(statuses, "+inf"))
-            for (DestinationStatus& d : destinations_of(row.name.bucket, row))
-                if (wanted(d))
-                    found.push_back(DestinationRef{row.name.bucket, row.name.key, std::move(d), row.name.version_id,
-                                                   row.delete_marker});
-        return found;
+        return stable([&](std::uint64_t epoch) {
+            std::vector<DestinationRef> found;
+            for (Row& row : rows(statuses, "+inf", epoch))
+                for (DestinationStatus& d : destinations_of(row.name.bucket, row))
+                    if (wanted(d))
+                        found.push_back(DestinationRef{row.name.bucket, row.name.key, std::move(d), row.name.version_id,
+                                                       row.delete_marker});
+            return found;
+        });
     }
 
-    std::size_t sweep_status(const std::string& base, ReplicationStatus status, std::int64_t cutoff) {
+    std::size_t sweep_status(std::size_t shard, ReplicationStatus status, std::int64_t cutoff) {
         std::size_t removed = 0, skip = 0;
         for (;;) {
             const detail::RedisReply reply = checked(
-                run_raw(state_->sweep,
-                        {"2", base + "z:" + detail::redis_status(status), base + "n", base,
-                         detail::redis_status(status), detail::redis_time(Timestamp{std::chrono::nanoseconds{cutoff}}),
-                         detail::redis_score(cutoff), std::to_string(skip), std::to_string(sweep_batch)}),
+                in_epoch([&](std::uint64_t epoch) {
+                    const std::string base = state_->keys.shard_base(shard, epoch);
+                    return run_raw(state_->sweep,
+                                   {"2", base + "z:" + detail::redis_status(status), base + "n", base,
+                                    detail::redis_status(status),
+                                    detail::redis_time(Timestamp{std::chrono::nanoseconds{cutoff}}),
+                                    detail::redis_score(cutoff), std::to_string(skip), std::to_string(sweep_batch)});
+                }),
                 "sweep");
             if (reply.elements.size() != 3) throw BackendError("sweep: an unexpected reply");
             removed += static_cast<std::size_t>(reply.elements[0].integer);
@@ -810,14 +1075,17 @@ class BasicRedisReplicationManager {
         }
     }
 
-    std::size_t sweep_versions(const std::string& base, std::size_t latest) {
+    std::size_t sweep_versions(std::size_t shard, std::size_t latest) {
         std::size_t removed = 0;
         std::string cursor = "0";
         do {
-            const detail::RedisReply reply =
-                checked(run_raw(state_->sweep_versions, {"2", base + "vk", base + "n", base, cursor,
-                                                         std::to_string(sweep_batch), std::to_string(latest)}),
-                        "sweep_versions");
+            const detail::RedisReply reply = checked(
+                in_epoch([&](std::uint64_t epoch) {
+                    const std::string base = state_->keys.shard_base(shard, epoch);
+                    return run_raw(state_->sweep_versions, {"2", base + "vk", base + "n", base, cursor,
+                                                            std::to_string(sweep_batch), std::to_string(latest)});
+                }),
+                "sweep_versions");
             if (reply.elements.size() != 2) throw BackendError("sweep_versions: an unexpected reply");
             cursor = reply.elements[0].text;
             removed += static_cast<std::size_t>(reply.elements[1].integer);

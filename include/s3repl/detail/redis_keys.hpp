@@ -76,7 +76,9 @@ inline std::size_t redis_shard_of(std::string_view group) noexcept {
 
 // The key names under a prefix. The text in braces is the hash tag Redis
 // Cluster places a key by: one per shard, and one each for the generation
-// counter, the configurations and the re-drive queue.
+// counter (which the configurations share, so a restore switches both in
+// one script) and the re-drive queue. The entries live in an epoch: 0 until
+// the first restore_json, then the one each restore staged and switched in.
 class RedisKeys {
   public:
     explicit RedisKeys(std::string prefix) : prefix_(std::move(prefix)) {
@@ -85,11 +87,20 @@ class RedisKeys {
     }
     const std::string& prefix() const noexcept { return prefix_; }
     std::string generation() const { return "{" + prefix_ + ":gen}"; }
-    std::string configs() const { return "{" + prefix_ + ":config}"; }
+    std::string configs() const { return generation() + ":config"; }
+    // Where a restore stages its configurations before switching them in.
+    std::string staged_configs(std::uint64_t epoch) const { return configs() + ":@" + std::to_string(epoch); }
     std::string redrive() const { return "{" + prefix_ + ":redrive}"; }
-    // The start of every key of a shard; the scripts append "e:<name>",
-    // "z:<status>", "n", "vk", "k:<group>".
-    std::string shard_base(std::size_t shard) const { return "{" + prefix_ + ":" + std::to_string(shard) + "}:"; }
+    // The start of every key of a shard in an epoch; the scripts append
+    // "e:<name>", "z:<status>", "n", "vk", "k:<group>", and "x" (the marker
+    // of an epoch a restore replaced). Epoch 0's names are the first
+    // layout's; a later epoch's continue with "@<epoch>:", which no key of
+    // epoch 0 starts with.
+    std::string shard_base(std::size_t shard, std::uint64_t epoch = 0) const {
+        std::string base = "{" + prefix_ + ":" + std::to_string(shard) + "}:";
+        if (epoch != 0) base += "@" + std::to_string(epoch) + ":";
+        return base;
+    }
 
   private:
     std::string prefix_;

@@ -8,6 +8,11 @@
 //
 // Generations and times are compared as decimal strings (cmp): Lua's numbers
 // are doubles, exact only to 2^53, and generations reach 2^64-1.
+//
+// Epochs: every script on a shard's keys first checks the shard's marker
+// ("<base>x", set by restore_json when it replaces that epoch) and answers
+// STALE instead of touching a replaced epoch, so no stamp is ever applied
+// to an orphaned one: the client re-reads the active epoch and calls again.
 
 #include <string>
 
@@ -16,6 +21,10 @@ inline namespace v0 {
 namespace detail {
 
 inline const char* const redis_lua_common = R"lua(
+local function frozen(base)
+  return redis.call('EXISTS', base .. 'x') == 1
+end
+local stale = 'STALE this epoch of the state was replaced by restore_json'
 local function cmp(a, b)
   if #a ~= #b then return #a < #b and -1 or 1 end
   if a == b then return 0 end
@@ -113,6 +122,7 @@ return last
 // accepted, 0 when refused. The rules are BasicReplicationManager's.
 inline const char* const redis_lua_stamp = R"lua(
 local e, base, name = KEYS[1], ARGV[1], ARGV[2]
+if frozen(base) then return redis.error_reply(stale) end
 local mode, gen, st, t, c, dest = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 local old = redis.call('HMGET', e, 's', 'g')
 local os, og = old[1], old[2]
@@ -181,8 +191,9 @@ end
 return replace(mode == 'd' and ARGV[11] ~= '1')
 )lua";
 
-// KEYS[1] the entry. Marks a tracked version a delete marker.
+// KEYS[1] the entry, ARGV[1] its shard's base. Marks a tracked version a delete marker.
 inline const char* const redis_lua_mark = R"lua(
+if frozen(ARGV[1]) then return redis.error_reply(stale) end
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'm', '1') end
 return 0
 )lua";
@@ -190,6 +201,7 @@ return 0
 // KEYS[1] the entry, KEYS[2] the shard's counters; ARGV base, name.
 // Returns 1 when there was an entry.
 inline const char* const redis_lua_forget = R"lua(
+if frozen(ARGV[1]) then return redis.error_reply(stale) end
 local s = redis.call('HGET', KEYS[1], 's')
 if not s then return 0 end
 remove(ARGV[1], ARGV[2], s)
@@ -203,6 +215,7 @@ return 1
 // {removed, kept, examined}; kept ones stay at the front, so the next batch
 // skips them.
 inline const char* const redis_lua_sweep = R"lua(
+if frozen(ARGV[1]) then return redis.error_reply(stale) end
 local names = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[4], 'LIMIT', ARGV[5], ARGV[6])
 local removed, kept = 0, 0
 for _, name in ipairs(names) do
@@ -226,6 +239,7 @@ return {removed, kept, #names}
 // kept stay). KEYS[1] the shard's set of keys with versions, KEYS[2] its
 // counters; ARGV base, SSCAN cursor, count, latest. Returns {cursor, removed}.
 inline const char* const redis_lua_sweep_versions = R"lua(
+if frozen(ARGV[1]) then return redis.error_reply(stale) end
 local r = redis.call('SSCAN', KEYS[1], ARGV[2], 'COUNT', ARGV[3])
 local latest, removed = tonumber(ARGV[4]), 0
 for _, group in ipairs(r[2]) do
@@ -252,6 +266,57 @@ for _, group in ipairs(r[2]) do
 end
 redis.call('HINCRBY', KEYS[2], 'swept', removed)
 return {r[1], removed}
+)lua";
+
+// A lookup. KEYS[1] an entry, ARGV[1] its shard's base, ARGV[2..] the
+// fields to read (none: all, as HGETALL).
+inline const char* const redis_lua_read = R"lua(
+if frozen(ARGV[1]) then return redis.error_reply(stale) end
+if #ARGV == 1 then return redis.call('HGETALL', KEYS[1]) end
+return redis.call('HMGET', KEYS[1], unpack(ARGV, 2))
+)lua";
+
+// restore_json's switch. KEYS[1] the generation hash, KEYS[2] the
+// configurations, KEYS[3] the staged ones; ARGV the epoch replaced, the one
+// switched in, the counter's floor. Refused (RACED) when another restore
+// switched first.
+inline const char* const redis_lua_switch = R"lua(
+if (redis.call('HGET', KEYS[1], 'epoch') or '0') ~= ARGV[1] then
+  return redis.error_reply('RACED another restore_json switched its state in first')
+end
+local last = redis.call('HGET', KEYS[1], 'last') or '0'
+if cmp(ARGV[3], last) > 0 then redis.call('HSET', KEYS[1], 'last', ARGV[3]) end
+redis.call('HSET', KEYS[1], 'epoch', ARGV[2])
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('RENAME', KEYS[3], KEYS[2])
+else
+  redis.call('DEL', KEYS[2])
+end
+return 1
+)lua";
+
+// One batch of deleting a replaced (or abandoned staged) epoch's shard.
+// KEYS[1] its counters; ARGV base, batch. Deletes up to `batch` entries,
+// then key groups, then the shard's own sets (its marker stays: a client
+// still on this epoch is told STALE). Returns the number of keys deleted:
+// below `batch`, the shard is empty.
+inline const char* const redis_lua_drop = R"lua(
+local base, batch, n = ARGV[1], tonumber(ARGV[2]), 0
+for d = 0, 3 do
+  local z = base .. 'z:' .. d
+  for _, name in ipairs(redis.call('ZRANGE', z, 0, batch - n - 1)) do
+    redis.call('DEL', base .. 'e:' .. name)
+    redis.call('ZREM', z, name)
+    n = n + 1
+  end
+  if n >= batch then return n end
+end
+for _, group in ipairs(redis.call('SPOP', base .. 'vk', batch - n)) do
+  redis.call('DEL', base .. 'k:' .. group)
+  n = n + 1
+end
+if n < batch then redis.call('DEL', KEYS[1]) end
+return n
 )lua";
 
 // KEYS[1] the re-drive set: takes its members, each once.
