@@ -4,8 +4,8 @@
 
 #include "s3repl/clock.hpp"
 #include "s3repl/destination_status.hpp"
-#include "s3repl/detail/commit_locks.hpp"
 #include "s3repl/detail/redis_cluster.hpp"
+#include "s3repl/detail/redis_commit_lock.hpp"
 #include "s3repl/detail/redis_connection.hpp"
 #include "s3repl/detail/redis_keys.hpp"
 #include "s3repl/detail/redis_scripts.hpp"
@@ -98,6 +98,7 @@ struct StatusStamp {
 /// generation is above every one this manager has seen, which raises the
 /// counter first; and a destination stamp reads the bucket's configuration);
 /// lookup_statuses/lookup_entries pipeline a whole batch in one round trip.
+/// commit_in_order takes three (the key's lock, the mint, the release).
 ///
 ///     s3repl::RedisReplicationManager manager({"127.0.0.1", 6379}, "s3repl");
 ///     auto generation = manager.next_generation();
@@ -144,16 +145,21 @@ class BasicRedisReplicationManager {
     /// After it, every generation minted is greater than `floor`.
     void raise_generation_floor(std::uint64_t floor) { raise_counter_to(floor); }
 
-    /// Mints a generation and runs `commit(generation)` under this process's
-    /// commit lock of the key (see BasicReplicationManager::commit_in_order).
-    /// The lock is per process: two nodes committing one key at once are
-    /// ordered by the destinations' conditional writes, not by this lock.
+    /// Mints a generation and runs `commit(generation)` holding the key's
+    /// commit lock on every node sharing the prefix (a lease in Redis, see
+    /// RedisOptions::commit_lease), so generations follow the order of the
+    /// key's commits across nodes, as BasicReplicationManager::commit_in_order
+    /// orders them within one process. Throws BackendError, committing
+    /// nothing, when the lock or the mint fails; what `commit` throws passes
+    /// through, the lock released.
     template <class Commit>
     std::uint64_t commit_in_order(std::string_view bucket, std::string_view key, Commit&& commit) {
-        std::lock_guard<std::mutex> lock(
-            state_->commit_locks.stripe_for(detail::redis_hash(detail::redis_group(bucket, key))));
-        const std::uint64_t generation = next_generation();
-        std::forward<Commit>(commit)(generation);
+        const std::string group = detail::redis_group(bucket, key);
+        std::uint64_t generation = 0;
+        state_->commit_lock.hold(state_->router, detail::redis_hash(group), state_->keys.commit_lock(group), [&] {
+            generation = next_generation();
+            std::forward<Commit>(commit)(generation);
+        });
         return generation;
     }
 
@@ -639,7 +645,7 @@ class BasicRedisReplicationManager {
         detail::RedisScript read{"lookup_entry", detail::redis_script_text(detail::redis_lua_read)};
         detail::RedisScript switch_epoch{"restore_switch", detail::redis_script_text(detail::redis_lua_switch)};
         detail::RedisScript drop{"restore_drop", detail::redis_script_text(detail::redis_lua_drop)};
-        detail::CommitLocks commit_locks;
+        detail::RedisCommitLock commit_lock{router.node_options().commit_lease, router.node_options().timeout};
         // The highest generation this manager saw the counter at or above:
         // a stamp at or below it needs no raise (the counter never goes back).
         std::atomic<std::uint64_t> known_last{0};
