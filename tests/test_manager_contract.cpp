@@ -674,6 +674,30 @@ S3REPL_CONTRACT_TEST("restore_json replaces the whole state with a to_json docum
     CHECK(m.size() == 2);
 }
 
+S3REPL_CONTRACT_TEST("the stamp and sweep counters count on across a restore_json", "[snapshot][stats]") {
+    TestType f;
+    auto& m = f.manager;
+    const ObjectId a{"src", "a"}, b{"src", "b"};
+    CHECK(m.record_status_if_newer(a, 5, P));
+    CHECK(m.record_status_if_newer(b, 6, C));
+    CHECK_FALSE(m.record_status_if_newer(a, 4, P)); // stale
+    f.clock.advance(2h);
+    CHECK(m.sweep_stale(f.clock.now(), 1h) == 1); // b
+    const std::string json = m.to_json();
+    const s3repl::ReplicationStats before = m.stats();
+    CHECK(before.stamps_accepted == 2);
+    CHECK(before.stamps_rejected == 1);
+    CHECK(before.entries_swept == 1);
+
+    m.restore_json(json);
+    CHECK(m.record_status_if_newer(b, 7, P));
+    const s3repl::ReplicationStats after = m.stats();
+    CHECK(after.stamps_accepted == 3);
+    CHECK(after.stamps_rejected == 1);
+    CHECK(after.entries_swept == 1);
+    CHECK(after.entries_pending == 2); // the entries and their counts are the snapshot's, and b's new stamp
+}
+
 S3REPL_CONTRACT_TEST("a bad snapshot document leaves the state as it was", "[snapshot]") {
     TestType f;
     auto& m = f.manager;

@@ -76,7 +76,9 @@ struct StatusStamp {
 ///                      s status digit, g generation, t time, c score,
 ///                      m delete marker, d:<destination> "status:time:score"
 ///   {P:S}:z:<digit>    sorted set per status: entry names by recorded_at (ms)
-///   {P:S}:n            hash: c<digit> entries per status, acc, rej, swept
+///   {P:S}:n            hash: c<digit> entries per status
+///   {P:S}:t            hash: acc, rej, swept (stamps accepted, refused; entries
+///                      swept), no epoch's: they count on across restores
 ///   {P:S}:vk, {P:S}:k:<group>   sets: the shard's keys with versions, and each one's version IDs
 ///   {P:S}:l:<group>    string: commit_in_order's lease on a key (detail/redis_commit_lock.hpp)
 /// <name> is "<len>:<bucket><len>:<key><version ID>", binary-safe; every
@@ -540,8 +542,9 @@ class BasicRedisReplicationManager {
     /// Every counter, summed over the shards in one pipeline: each shard's
     /// counts agree with its entries (the scripts update both), but stamps on
     /// other shards may land between two shards' reads. The counters are
-    /// the prefix's, over every node and since it was first used (the
-    /// stamp and sweep counts since the last restore_json).
+    /// the prefix's, over every node and since it was first used; a
+    /// restore_json replaces the entries and their counts, and the stamp and
+    /// sweep counts go on, as in BasicReplicationManager.
     ReplicationStats stats() const {
         return stable([this](std::uint64_t epoch) { return stats_of(epoch); });
     }
@@ -588,14 +591,16 @@ class BasicRedisReplicationManager {
 
     ReplicationStats stats_of(std::uint64_t epoch) const {
         std::vector<detail::RedisCommand> commands;
-        commands.reserve(detail::redis_shard_count + 1);
-        for (std::size_t shard = 0; shard < detail::redis_shard_count; ++shard)
+        commands.reserve(2 * detail::redis_shard_count + 1);
+        for (std::size_t shard = 0; shard < detail::redis_shard_count; ++shard) {
             commands.push_back({"HGETALL", state_->keys.shard_base(shard, epoch) + "n"});
+            commands.push_back({"HGETALL", state_->keys.shard_totals(shard)});
+        }
         commands.push_back({"HMGET", state_->keys.generation(), "minted", "dropped"});
         const std::vector<detail::RedisReply> replies = pipeline(commands, "stats");
         ReplicationStats s;
-        for (std::size_t shard = 0; shard < detail::redis_shard_count; ++shard) {
-            const std::vector<detail::RedisReply>& fields = checked(replies[shard], "stats").elements;
+        for (std::size_t hash = 0; hash + 1 < replies.size(); ++hash) {
+            const std::vector<detail::RedisReply>& fields = checked(replies[hash], "stats").elements;
             for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
                 const std::string& field = fields[i].text;
                 const auto value = static_cast<std::size_t>(number_of(fields[i + 1].text));

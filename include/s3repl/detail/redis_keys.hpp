@@ -102,6 +102,8 @@ class RedisKeys {
         return base;
     }
 
+    // A shard's stamp and sweep counts, kept across restores (no epoch's).
+    std::string shard_totals(std::size_t shard) const { return shard_base(shard) + "t"; }
     // The lease commit_in_order holds on a key across nodes ("l:" is no
     // epoch's: a restore leaves it alone), in the slot of the key's entries.
     std::string commit_lock(const std::string& group) const { return shard_base(redis_shard_of(group)) + "l:" + group; }

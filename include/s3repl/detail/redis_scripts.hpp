@@ -24,6 +24,11 @@ inline const char* const redis_lua_common = R"lua(
 local function frozen(base)
   return redis.call('EXISTS', base .. 'x') == 1
 end
+-- The shard's stamp and sweep counts ("{P:S}:t"), which no epoch owns: a
+-- restore replaces the entries, not what was counted before it.
+local function count(base, field, by)
+  redis.call('HINCRBY', string.match(base, '^(.-}:)') .. 't', field, by)
+end
 local stale = 'STALE this epoch of the state was replaced by restore_json'
 local function cmp(a, b)
   if #a ~= #b then return #a < #b and -1 or 1 end
@@ -129,7 +134,7 @@ local os, og = old[1], old[2]
 local list, n = {}, 0
 if os then list, n = destinations(e) end
 local function verdict(ok)
-  redis.call('HINCRBY', KEYS[2], ok and 'acc' or 'rej', 1)
+  count(base, ok and 'acc' or 'rej', 1)
   return ok and 1 or 0
 end
 local function created()
@@ -230,7 +235,7 @@ for _, name in ipairs(names) do
     kept = kept + 1
   end
 end
-redis.call('HINCRBY', KEYS[2], 'swept', removed)
+count(ARGV[1], 'swept', removed)
 return {removed, kept, #names}
 )lua";
 
@@ -264,7 +269,7 @@ for _, group in ipairs(r[2]) do
     end
   end
 end
-redis.call('HINCRBY', KEYS[2], 'swept', removed)
+count(ARGV[1], 'swept', removed)
 return {r[1], removed}
 )lua";
 
