@@ -17,6 +17,7 @@
 #include "s3repl/detail/commit_locks.hpp"
 #include "s3repl/detail/redis_cluster.hpp"
 #include "s3repl/detail/redis_connection.hpp"
+#include "s3repl/detail/redis_scripts.hpp"
 #include "s3repl/error.hpp"
 
 #include <algorithm>
@@ -32,11 +33,6 @@
 namespace s3repl {
 inline namespace v0 {
 namespace detail {
-
-inline const char* const redis_lua_unlock = R"lua(
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-)lua";
 
 class RedisCommitLock {
   public:
@@ -102,7 +98,7 @@ class RedisCommitLock {
     const std::string holder_;
     std::atomic<std::uint64_t> taken_{0};
     CommitLocks stripes_;
-    RedisScript unlock_{"commit_unlock", redis_lua_unlock};
+    RedisScript unlock_{"commit_unlock", redis_lua_delete_if_holds};
 };
 
 } // namespace detail

@@ -98,12 +98,6 @@ end
 return redis.call('HGET', KEYS[1], 'aborted') or ''
 )lua";
 
-// KEYS[1] a shard's marker; ARGV the aborted restore: its marker goes.
-inline const char* const redis_lua_thaw = R"lua(
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-)lua";
-
 class RedisFreeze {
   public:
     explicit RedisFreeze(std::chrono::milliseconds lease) : lease_(lease) {}
@@ -160,7 +154,7 @@ class RedisFreeze {
     RedisScript freeze_{"restore_freeze", text(redis_lua_freeze)};
     RedisScript switch_{"restore_switch", text(redis_lua_switch)};
     RedisScript abort_{"restore_abort", text(redis_lua_abort)};
-    RedisScript thaw_{"restore_thaw", text(redis_lua_thaw)};
+    RedisScript thaw_{"restore_thaw", redis_lua_delete_if_holds}; // a marker holding the aborted restore
 };
 
 } // namespace detail

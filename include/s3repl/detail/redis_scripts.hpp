@@ -312,6 +312,14 @@ redis.call('DEL', KEYS[1])
 return m
 )lua";
 
+// KEYS[1] a string, ARGV[1] a value: deletes the key only while it holds
+// that value (a lease released by its holder, a marker of an aborted
+// restore). Returns 1 when it deleted it. Needs none of the functions above.
+inline const char* const redis_lua_delete_if_holds = R"lua(
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+)lua";
+
 // A script's whole text: the shared functions, then its body.
 inline std::string redis_script_text(const char* body) { return std::string(redis_lua_common) + body; }
 
