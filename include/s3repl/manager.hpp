@@ -5,6 +5,7 @@
 #include "s3repl/clock.hpp"
 #include "s3repl/destination_status.hpp"
 #include "s3repl/detail/batch_lookup.hpp"
+#include "s3repl/detail/bucket_key_overloads.hpp"
 #include "s3repl/detail/commit_locks.hpp"
 #include "s3repl/detail/entry_table.hpp"
 #include "s3repl/detail/generation_counter.hpp"
@@ -107,7 +108,8 @@ struct EntryRef {
 ///     auto generation = manager.next_generation();            // on the source PUT
 ///     manager.record_status_if_newer("src", "k", generation, s3repl::ReplicationStatus::Pending);
 template <class Clock = CoarseSystemClock, class Mutex = SharedMutex>
-class BasicReplicationManager {
+class BasicReplicationManager : public detail::BucketKeyOverloads<BasicReplicationManager<Clock, Mutex>> {
+    using Overloads = detail::BucketKeyOverloads<BasicReplicationManager>;
     static_assert(detail::is_system_clock_like<Clock>::value,
                   "s3repl: Clock needs a const now() returning a std::chrono::system_clock time_point "
                   "(see s3repl::CoarseSystemClock, s3repl::SystemClock and s3repl::ManualClock)");
@@ -117,6 +119,16 @@ class BasicReplicationManager {
   public:
     using clock_type = Clock;
     using mutex_type = Mutex;
+
+    // The (bucket, key) forms of the ObjectId members below, and the
+    // shorter sweep_stale calls (detail/bucket_key_overloads.hpp).
+    using Overloads::lookup_destinations;
+    using Overloads::lookup_entry;
+    using Overloads::lookup_status;
+    using Overloads::record_destination_status_if_newer;
+    using Overloads::record_status;
+    using Overloads::record_status_if_newer;
+    using Overloads::sweep_stale;
 
     explicit BasicReplicationManager(Clock clock = Clock{}) : clock_(std::move(clock)), state_(new State) {}
 
@@ -232,9 +244,6 @@ class BasicReplicationManager {
         if (existing == nullptr) require_storable(object);
         store(shard, object, h, existing, {status, 0, now()});
     }
-    void record_status(std::string_view bucket, std::string_view key, ReplicationStatus status) {
-        record_status(ObjectId{bucket, key}, status);
-    }
 
     /// The CAS: stamps `status` at `generation` unless the stored generation
     /// is greater, or equal with the stored status COMPLETED and `status`
@@ -259,10 +268,6 @@ class BasicReplicationManager {
         raise_counter_to(generation);
         store(shard, object, h, existing, {status, generation, now()});
         return true;
-    }
-    bool record_status_if_newer(std::string_view bucket, std::string_view key, std::uint64_t generation,
-                                ReplicationStatus status) {
-        return record_status_if_newer(ObjectId{bucket, key}, generation, status);
     }
 
     /// The CAS of one destination of a source object: stamps `status` for
@@ -312,11 +317,6 @@ class BasicReplicationManager {
         ++shard.stamps_accepted;
         return true;
     }
-    bool record_destination_status_if_newer(std::string_view bucket, std::string_view key,
-                                            std::string_view destination_bucket, std::uint64_t generation,
-                                            ReplicationStatus status) {
-        return record_destination_status_if_newer(ObjectId{bucket, key}, destination_bucket, generation, status);
-    }
 
     /// Records that a version is a delete marker (begin_delete_marker_replication
     /// calls it after the marker's stamps): re-drives then carry a marker, not
@@ -353,9 +353,6 @@ class BasicReplicationManager {
         if (!entry) return std::nullopt;
         return entry->status;
     }
-    std::optional<ReplicationStatus> lookup_status(std::string_view bucket, std::string_view key) const {
-        return lookup_status(ObjectId{bucket, key});
-    }
 
     /// The whole entry (status, generation, recorded_at), or nullopt.
     std::optional<ReplicationStatusEntry> lookup_entry(const ObjectId& object) const {
@@ -366,9 +363,6 @@ class BasicReplicationManager {
         const detail::StoredEntry* e = shard.table.lookup(object.bucket, name_of(object), h);
         if (e == nullptr) return std::nullopt;
         return e->to_entry();
-    }
-    std::optional<ReplicationStatusEntry> lookup_entry(std::string_view bucket, std::string_view key) const {
-        return lookup_entry(ObjectId{bucket, key});
     }
 
     /// Batch lookups, for a server answering many keys at once (an S3
@@ -425,9 +419,6 @@ class BasicReplicationManager {
         found.front().destination_bucket = sole_destination_of(object.bucket);
         return found;
     }
-    std::vector<DestinationStatus> lookup_destinations(std::string_view bucket, std::string_view key) const {
-        return lookup_destinations(ObjectId{bucket, key});
-    }
 
     /// Number of entries.
     std::size_t size() const {
@@ -441,29 +432,19 @@ class BasicReplicationManager {
 
     // ---- sweep -----------------------------------------------------------
 
-    /// Removes COMPLETED and FAILED entries recorded strictly before
-    /// now - max_age, and, whatever their age, those of versions outside
-    /// the latest `policy.latest_versions` of their key (by generation);
-    /// never PENDING (still in flight) or REPLICA, nor a FAILED one with a
-    /// destination still PENDING. For an object with
-    /// several destinations, the status is their aggregate and the time its
-    /// newest stamp. Returns the number removed. Locks one shard at a time.
-    /// Any duration type is accepted and clamped, so hours::max() means
-    /// "keep everything" instead of overflowing in a conversion. Throws
-    /// InvalidArgument, sweeping nothing, for a negative max_age.
-    template <class Rep, class Period>
-    std::size_t sweep_stale(Timestamp now, std::chrono::duration<Rep, Period> max_age) {
-        return sweep_stale(now, SweepPolicy{max_age, max_age});
-    }
-
-    /// As above with separate TTLs for COMPLETED and FAILED.
-    std::size_t sweep_stale(Timestamp now, const SweepPolicy& policy) {
-        return sweep_stale(now, policy, [] { return true; });
-    }
-
-    /// As above, asking `keep_going()` before each shard and stopping early
-    /// when it returns false (a sweeper being stopped need not finish the
-    /// pass: what is left is swept next time). Returns the number removed.
+    /// Removes COMPLETED entries recorded strictly before now -
+    /// policy.completed_ttl, FAILED ones before now - policy.failed_ttl,
+    /// and, whatever their age, those of versions outside the latest
+    /// `policy.latest_versions` of their key (by generation); never PENDING
+    /// (still in flight) or REPLICA, nor a FAILED one with a destination
+    /// still PENDING. For an object with several destinations, the status
+    /// is their aggregate and the time its newest stamp. Asks `keep_going()`
+    /// before each shard and stops early when it returns false (a sweeper
+    /// being stopped need not finish the pass: what is left is swept next
+    /// time). Returns the number removed. Locks one shard at a time. Throws
+    /// InvalidArgument, sweeping nothing, for a negative TTL. Also
+    /// sweep_stale(now, policy) and sweep_stale(now, max_age), one TTL for
+    /// both (detail/bucket_key_overloads.hpp).
     template <class KeepGoing>
     std::size_t sweep_stale(Timestamp now, const SweepPolicy& policy, KeepGoing&& keep_going) {
         if (policy.completed_ttl < std::chrono::nanoseconds::zero() ||

@@ -4,6 +4,7 @@
 
 #include "s3repl/clock.hpp"
 #include "s3repl/destination_status.hpp"
+#include "s3repl/detail/bucket_key_overloads.hpp"
 #include "s3repl/detail/redis_cluster.hpp"
 #include "s3repl/detail/redis_commit_lock.hpp"
 #include "s3repl/detail/redis_connection.hpp"
@@ -109,13 +110,24 @@ struct StatusStamp {
 ///     auto generation = manager.next_generation();
 ///     manager.record_status_if_newer("src", "k", generation, s3repl::ReplicationStatus::Pending);
 template <class Clock = CoarseSystemClock>
-class BasicRedisReplicationManager {
+class BasicRedisReplicationManager : public detail::BucketKeyOverloads<BasicRedisReplicationManager<Clock>> {
+    using Overloads = detail::BucketKeyOverloads<BasicRedisReplicationManager>;
     static_assert(detail::is_system_clock_like<Clock>::value,
                   "s3repl: Clock needs a const now() returning a std::chrono::system_clock time_point "
                   "(see s3repl::CoarseSystemClock, s3repl::SystemClock and s3repl::ManualClock)");
 
   public:
     using clock_type = Clock;
+
+    // The (bucket, key) forms of the ObjectId members below, and the
+    // shorter sweep_stale calls (detail/bucket_key_overloads.hpp).
+    using Overloads::lookup_destinations;
+    using Overloads::lookup_entry;
+    using Overloads::lookup_status;
+    using Overloads::record_destination_status_if_newer;
+    using Overloads::record_status;
+    using Overloads::record_status_if_newer;
+    using Overloads::sweep_stale;
 
     /// Connects lazily (the first call). Throws InvalidArgument for a
     /// prefix that is empty or holds a brace.
@@ -212,19 +224,12 @@ class BasicRedisReplicationManager {
         require_known(status);
         stamp(object, 'u', 0, status, {}, false);
     }
-    void record_status(std::string_view bucket, std::string_view key, ReplicationStatus status) {
-        record_status(ObjectId{bucket, key}, status);
-    }
 
     /// The CAS: refused when the stored generation is greater, or equal with
     /// COMPLETED stored and `status` another. Returns whether it was accepted.
     bool record_status_if_newer(const ObjectId& object, std::uint64_t generation, ReplicationStatus status) {
         require_known(status);
         return stamp(object, 'c', generation, status, {}, false);
-    }
-    bool record_status_if_newer(std::string_view bucket, std::string_view key, std::uint64_t generation,
-                                ReplicationStatus status) {
-        return record_status_if_newer(ObjectId{bucket, key}, generation, status);
     }
 
     /// record_status_if_newer of each stamp, pipelined: one round trip for
@@ -271,11 +276,6 @@ class BasicRedisReplicationManager {
         const bool sole = sole_destination_of(object.bucket) == destination_bucket;
         return stamp(object, 'd', generation, status, destination_bucket, sole);
     }
-    bool record_destination_status_if_newer(std::string_view bucket, std::string_view key,
-                                            std::string_view destination_bucket, std::uint64_t generation,
-                                            ReplicationStatus status) {
-        return record_destination_status_if_newer(ObjectId{bucket, key}, destination_bucket, generation, status);
-    }
 
     /// Records that a tracked version is a delete marker. Throws
     /// InvalidArgument for an unversioned object.
@@ -305,16 +305,10 @@ class BasicRedisReplicationManager {
         if (!entry) return std::nullopt;
         return entry->status;
     }
-    std::optional<ReplicationStatus> lookup_status(std::string_view bucket, std::string_view key) const {
-        return lookup_status(ObjectId{bucket, key});
-    }
 
     std::optional<ReplicationStatusEntry> lookup_entry(const ObjectId& object) const {
         return entry_of(
             in_epoch([&](std::uint64_t epoch) { return run_raw(state_->read, entry_query(object, epoch)); }));
-    }
-    std::optional<ReplicationStatusEntry> lookup_entry(std::string_view bucket, std::string_view key) const {
-        return lookup_entry(ObjectId{bucket, key});
     }
 
     /// Batch lookups in one pipelined round trip: out[i] becomes
@@ -341,9 +335,6 @@ class BasicRedisReplicationManager {
         if (!row) return {};
         return destinations_of(object.bucket, *row);
     }
-    std::vector<DestinationStatus> lookup_destinations(std::string_view bucket, std::string_view key) const {
-        return lookup_destinations(ObjectId{bucket, key});
-    }
 
     /// Number of entries (the shards' counters, read in one pipeline).
     std::size_t size() const {
@@ -352,14 +343,6 @@ class BasicRedisReplicationManager {
     }
 
     // ---- sweep -------------------------------------------------------------
-
-    template <class Rep, class Period>
-    std::size_t sweep_stale(Timestamp now, std::chrono::duration<Rep, Period> max_age) {
-        return sweep_stale(now, SweepPolicy{max_age, max_age});
-    }
-    std::size_t sweep_stale(Timestamp now, const SweepPolicy& policy) {
-        return sweep_stale(now, policy, [] { return true; });
-    }
 
     /// The sweep of BasicReplicationManager::sweep_stale, shard by shard
     /// (asking keep_going() before each), each in batches of at most
