@@ -172,3 +172,34 @@ TEST_CASE("stamps racing restores: applied before one and replaced, or after it,
     CHECK(s3repl_test::recount(restorer).entries_pending == 2000 + present);
     CHECK(restorer.lookup_status("src", "base-1999") == P);
 }
+
+TEST_CASE("a restorer that dies between its freeze and its switch: after the lease the next call thaws the state",
+          "[redis][snapshot][faults]") {
+    s3repl::ManualClock clock{s3repl_test::start};
+    s3repl::RedisOptions options = s3repl_test::shared_redis_server().options();
+    options.timeout = std::chrono::milliseconds(300); // the freeze's lease
+    const std::string prefix = s3repl_test::fresh_prefix();
+    RedisManager node(options, prefix, clock);
+    const ObjectId object{"src", "k"};
+    CHECK(node.record_status_if_newer(object, 1, P));
+
+    // The restorer's first steps, as restore_json takes them, then nothing:
+    // it was killed before its switch.
+    s3repl::detail::RedisRouter router(options);
+    const s3repl::detail::RedisKeys keys(prefix);
+    s3repl::detail::RedisFreeze restorer(options.timeout);
+    const auto fresh =
+        static_cast<std::uint64_t>(router.command({"HINCRBY", keys.generation(), "epochs", "1"}, "test").integer);
+    restorer.freeze(router, keys, 0, fresh);
+
+    // Every call on the frozen state waits out the lease, then thaws it.
+    CHECK(node.record_status_if_newer(object, 2, C));
+    CHECK(node.lookup_entry(object) == ReplicationStatusEntry{C, 2, clock.now()});
+    // A restorer that was only stalled finds its restore aborted.
+    CHECK_THROWS_AS(restorer.switch_in(router, keys, 0, fresh, 0), s3repl::BackendError);
+    CHECK(node.lookup_status(object) == C);
+    // And the next restore goes through.
+    node.restore_json(snapshot_of(1, clock));
+    CHECK_FALSE(node.lookup_entry(object));
+    CHECK(node.lookup_status(ObjectId{"src", "base-0"}) == P);
+}

@@ -4,9 +4,10 @@
 
 #include "s3repl/clock.hpp"
 #include "s3repl/destination_status.hpp"
-#include "s3repl/detail/commit_locks.hpp"
 #include "s3repl/detail/redis_cluster.hpp"
+#include "s3repl/detail/redis_commit_lock.hpp"
 #include "s3repl/detail/redis_connection.hpp"
+#include "s3repl/detail/redis_freeze.hpp"
 #include "s3repl/detail/redis_keys.hpp"
 #include "s3repl/detail/redis_scripts.hpp"
 #include "s3repl/detail/snapshot_reader.hpp"
@@ -65,7 +66,8 @@ struct StatusStamp {
 /// Key layout, under `prefix` (no '{' or '}'); the braces are Redis Cluster
 /// hash tags, so each script touches one slot:
 ///   {P:gen}            hash: last (the highest generation issued or stored),
-///                      minted, dropped, epoch (the entries' active one), epochs
+///                      minted, dropped, epoch (the entries' active one), epochs,
+///                      restoring / aborted (a restore's freeze, detail/redis_freeze.hpp)
 ///   {P:gen}:config     hash: bucket -> its configuration (a one-bucket snapshot
 ///                      document), in the counter's slot: restore_json switches both
 ///                      in one script
@@ -76,6 +78,7 @@ struct StatusStamp {
 ///   {P:S}:z:<digit>    sorted set per status: entry names by recorded_at (ms)
 ///   {P:S}:n            hash: c<digit> entries per status, acc, rej, swept
 ///   {P:S}:vk, {P:S}:k:<group>   sets: the shard's keys with versions, and each one's version IDs
+///   {P:S}:l:<group>    string: commit_in_order's lease on a key (detail/redis_commit_lock.hpp)
 /// <name> is "<len>:<bucket><len>:<key><version ID>", binary-safe; every
 /// version of a key is in its shard, so the versions rule is one slot too. A
 /// time is nanoseconds since the epoch plus 2^63, in decimal. These shard keys
@@ -98,6 +101,7 @@ struct StatusStamp {
 /// generation is above every one this manager has seen, which raises the
 /// counter first; and a destination stamp reads the bucket's configuration);
 /// lookup_statuses/lookup_entries pipeline a whole batch in one round trip.
+/// commit_in_order takes three (the key's lock, the mint, the release).
 ///
 ///     s3repl::RedisReplicationManager manager({"127.0.0.1", 6379}, "s3repl");
 ///     auto generation = manager.next_generation();
@@ -144,16 +148,21 @@ class BasicRedisReplicationManager {
     /// After it, every generation minted is greater than `floor`.
     void raise_generation_floor(std::uint64_t floor) { raise_counter_to(floor); }
 
-    /// Mints a generation and runs `commit(generation)` under this process's
-    /// commit lock of the key (see BasicReplicationManager::commit_in_order).
-    /// The lock is per process: two nodes committing one key at once are
-    /// ordered by the destinations' conditional writes, not by this lock.
+    /// Mints a generation and runs `commit(generation)` holding the key's
+    /// commit lock on every node sharing the prefix (a lease in Redis, see
+    /// RedisOptions::commit_lease), so generations follow the order of the
+    /// key's commits across nodes, as BasicReplicationManager::commit_in_order
+    /// orders them within one process. Throws BackendError, committing
+    /// nothing, when the lock or the mint fails; what `commit` throws passes
+    /// through, the lock released.
     template <class Commit>
     std::uint64_t commit_in_order(std::string_view bucket, std::string_view key, Commit&& commit) {
-        std::lock_guard<std::mutex> lock(
-            state_->commit_locks.stripe_for(detail::redis_hash(detail::redis_group(bucket, key))));
-        const std::uint64_t generation = next_generation();
-        std::forward<Commit>(commit)(generation);
+        const std::string group = detail::redis_group(bucket, key);
+        std::uint64_t generation = 0;
+        state_->commit_lock.hold(state_->router, detail::redis_hash(group), state_->keys.commit_lock(group), [&] {
+            generation = next_generation();
+            std::forward<Commit>(commit)(generation);
+        });
         return generation;
     }
 
@@ -484,9 +493,12 @@ class BasicRedisReplicationManager {
     /// whole first (SnapshotError, and nothing written, when it is bad),
     /// then written under a fresh epoch no call reads, then switched in:
     /// each shard of the old epoch is frozen (its scripts answer STALE, and
-    /// the callers wait, at most RedisOptions::timeout, and call again on
-    /// the new epoch), then one script switches epoch, configurations and
-    /// counter floor together; the old epoch is deleted afterwards, in
+    /// the callers wait and call again on the new epoch), then one script
+    /// switches epoch, configurations and counter floor together; the
+    /// freeze is a lease of RedisOptions::timeout: when the restorer dies
+    /// or stalls between its freeze and its switch, the first call that
+    /// finds the lease over aborts that restore (its switch can no longer
+    /// apply) and thaws the old state, which stays; the old epoch is deleted afterwards, in
     /// batches. A stamp racing the restore is applied before it (and
     /// replaced) or after it (on the new state), never to a replaced epoch.
     /// The counter never moves back. Throws BackendError when the server
@@ -637,9 +649,9 @@ class BasicRedisReplicationManager {
                                            detail::redis_script_text(detail::redis_lua_sweep_versions)};
         detail::RedisScript take{"take_redrive", detail::redis_script_text(detail::redis_lua_take)};
         detail::RedisScript read{"lookup_entry", detail::redis_script_text(detail::redis_lua_read)};
-        detail::RedisScript switch_epoch{"restore_switch", detail::redis_script_text(detail::redis_lua_switch)};
         detail::RedisScript drop{"restore_drop", detail::redis_script_text(detail::redis_lua_drop)};
-        detail::CommitLocks commit_locks;
+        detail::RedisFreeze freeze{patience};
+        detail::RedisCommitLock commit_lock{router.node_options().commit_lease, router.node_options().timeout};
         // The highest generation this manager saw the counter at or above:
         // a stamp at or below it needs no raise (the counter never goes back).
         std::atomic<std::uint64_t> known_last{0};
@@ -720,21 +732,22 @@ class BasicRedisReplicationManager {
     // Runs attempt(epoch) on the epoch last seen. A STALE answer (a restore
     // replaced that epoch) re-reads the active one and runs it again; while
     // a restore is between its freeze and its switch (two round trips) it
-    // waits, at most RedisOptions::timeout.
+    // waits, and once that restore's freeze outlived its lease (its
+    // restorer died or stalled), aborts it and thaws the state
+    // (detail/redis_freeze.hpp). Throws BackendError when the state stays
+    // frozen longer than that.
     template <class Attempt>
     detail::RedisReply in_epoch(Attempt&& attempt) const {
         std::chrono::milliseconds wait{1};
-        const auto deadline = std::chrono::steady_clock::now() + state_->patience;
+        const auto deadline = std::chrono::steady_clock::now() + 2 * state_->patience;
         for (;;) {
             const std::uint64_t epoch = state_->epoch.load(std::memory_order_relaxed);
             detail::RedisReply reply = attempt(epoch);
-            if (!is_stale(reply) || active_epoch() != epoch) {
-                if (!is_stale(reply)) return reply;
-                continue;
-            }
+            if (!is_stale(reply)) return reply;
+            if (active_epoch() != epoch || state_->freeze.thaw_abandoned(state_->router, state_->keys, epoch)) continue;
             if (std::chrono::steady_clock::now() > deadline)
-                throw BackendError("the state is frozen by a restore_json that did not switch it in (it failed "
-                                   "mid-way): run restore_json again");
+                throw BackendError("the state stays frozen by a restore_json that never switched it in: run "
+                                   "restore_json again");
             std::this_thread::sleep_for(wait);
             wait = std::min(wait * 2, std::chrono::milliseconds(20));
         }
@@ -799,22 +812,13 @@ class BasicRedisReplicationManager {
     // switch did not apply, the old epoch is thawed again (unless another
     // restore replaced it) and the error rethrown.
     void switch_in(std::uint64_t old, std::uint64_t fresh, std::uint64_t floor) {
-        std::vector<detail::RedisCommand> marks;
-        for (std::size_t shard = 0; shard < detail::redis_shard_count; ++shard)
-            marks.push_back({"SET", state_->keys.shard_base(shard, old) + "x", "1"});
         try {
-            for (const detail::RedisReply& reply : pipeline(marks, "restore_json")) checked(reply, "restore_json");
-            checked(run_raw(state_->switch_epoch,
-                            {"3", state_->keys.generation(), state_->keys.configs(), state_->keys.staged_configs(fresh),
-                             std::to_string(old), std::to_string(fresh), std::to_string(floor)}),
-                    "restore_json");
+            state_->freeze.freeze(state_->router, state_->keys, old, fresh);
+            state_->freeze.switch_in(state_->router, state_->keys, old, fresh, floor);
         } catch (const BackendError&) {
-            const std::uint64_t active = active_epoch(); // may throw too: then the next restore thaws
+            const std::uint64_t active = active_epoch(); // may throw too: then callers thaw after the lease
             if (active == fresh) return;                 // the switch applied; only its answer was lost
-            if (active == old) {
-                for (detail::RedisCommand& mark : marks) mark = {"DEL", mark[1]};
-                pipeline(marks, "restore_json");
-            }
+            if (active == old) state_->freeze.thaw_abandoned(state_->router, state_->keys, old, fresh);
             throw;
         }
         store_max(state_->epoch, fresh);

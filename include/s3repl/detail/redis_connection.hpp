@@ -40,6 +40,12 @@ struct RedisOptions {
     int connect_attempts = 6;
     std::chrono::milliseconds first_backoff = std::chrono::milliseconds(20);
     std::chrono::milliseconds max_backoff = std::chrono::seconds(1);
+    /// How long commit_in_order's lock on a key lasts when its holder dies
+    /// or stalls: another node's commit of that key waits up to this long.
+    /// It must exceed the slowest commit callback (a rename, an fsync);
+    /// one that outlives it may be overtaken by another node's commit of
+    /// the key, and the two generations then need not follow their order.
+    std::chrono::milliseconds commit_lease = std::chrono::seconds(30);
     /// Connections kept open while idle (more are opened while more threads call at once).
     std::size_t idle_connections = 8;
 };

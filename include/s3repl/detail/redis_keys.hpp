@@ -102,6 +102,10 @@ class RedisKeys {
         return base;
     }
 
+    // The lease commit_in_order holds on a key across nodes ("l:" is no
+    // epoch's: a restore leaves it alone), in the slot of the key's entries.
+    std::string commit_lock(const std::string& group) const { return shard_base(redis_shard_of(group)) + "l:" + group; }
+
   private:
     std::string prefix_;
 };

@@ -276,25 +276,6 @@ if #ARGV == 1 then return redis.call('HGETALL', KEYS[1]) end
 return redis.call('HMGET', KEYS[1], unpack(ARGV, 2))
 )lua";
 
-// restore_json's switch. KEYS[1] the generation hash, KEYS[2] the
-// configurations, KEYS[3] the staged ones; ARGV the epoch replaced, the one
-// switched in, the counter's floor. Refused (RACED) when another restore
-// switched first.
-inline const char* const redis_lua_switch = R"lua(
-if (redis.call('HGET', KEYS[1], 'epoch') or '0') ~= ARGV[1] then
-  return redis.error_reply('RACED another restore_json switched its state in first')
-end
-local last = redis.call('HGET', KEYS[1], 'last') or '0'
-if cmp(ARGV[3], last) > 0 then redis.call('HSET', KEYS[1], 'last', ARGV[3]) end
-redis.call('HSET', KEYS[1], 'epoch', ARGV[2])
-if redis.call('EXISTS', KEYS[3]) == 1 then
-  redis.call('RENAME', KEYS[3], KEYS[2])
-else
-  redis.call('DEL', KEYS[2])
-end
-return 1
-)lua";
-
 // One batch of deleting a replaced (or abandoned staged) epoch's shard.
 // KEYS[1] its counters; ARGV base, batch. Deletes up to `batch` entries,
 // then key groups, then the shard's own sets (its marker stays: a client
