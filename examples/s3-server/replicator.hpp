@@ -22,9 +22,11 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace s3server {
@@ -61,7 +63,7 @@ class Replicator {
     /// must outlive the replicator.
     Replicator(Manager& manager, ObjectStore& store, FaultInjection faults, std::size_t workers,
                s3repl::OutcomeMetrics& metrics)
-        : manager_(manager), store_(store), destination_(store, faults),
+        : manager_(manager), store_(store), commit_jitter_(faults.commit_jitter), destination_(store, faults),
           record_outcome_(metrics.recorder(manager.clock())), pool_(workers) {}
 
     /// Stores a client's PUT as version `version_id` (empty: the
@@ -80,6 +82,7 @@ class Replicator {
         auto jobs = s3repl::begin_replication(
             manager_, s3repl::ObjectId{bucket, key, version_id}, staged.meta().tags,
             [&](std::uint64_t generation, bool replicated) {
+                commit_delay();
                 switch (store_.commit(staged, condition, generation, replicated, ConditionOn::Latest)) {
                 case CommitResult::Committed: return;
                 case CommitResult::PreconditionFailed: throw precondition_failed();
@@ -299,6 +302,14 @@ class Replicator {
         for (auto& job : jobs) enqueue(std::move(job), body, stored->first);
     }
 
+    // --slow-commit-jitter-ms: a random wait inside the commit step.
+    void commit_delay() const {
+        if (commit_jitter_.count() <= 0) return;
+        thread_local std::minstd_rand random{std::random_device{}()};
+        std::this_thread::sleep_for(std::chrono::milliseconds(
+            std::uniform_int_distribution<std::chrono::milliseconds::rep>(0, commit_jitter_.count())(random)));
+    }
+
     void enqueue(s3repl::ReplicationJob job, Body body, const ObjectMeta& source) {
         HeaderMap metadata = source.headers;
         if (!source.tags.empty()) metadata["x-amz-tagging"] = format_tagging_header(source.tags);
@@ -347,6 +358,7 @@ class Replicator {
 
     Manager& manager_;
     ObjectStore& store_;
+    const std::chrono::milliseconds commit_jitter_;
     StoreDestination destination_;
     const std::function<void(const s3repl::ReplicationJob&, const s3repl::ReplicationOutcome&)> record_outcome_;
     std::mutex stop_mutex_;

@@ -113,7 +113,8 @@ int serve(Manager& manager, s3server::ObjectStore& store, Startup& startup, cons
     s3repl::OutcomeMetrics metrics;
     s3server::Replicator<Manager> replicator(manager, store,
                                              {options.fail_destination_percent, options.slow_destination,
-                                              options.slow_destination_jitter, options.fail_destination_buckets},
+                                              options.slow_destination_jitter, options.fail_destination_buckets,
+                                              options.slow_commit_jitter},
                                              static_cast<std::size_t>(options.workers), metrics);
     s3server::MetricsEndpoint<Manager> metrics_endpoint(manager, metrics, std::move(startup.metrics_token));
     const s3server::SigV4Verifier verifier(std::move(startup.credentials), options.allow_anonymous);

@@ -175,23 +175,30 @@ def test_a_starting_node_leaves_other_nodes_copies_alone():
 
 
 def test_overwrite_storm_over_two_nodes_converges():
-    # Clients overwrite a few keys with distinct bodies through both nodes
-    # while every copy is slow by a random amount, so copies of one key
-    # overlap, on two nodes, and land out of order; once every job has
-    # ended, every replica equals its source's latest bytes.
-    keys = ["docs/storm-%d" % i for i in range(2)]
-    threads, writes = 8, 20
-    with Nodes("storm", "--slow-destination-ms", 5, "--slow-destination-jitter-ms", 60, "--workers", 6) as nodes:
+    # Clients overwrite a few keys with distinct bodies through both nodes,
+    # in rounds where every client PUTs the same key at once, the last round
+    # of each key included, while each source commit waits a random time
+    # between its mint and its rename (--slow-commit-jitter-ms: without an
+    # order of commits across nodes, renames then land out of generation
+    # order) and every copy is slow by a random amount (copies overlap, on
+    # two nodes, and land out of order). Once every job has ended, every
+    # replica equals its source's latest bytes.
+    keys = ["docs/storm-%d" % i for i in range(8)]
+    threads, writes = 8, 16
+    with Nodes("storm", "--slow-destination-ms", 5, "--slow-destination-jitter-ms", 60, "--slow-commit-jitter-ms", 20,
+               "--workers", 6) as nodes:
         servers = (nodes.a, nodes.b)
         configure(nodes.a.client())
         errors = []
+        round_start = threading.Barrier(threads, timeout=s3t.DEADLINE_SECONDS)
 
         def writer(thread):
             clients = [server.client() for server in servers]  # boto3 sessions are not thread-safe: one each
             for i in range(writes):
-                key = keys[(thread + i) % len(keys)]
+                key = keys[i % len(keys)]
                 body = ("thread %d write %d of %s " % (thread, i, key)).encode() * 50
                 try:
+                    round_start.wait()
                     clients[(thread + i) % 2].put_object(Bucket="src", Key=key, Body=body)
                 except Exception as e:  # collected, reported below
                     errors.append(repr(e))
