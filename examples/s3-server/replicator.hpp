@@ -224,7 +224,8 @@ class Replicator {
     }
 
     /// Stops the workers: running copies finish their current attempt,
-    /// copies waiting to retry or queued stay PENDING for the next start.
+    /// copies waiting to retry or queued stay PENDING for the next start
+    /// (on Redis: for the periodic re-drive of any node).
     void stop() {
         {
             std::lock_guard<std::mutex> lock(stop_mutex_);

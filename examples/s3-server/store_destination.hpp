@@ -29,7 +29,7 @@ struct FaultInjection {
     /// several ends FAILED while the others complete.
     std::vector<std::string> failing_buckets;
     /// Not the destination's: a random delay of up to this much in each
-    /// source commit, after its generation is minted and before its rename
+    /// client PUT's commit, after its generation is minted and before its rename
     /// (under the commit lock), so commits of one key through several nodes
     /// overlap; their generations must still follow the order of the renames.
     std::chrono::milliseconds commit_jitter{0};
