@@ -4,7 +4,7 @@
 #include "private_file.hpp"
 #include "sigv4_crypto.hpp"
 
-#include <s3repl/manager.hpp>
+#include <s3repl/error.hpp>
 #include <s3repl/outcome_metrics.hpp>
 #include <s3repl/prometheus.hpp>
 
@@ -38,11 +38,12 @@ inline std::string read_metrics_token(const std::filesystem::path& path) {
 /// answered (as MinIO's metrics are); without one the endpoint is open.
 /// Asked before the S3 routes, which would take /metrics for a bucket (the
 /// S3 API reserves that name). `manager` and `metrics` must outlive it.
-/// Thread-safe.
+/// `Manager` as Replicator's: on Redis the counts are every node's (the
+/// shared state's), the outcome metrics this node's. Thread-safe.
+template <class Manager>
 class MetricsEndpoint {
   public:
-    MetricsEndpoint(const s3repl::ReplicationManager& manager, const s3repl::OutcomeMetrics& metrics,
-                    std::optional<std::string> token)
+    MetricsEndpoint(const Manager& manager, const s3repl::OutcomeMetrics& metrics, std::optional<std::string> token)
         : manager_(manager), metrics_(metrics), token_(std::move(token)) {}
 
     /// Whether `req` is for this endpoint: GET or HEAD of /metrics, any query.
@@ -63,9 +64,15 @@ class MetricsEndpoint {
             if (!sigv4::same_secret(header, "Bearer " + *token_))
                 return text(boost::beast::http::status::forbidden, "wrong bearer token\n");
         }
+        std::string body;
+        try {
+            body = s3repl::to_prometheus(manager_, &metrics_);
+        } catch (const s3repl::BackendError& error) {
+            return text(boost::beast::http::status::service_unavailable, std::string(error.what()) + '\n');
+        }
         HttpResponse res{boost::beast::http::status::ok, req.version()};
         res.set(boost::beast::http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-        res.body() = s3repl::to_prometheus(manager_, &metrics_);
+        res.body() = std::move(body);
         return res;
     }
 
@@ -77,7 +84,7 @@ class MetricsEndpoint {
         return res;
     }
 
-    const s3repl::ReplicationManager& manager_;
+    const Manager& manager_;
     const s3repl::OutcomeMetrics& metrics_;
     std::optional<std::string> token_;
 };

@@ -1,7 +1,9 @@
 #pragma once
 
 #include "http_text.hpp"
+#include "key_locks.hpp"
 #include "s3_error.hpp"
+#include "temp_area.hpp"
 
 #include <s3repl/destination.hpp>
 #include <s3repl/rules.hpp>
@@ -10,7 +12,6 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <array>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -20,8 +21,8 @@
 #include <fstream>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <optional>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -141,8 +142,9 @@ class StagedObject {
 
 /// Buckets and objects in a directory:
 ///
-///     DIR/snapshot.json                      the manager's snapshot
-///     DIR/tmp/                               files being written
+///     DIR/snapshot.json                      the manager's snapshot (in-memory manager)
+///     DIR/locks                              the per-key locks (KeyLocks), no data
+///     DIR/tmp/<pid>-<random>/                files a process is writing (TempArea)
 ///     DIR/buckets/<bucket>/objects/k<key>    one line of JSON (ObjectMeta), then the bytes
 ///     DIR/buckets/<bucket>/status/k<key>     TerminalStatus of the last replication
 ///     DIR/buckets/<bucket>/versioning        "Enabled" or "Suspended"; absent: never configured
@@ -158,17 +160,17 @@ class StagedObject {
 /// write goes to tmp/, is fsynced, renamed over its target and the directory
 /// fsynced: a crash leaves the old object or the new one, never a torn one,
 /// and concurrent PUTs of one key end with one whole winner. An object's
-/// commit, removal and outcome update happen under that object's lock (64
-/// striped mutexes), so a condition checked there still holds when the
-/// rename lands; reads take no lock (a file is never changed once renamed
-/// into place). Thread-safe.
+/// commit, removal and outcome update happen under that object's lock
+/// (KeyLocks: striped, and held across processes), so a condition checked
+/// there still holds when the rename lands, whichever server process
+/// renames; reads take no lock (a file is never changed once renamed into
+/// place). Several processes may share one directory (the two-node setup:
+/// it stands for shared object storage). Thread-safe.
 class ObjectStore {
   public:
-    explicit ObjectStore(std::filesystem::path root) : root_(std::move(root)) {
+    explicit ObjectStore(std::filesystem::path root)
+        : root_(created(std::move(root))), locks_(root_ / "locks"), temp_(root_ / "tmp") {
         std::filesystem::create_directories(root_ / "buckets");
-        // Leftovers of writes a crash interrupted: never renamed, never visible.
-        std::filesystem::remove_all(root_ / "tmp");
-        std::filesystem::create_directories(root_ / "tmp");
     }
 
     std::filesystem::path snapshot_path() const { return root_ / "snapshot.json"; }
@@ -208,7 +210,9 @@ class ObjectStore {
     }
 
     /// A new version ID: 16 hex digits of the microseconds since the epoch,
-    /// strictly increasing within the process (URL- and file-name-safe).
+    /// strictly increasing within the process, then 8 of a random tag of the
+    /// process, so two processes sharing the directory never mint the same
+    /// one in the same microsecond (URL- and file-name-safe).
     std::string new_version_id() {
         const auto now = static_cast<std::uint64_t>(
             std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -218,8 +222,8 @@ class ObjectStore {
         do {
             next = std::max(now, last + 1);
         } while (!last_version_stamp_.compare_exchange_weak(last, next));
-        char text[17];
-        std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(next));
+        char text[25];
+        std::snprintf(text, sizeof text, "%016llx%08x", static_cast<unsigned long long>(next), version_tag_);
         return text;
     }
 
@@ -265,7 +269,7 @@ class ObjectStore {
         if (!staged.meta_.version_id.empty() && std::filesystem::create_directories(target.parent_path()))
             sync_directory(target.parent_path().parent_path());
         {
-            std::lock_guard<std::mutex> lock(lock_of(staged.bucket_, staged.key_));
+            const KeyLocks::Guard lock = locks_.lock(staged.bucket_, staged.key_);
             std::optional<ObjectMeta> current = on == ConditionOn::Latest
                                                     ? latest(staged.bucket_, staged.key_)
                                                     : head(staged.bucket_, staged.key_, staged.meta_.version_id);
@@ -328,7 +332,7 @@ class ObjectStore {
         bool removed = false;
         const std::filesystem::path path = object_path(bucket, key, version_id);
         {
-            std::lock_guard<std::mutex> lock(lock_of(bucket, key));
+            const KeyLocks::Guard lock = locks_.lock(bucket, key);
             std::filesystem::remove(status_path(bucket, key, version_id));
             removed = std::filesystem::remove(path);
         }
@@ -378,7 +382,7 @@ class ObjectStore {
         const std::filesystem::path path = status_path(bucket, key, version_id);
         if (!version_id.empty() && std::filesystem::create_directories(path.parent_path()))
             sync_directory(path.parent_path().parent_path());
-        std::lock_guard<std::mutex> lock(lock_of(bucket, key));
+        const KeyLocks::Guard lock = locks_.lock(bucket, key);
         const auto current = head(bucket, key, version_id);
         if (!current || current->generation != status.generation) return false;
         write_atomically(path, json.dump(), {});
@@ -398,10 +402,6 @@ class ObjectStore {
 
   private:
     std::filesystem::path bucket_dir(const std::string& bucket) const { return root_ / "buckets" / bucket; }
-
-    std::mutex& lock_of(const std::string& bucket, const std::string& key) {
-        return object_locks_[std::hash<std::string>()(bucket + '\0' + key) % object_locks_.size()];
-    }
 
     static CommitResult check(const s3repl::WriteCondition& condition, const std::optional<ObjectMeta>& current) {
         if (condition.if_none_match && current) return CommitResult::PreconditionFailed;
@@ -543,8 +543,7 @@ class ObjectStore {
     // open descriptor. `target` only names the write in errors.
     std::pair<std::filesystem::path, int> write_temp(std::string_view head, std::string_view body,
                                                      const std::filesystem::path& target) {
-        const std::filesystem::path temp =
-            root_ / "tmp" / (std::to_string(::getpid()) + '-' + std::to_string(temp_counter_++));
+        const std::filesystem::path temp = temp_.next_path();
         const int fd = ::open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
         if (fd < 0) throw_errno("open " + temp.string());
         if (!write_all(fd, head) || !write_all(fd, body) || ::fsync(fd) != 0) {
@@ -591,10 +590,16 @@ class ObjectStore {
         throw std::system_error(errno, std::generic_category(), what);
     }
 
+    static std::filesystem::path created(std::filesystem::path dir) {
+        std::filesystem::create_directories(dir);
+        return dir;
+    }
+
     std::filesystem::path root_;
-    std::atomic<std::uint64_t> temp_counter_{0};
+    KeyLocks locks_;
+    TempArea temp_;
     std::atomic<std::uint64_t> last_version_stamp_{0};
-    std::array<std::mutex, 64> object_locks_;
+    const unsigned version_tag_ = std::random_device{}();
 };
 
 } // namespace s3server

@@ -8,6 +8,7 @@
 
 #include <s3repl/destination.hpp>
 #include <s3repl/dispatch.hpp>
+#include <s3repl/error.hpp>
 #include <s3repl/manager.hpp>
 #include <s3repl/outcome_metrics.hpp>
 
@@ -21,9 +22,11 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace s3server {
@@ -41,15 +44,26 @@ namespace s3server {
 /// landed; replicate_object writes the replica with If-Match /
 /// If-None-Match against the replica's generation, so an older copy never
 /// overwrites a newer one. The server keeps no ordering locks of its own.
+///
+/// `Manager` is s3repl::ReplicationManager (the state in this process) or
+/// s3repl::RedisReplicationManager (the state in Redis, shared by every
+/// server on the same data directory); the request path is the same.
+template <class Manager>
 class Replicator {
   public:
     using Body = StoreDestination::Body;
 
+    /// What recover() does with the PENDING destinations it finds.
+    enum class PendingAtStart {
+        Redrive, ///< copy each again: no other process can be copying them (one node)
+        Leave,   ///< other nodes may be copying them: redrive_stale_pending's job
+    };
+
     /// Every outcome of replicate_object is recorded in `metrics`, which
     /// must outlive the replicator.
-    Replicator(s3repl::ReplicationManager& manager, ObjectStore& store, FaultInjection faults, std::size_t workers,
+    Replicator(Manager& manager, ObjectStore& store, FaultInjection faults, std::size_t workers,
                s3repl::OutcomeMetrics& metrics)
-        : manager_(manager), store_(store), destination_(store, faults),
+        : manager_(manager), store_(store), commit_jitter_(faults.commit_jitter), destination_(store, faults),
           record_outcome_(metrics.recorder(manager.clock())), pool_(workers) {}
 
     /// Stores a client's PUT as version `version_id` (empty: the
@@ -68,6 +82,7 @@ class Replicator {
         auto jobs = s3repl::begin_replication(
             manager_, s3repl::ObjectId{bucket, key, version_id}, staged.meta().tags,
             [&](std::uint64_t generation, bool replicated) {
+                commit_delay();
                 switch (store_.commit(staged, condition, generation, replicated, ConditionOn::Latest)) {
                 case CommitResult::Committed: return;
                 case CommitResult::PreconditionFailed: throw precondition_failed();
@@ -144,14 +159,15 @@ class Replicator {
 
     /// At start-up, after the snapshot is restored: raises the generation
     /// floor above every generation the files carry, stamps PENDING for
-    /// replicated PUTs the snapshot missed (it is taken periodically; a
-    /// crash loses what came after), one stamp per destination their rules
-    /// select, then re-drives each PENDING and each FAILED destination, to
-    /// that destination only, with the object's current bytes: a
-    /// destination that completed is not copied again. Each version and
-    /// delete marker is its own object here. Returns the number of
-    /// destinations re-driven.
-    std::size_t recover() {
+    /// replicated PUTs the manager has no entry of (the snapshot is taken
+    /// periodically, and a crash loses what came after; in Redis, a node
+    /// died between its rename and its stamp), one stamp per destination
+    /// their rules select, then re-drives each FAILED destination and, with
+    /// PendingAtStart::Redrive, each PENDING one, to that destination only,
+    /// with the object's current bytes: a destination that completed is not
+    /// copied again. Each version and delete marker is its own object here.
+    /// Returns the number of destinations re-driven.
+    std::size_t recover(PendingAtStart pending) {
         std::uint64_t highest = 0;
         store_.for_each_object([&](const std::string& bucket, const std::string& key, const ObjectMeta& meta) {
             // A replica's generation counts too: its source may be gone, and a
@@ -169,16 +185,47 @@ class Replicator {
         manager_.raise_generation_floor(highest);
         // The cutoff is strict (recorded before it), and the stamps above are
         // from this very second: a cutoff at the end of time takes every one.
-        std::vector<s3repl::DestinationRef> todo =
-            manager_.stuck_pending_destinations(s3repl::Timestamp::max(), std::chrono::nanoseconds::zero());
+        std::vector<s3repl::DestinationRef> todo;
+        if (pending == PendingAtStart::Redrive)
+            todo = manager_.stuck_pending_destinations(s3repl::Timestamp::max(), std::chrono::nanoseconds::zero());
         std::vector<s3repl::DestinationRef> failed = manager_.failed_destinations();
         todo.insert(todo.end(), std::make_move_iterator(failed.begin()), std::make_move_iterator(failed.end()));
         for (const s3repl::DestinationRef& ref : todo) redrive(ref);
         return todo.size();
     }
 
+    /// Re-drives each PENDING destination stamped more than `older_than`
+    /// ago: its copy was lost (the node that ran it died, or a queue was
+    /// dropped at a stop). Each is stamped PENDING again first, which
+    /// restarts its age, so neither this node nor another re-drives it
+    /// again before `older_than` has passed once more; a copy finished
+    /// meanwhile (COMPLETED) refuses that stamp and is left alone. Two nodes
+    /// re-driving one copy at once are safe: the replica's writes are
+    /// conditional on its generation. `older_than` must exceed the slowest
+    /// copy (its retries included), or a copy still running is copied
+    /// twice. Returns the number re-driven.
+    std::size_t redrive_stale_pending(std::chrono::milliseconds older_than) {
+        const auto now = std::chrono::time_point_cast<std::chrono::nanoseconds>(manager_.clock().now());
+        std::size_t redriven = 0;
+        for (const s3repl::DestinationRef& ref : manager_.stuck_pending_destinations(now, older_than)) {
+            const s3repl::ObjectId object{ref.bucket, ref.key, ref.version_id};
+            const std::string& destination = ref.destination.destination_bucket;
+            const std::uint64_t generation = ref.destination.generation;
+            const bool claimed =
+                destination.empty()
+                    ? manager_.record_status_if_newer(object, generation, s3repl::ReplicationStatus::Pending)
+                    : manager_.record_destination_status_if_newer(object, destination, generation,
+                                                                  s3repl::ReplicationStatus::Pending);
+            if (!claimed) continue;
+            redrive(ref);
+            ++redriven;
+        }
+        return redriven;
+    }
+
     /// Stops the workers: running copies finish their current attempt,
-    /// copies waiting to retry or queued stay PENDING for the next start.
+    /// copies waiting to retry or queued stay PENDING for the next start
+    /// (on Redis: for the periodic re-drive of any node).
     void stop() {
         {
             std::lock_guard<std::mutex> lock(stop_mutex_);
@@ -256,11 +303,26 @@ class Replicator {
         for (auto& job : jobs) enqueue(std::move(job), body, stored->first);
     }
 
+    // --slow-commit-jitter-ms: a random wait inside the commit step.
+    void commit_delay() const {
+        if (commit_jitter_.count() <= 0) return;
+        thread_local std::minstd_rand random{std::random_device{}()};
+        std::this_thread::sleep_for(std::chrono::milliseconds(
+            std::uniform_int_distribution<std::chrono::milliseconds::rep>(0, commit_jitter_.count())(random)));
+    }
+
     void enqueue(s3repl::ReplicationJob job, Body body, const ObjectMeta& source) {
         HeaderMap metadata = source.headers;
         if (!source.tags.empty()) metadata["x-amz-tagging"] = format_tagging_header(source.tags);
         pool_.submit([this, job = std::move(job), body = std::move(body), metadata = std::move(metadata)] {
-            run(job, body, metadata);
+            try {
+                run(job, body, metadata);
+            } catch (const s3repl::BackendError& error) {
+                // The manager's state is out of reach (Redis): the entry stays
+                // PENDING, and the periodic re-drive copies it again.
+                std::cerr << "replication " + job.source_bucket + '/' + job.source_key + " to " +
+                                 job.rule.destination_bucket + ": " + error.what() + "; left PENDING\n";
+            }
         });
     }
 
@@ -295,8 +357,9 @@ class Replicator {
                                                   {job.generation, entry->status});
     }
 
-    s3repl::ReplicationManager& manager_;
+    Manager& manager_;
     ObjectStore& store_;
+    const std::chrono::milliseconds commit_jitter_;
     StoreDestination destination_;
     const std::function<void(const s3repl::ReplicationJob&, const s3repl::ReplicationOutcome&)> record_outcome_;
     std::mutex stop_mutex_;

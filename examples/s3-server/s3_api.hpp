@@ -14,7 +14,6 @@
 #include <s3repl/destination.hpp>
 #include <s3repl/detail/utf8.hpp>
 #include <s3repl/error.hpp>
-#include <s3repl/manager.hpp>
 
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/verb.hpp>
@@ -22,12 +21,14 @@
 #include <atomic>
 #include <cctype>
 #include <cstdio>
+#include <functional>
 #include <initializer_list>
 #include <iostream>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace s3server {
 
@@ -37,12 +38,19 @@ namespace s3server {
 /// Every request's signature is verified first (SigV4Verifier). Anything
 /// else gets NotImplemented.
 /// Thread-safe: the HTTP server calls route from several threads at once.
+/// `Manager` as Replicator's.
+template <class Manager>
 class S3Api {
   public:
-    /// `verifier` must outlive the S3Api.
-    S3Api(s3repl::ReplicationManager& manager, ObjectStore& store, Replicator& replicator,
-          const SigV4Verifier& verifier)
-        : manager_(manager), store_(store), replicator_(replicator), verifier_(verifier) {}
+    /// `verifier` must outlive the S3Api. `save_config` makes a changed
+    /// replication configuration durable before it is answered (the
+    /// in-memory manager: a snapshot save, which throws SnapshotError when
+    /// it fails); empty when the manager's put_config is durable itself
+    /// (Redis).
+    S3Api(Manager& manager, ObjectStore& store, Replicator<Manager>& replicator, const SigV4Verifier& verifier,
+          std::function<void()> save_config)
+        : manager_(manager), store_(store), replicator_(replicator), verifier_(verifier),
+          save_config_(std::move(save_config)) {}
 
     /// Every S3 request passes here before its handler. Every S3 error
     /// comes back as its XML body; a bug comes back as InternalError
@@ -330,13 +338,16 @@ class S3Api {
         change_config(bucket, std::move(config));
     }
 
-    // A configuration change is answered once it is on disk: the snapshot is
-    // saved before the answer (save_snapshot is durable, and the library's
-    // directory lock orders it with the periodic saves), so a kill -9 right
-    // after a 200 keeps it; the periodic save alone could lose it, and the
-    // restart would then mark the pending copies it selected FAILED. Changes
-    // are rare; each costs one snapshot. When the save fails the change is
-    // undone and the client gets 500 InternalError: nothing half-applied.
+    // A configuration change is answered once it is durable. In memory: the
+    // snapshot is saved before the answer (save_snapshot is durable, and the
+    // library's directory lock orders it with the periodic saves), so a
+    // kill -9 right after a 200 keeps it; the periodic save alone could lose
+    // it, and the restart would then mark the pending copies it selected
+    // FAILED. Changes are rare; each costs one snapshot. When the save fails
+    // the change is undone and the client gets 500 InternalError: nothing
+    // half-applied. On Redis, put_config is durable once it returns (as
+    // durable as the Redis server is configured to be), and a BackendError
+    // means it did not apply: 500 InternalError too.
     void change_config(const std::string& bucket, std::optional<s3repl::ReplicationConfig> config) {
         const auto apply = [&](std::optional<s3repl::ReplicationConfig> c) {
             if (c)
@@ -346,14 +357,21 @@ class S3Api {
         };
         // One change at a time, or an undo could erase another's change.
         std::lock_guard<std::mutex> lock(config_mutex_);
-        std::optional<s3repl::ReplicationConfig> previous = manager_.get_config(bucket);
-        apply(std::move(config));
-        try {
-            manager_.save_snapshot(store_.snapshot_path());
-        } catch (const s3repl::SnapshotError& error) {
-            apply(std::move(previous));
+        const auto unsaved = [](const s3repl::Error& error) {
             std::cerr << error.what() << '\n';
-            throw S3Error("InternalError", 500, "The replication configuration could not be saved; it is unchanged.");
+            return S3Error("InternalError", 500, "The replication configuration could not be saved; it is unchanged.");
+        };
+        try {
+            std::optional<s3repl::ReplicationConfig> previous = manager_.get_config(bucket);
+            apply(std::move(config));
+            try {
+                if (save_config_) save_config_();
+            } catch (const s3repl::SnapshotError& error) {
+                apply(std::move(previous));
+                throw unsaved(error);
+            }
+        } catch (const s3repl::BackendError& error) {
+            throw unsaved(error);
         }
     }
 
@@ -522,10 +540,11 @@ class S3Api {
         res.set("x-amz-delete-marker", "true");
     }
 
-    s3repl::ReplicationManager& manager_;
+    Manager& manager_;
     ObjectStore& store_;
-    Replicator& replicator_;
+    Replicator<Manager>& replicator_;
     const SigV4Verifier& verifier_;
+    const std::function<void()> save_config_;
     std::mutex config_mutex_;
     std::atomic<std::uint64_t> request_counter_{0};
 };

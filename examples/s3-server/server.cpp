@@ -17,16 +17,22 @@
 #include <s3repl/manager.hpp>
 #include <s3repl/outcome_metrics.hpp>
 #include <s3repl/sweeper.hpp>
+#ifdef S3SERVER_HAVE_REDIS
+#include <s3repl/redis.hpp>
+#endif
 
 #include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <type_traits>
+#include <utility>
 
 #include <pthread.h>
 
@@ -45,10 +51,22 @@ void print_warning(const s3server::ServerOptions& options) {
         std::cerr << "WARNING: listening on " << options.listen << ", which may not be a loopback address!\n";
 }
 
-void print_restored(const s3repl::ReplicationManager& manager, const std::filesystem::path& snapshot) {
+// Everything serve() needs from the command line.
+struct Startup {
+    s3server::ServerOptions options;
+    std::optional<std::string> metrics_token;
+    std::optional<s3server::Credentials> credentials;
+    sigset_t stop_signals;
+};
+
+template <class Manager>
+constexpr bool kept_in_memory = std::is_same_v<Manager, s3repl::ReplicationManager>;
+
+template <class Manager>
+std::string state_line(const Manager& manager, const std::string& where) {
     const s3repl::ReplicationStats stats = manager.stats();
-    std::cout << "restored " << snapshot.string() << ": " << stats.entries_pending << " pending, "
-              << stats.entries_completed << " completed, " << stats.entries_failed << " failed" << std::endl;
+    return where + ": " + std::to_string(stats.entries_pending) + " pending, " +
+           std::to_string(stats.entries_completed) + " completed, " + std::to_string(stats.entries_failed) + " failed";
 }
 
 void save(const s3repl::ReplicationManager& manager, const std::filesystem::path& snapshot) {
@@ -59,6 +77,127 @@ void save(const s3repl::ReplicationManager& manager, const std::filesystem::path
         std::cerr << error.what() << '\n';
     }
 }
+
+// The periodic work besides the sweep, as (interval, task). In memory: the
+// snapshot, every --snapshot-interval-ms.
+using PeriodicWork = std::pair<std::chrono::milliseconds, std::function<void()>>;
+PeriodicWork periodic_work(s3repl::ReplicationManager& manager, const s3server::ObjectStore& store,
+                           s3server::Replicator<s3repl::ReplicationManager>&, const s3server::ServerOptions& options) {
+    return {options.snapshot_interval, [&manager, &store] { save(manager, store.snapshot_path()); }};
+}
+
+// On Redis: the re-drive of the copies a node lost (it died, or stopped
+// with a queue), every half of --redrive-after-ms.
+template <class Manager>
+PeriodicWork periodic_work(Manager&, const s3server::ObjectStore&, s3server::Replicator<Manager>& replicator,
+                           const s3server::ServerOptions& options) {
+    const std::chrono::milliseconds after = options.redrive_after;
+    return {after / 2, [&replicator, after] {
+                try {
+                    const std::size_t redriven = replicator.redrive_stale_pending(after);
+                    if (redriven > 0)
+                        std::cout << "re-driving " + std::to_string(redriven) + " PENDING destination(s) older than " +
+                                         std::to_string(after.count()) + " ms\n"
+                                  << std::flush;
+                } catch (const std::exception& error) {                // Redis out of reach, an unreadable file
+                    std::cerr << "re-drive: " << error.what() << '\n'; // the next tick tries again
+                }
+            }};
+}
+
+// The server on `manager` until SIGINT or SIGTERM. `state` (may be empty)
+// is printed after the first line.
+template <class Manager>
+int serve(Manager& manager, s3server::ObjectStore& store, Startup& startup, const std::string& state) {
+    const s3server::ServerOptions& options = startup.options;
+    s3repl::OutcomeMetrics metrics;
+    s3server::Replicator<Manager> replicator(manager, store,
+                                             {options.fail_destination_percent, options.slow_destination,
+                                              options.slow_destination_jitter, options.fail_destination_buckets,
+                                              options.slow_commit_jitter},
+                                             static_cast<std::size_t>(options.workers), metrics);
+    s3server::MetricsEndpoint<Manager> metrics_endpoint(manager, metrics, std::move(startup.metrics_token));
+    const s3server::SigV4Verifier verifier(std::move(startup.credentials), options.allow_anonymous);
+    std::function<void()> save_config;
+    if constexpr (kept_in_memory<Manager>) save_config = [&] { manager.save_snapshot(store.snapshot_path()); };
+    s3server::S3Api<Manager> api(manager, store, replicator, verifier, std::move(save_config));
+    // Handlers block (disk writes, fsync), so more threads than cores:
+    // this many requests are handled at once, however many are open.
+    const std::size_t http_threads = std::max(8U, std::thread::hardware_concurrency());
+    s3server::HttpServer http(
+        options.listen, static_cast<unsigned short>(options.port), http_threads,
+        [&](const s3server::HttpRequest& req) {
+            return s3server::MetricsEndpoint<Manager>::serves(req) ? metrics_endpoint.respond(req) : api.route(req);
+        },
+        [&](const s3server::S3Error& error) { return api.refuse(error); });
+    const unsigned short port = http.port();
+
+    // The first line of output on every start, as the README promises
+    // (scripts wait for it): the socket already listens, and requests
+    // wait in its backlog until the recovery below is done and run()
+    // accepts them. Restore and re-drive messages, and
+    // the re-driven copies' lines, come after it.
+    std::cout << "listening on " << options.listen << ':' << port << std::endl;
+    if (!state.empty()) std::cout << state << std::endl;
+    // On Redis, other nodes may be copying the PENDING ones: the periodic
+    // re-drive takes those once they are older than --redrive-after-ms.
+    using Replicator = s3server::Replicator<Manager>;
+    const std::size_t redriven = replicator.recover(kept_in_memory<Manager> ? Replicator::PendingAtStart::Redrive
+                                                                            : Replicator::PendingAtStart::Leave);
+    if (redriven > 0)
+        std::cout << "re-driving " << redriven << (kept_in_memory<Manager> ? " PENDING or FAILED" : " FAILED")
+                  << " destination(s)" << std::endl;
+    const auto ttl = std::chrono::duration_cast<std::chrono::nanoseconds>(options.sweep_ttl);
+    s3repl::StaleSweeper sweeper(manager, s3repl::SweepPolicy{ttl, ttl}, ttl / 2,
+                                 [](std::size_t swept, std::chrono::nanoseconds) {
+                                     if (swept > 0) std::cout << "swept " << swept << " old entries" << std::endl;
+                                 });
+    auto [interval, task] = periodic_work(manager, store, replicator, options);
+    s3server::PeriodicTask periodic(interval, std::move(task));
+
+    std::thread signal_thread([&] {
+        int signal = 0;
+        sigwait(&startup.stop_signals, &signal);
+        http.stop(); // also when run() has not started: it then returns at once
+    });
+
+    http.run();
+    pthread_kill(signal_thread.native_handle(), SIGTERM); // ends sigwait if no signal came
+    signal_thread.join();
+
+    // Queued and retrying copies stay PENDING (in memory, in the final
+    // snapshot) and are re-driven at the next start, or on Redis by the
+    // periodic re-drive of any node.
+    replicator.stop();
+    periodic.stop();
+    sweeper.stop();
+    if constexpr (kept_in_memory<Manager>) {
+        manager.save_snapshot(store.snapshot_path());
+        std::cout << "stopped; snapshot saved to " << store.snapshot_path().string() << std::endl;
+    } else {
+        std::cout << "stopped" << std::endl;
+    }
+    return 0;
+}
+
+#ifdef S3SERVER_HAVE_REDIS
+int serve_on_redis(s3server::ObjectStore& store, Startup& startup) {
+    const s3server::ServerOptions& options = startup.options;
+    if (options.redis) {
+        s3repl::RedisOptions redis;
+        redis.host = options.redis->host;
+        redis.port = options.redis->port;
+        s3repl::RedisReplicationManager manager(redis, options.redis_prefix);
+        const std::string where = "redis://" + redis.host + ':' + std::to_string(redis.port);
+        return serve(manager, store, startup, state_line(manager, where + " prefix " + options.redis_prefix));
+    }
+    s3repl::RedisClusterOptions cluster;
+    cluster.seeds = options.redis_cluster_seeds;
+    s3repl::RedisReplicationManager manager(cluster, options.redis_prefix);
+    return serve(manager, store, startup,
+                 state_line(manager, "Redis Cluster " + cluster.seeds + " prefix " + options.redis_prefix));
+}
+#endif
 
 } // namespace
 
@@ -78,6 +217,13 @@ int main(int argc, char** argv) {
         std::cerr << error.what() << '\n' << s3server::usage;
         return 2;
     }
+#ifndef S3SERVER_HAVE_REDIS
+    if (options.on_redis()) {
+        std::cerr << "s3repl-s3-server: --redis and --redis-cluster: this server was built without Redis support "
+                     "(hiredis was not found when it was configured)\n";
+        return 2;
+    }
+#endif
     try {
         if (!options.metrics_token_file.empty())
             metrics_token = s3server::read_metrics_token(options.metrics_token_file);
@@ -99,62 +245,15 @@ int main(int argc, char** argv) {
     print_warning(options);
     try {
         s3server::ObjectStore store(options.data_dir);
-        const bool restoring = std::filesystem::exists(store.snapshot_path());
+        Startup startup{std::move(options), std::move(metrics_token), std::move(credentials), stop_signals};
+#ifdef S3SERVER_HAVE_REDIS
+        if (startup.options.on_redis()) return serve_on_redis(store, startup);
+#endif
+        const std::filesystem::path snapshot = store.snapshot_path();
+        const bool restoring = std::filesystem::exists(snapshot);
         s3repl::ReplicationManager manager =
-            restoring ? s3repl::ReplicationManager::load_snapshot(store.snapshot_path()) : s3repl::ReplicationManager{};
-        s3repl::OutcomeMetrics metrics;
-        s3server::Replicator replicator(manager, store,
-                                        {options.fail_destination_percent, options.slow_destination,
-                                         options.slow_destination_jitter, options.fail_destination_buckets},
-                                        static_cast<std::size_t>(options.workers), metrics);
-        s3server::MetricsEndpoint metrics_endpoint(manager, metrics, std::move(metrics_token));
-        const s3server::SigV4Verifier verifier(std::move(credentials), options.allow_anonymous);
-        s3server::S3Api api(manager, store, replicator, verifier);
-        // Handlers block (disk writes, fsync), so more threads than cores:
-        // this many requests are handled at once, however many are open.
-        const std::size_t http_threads = std::max(8U, std::thread::hardware_concurrency());
-        s3server::HttpServer http(
-            options.listen, static_cast<unsigned short>(options.port), http_threads,
-            [&](const s3server::HttpRequest& req) {
-                return s3server::MetricsEndpoint::serves(req) ? metrics_endpoint.respond(req) : api.route(req);
-            },
-            [&](const s3server::S3Error& error) { return api.refuse(error); });
-        const unsigned short port = http.port();
-
-        // The first line of output on every start, as the README promises
-        // (scripts wait for it): the socket already listens, and requests
-        // wait in its backlog until the recovery below is done and run()
-        // accepts them. Restore and re-drive messages, and
-        // the re-driven copies' lines, come after it.
-        std::cout << "listening on " << options.listen << ':' << port << std::endl;
-        if (restoring) print_restored(manager, store.snapshot_path());
-        const std::size_t redriven = replicator.recover();
-        if (redriven > 0) std::cout << "re-driving " << redriven << " PENDING or FAILED destination(s)" << std::endl;
-        const auto ttl = std::chrono::duration_cast<std::chrono::nanoseconds>(options.sweep_ttl);
-        s3repl::StaleSweeper sweeper(manager, s3repl::SweepPolicy{ttl, ttl}, ttl / 2,
-                                     [](std::size_t swept, std::chrono::nanoseconds) {
-                                         if (swept > 0) std::cout << "swept " << swept << " old entries" << std::endl;
-                                     });
-        s3server::PeriodicTask snapshots(options.snapshot_interval, [&] { save(manager, store.snapshot_path()); });
-
-        std::thread signal_thread([&] {
-            int signal = 0;
-            sigwait(&stop_signals, &signal);
-            http.stop(); // also when run() has not started: it then returns at once
-        });
-
-        http.run();
-        pthread_kill(signal_thread.native_handle(), SIGTERM); // ends sigwait if no signal came
-        signal_thread.join();
-
-        // Queued and retrying copies stay PENDING in the final snapshot and
-        // are re-driven at the next start.
-        replicator.stop();
-        snapshots.stop();
-        sweeper.stop();
-        manager.save_snapshot(store.snapshot_path());
-        std::cout << "stopped; snapshot saved to " << store.snapshot_path().string() << std::endl;
-        return 0;
+            restoring ? s3repl::ReplicationManager::load_snapshot(snapshot) : s3repl::ReplicationManager{};
+        return serve(manager, store, startup, restoring ? state_line(manager, "restored " + snapshot.string()) : "");
     } catch (const std::exception& error) {
         std::cerr << "s3repl-s3-server: " << error.what() << '\n';
         return 1;

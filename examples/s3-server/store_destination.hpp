@@ -28,6 +28,11 @@ struct FaultInjection {
     /// Every write to these destination buckets fails: one destination of
     /// several ends FAILED while the others complete.
     std::vector<std::string> failing_buckets;
+    /// Not the destination's: a random delay of up to this much in each
+    /// client PUT's commit, after its generation is minted and before its rename
+    /// (under the commit lock), so commits of one key through several nodes
+    /// overlap; their generations must still follow the order of the renames.
+    std::chrono::milliseconds commit_jitter{0};
 
     bool fails_every_write_to(const std::string& bucket) const {
         return std::find(failing_buckets.begin(), failing_buckets.end(), bucket) != failing_buckets.end();

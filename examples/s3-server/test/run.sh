@@ -2,10 +2,12 @@
 # CI entry for the real-client tests of the example S3 server: the boto3
 # suite, its signature checks, the AWS CLI subset, /metrics against promtool
 # and a real Prometheus server, the malformed-request battery over raw
-# sockets, then the bounded load test. usage: run.sh path/to/s3repl-s3-server
+# sockets, the bounded load test, then two servers on one data directory and
+# one Redis. usage: run.sh path/to/s3repl-s3-server
 # Ends with one line `N passed, M failed`; exits non-zero on any failure.
-# Needs python3 with boto3, the aws CLI and Prometheus (Debian: python3-boto3,
-# awscli, prometheus).
+# Needs python3 with boto3, the aws CLI, Prometheus and redis-server (Debian:
+# python3-boto3, awscli, prometheus, redis-server), and a server built with
+# hiredis (Redis support).
 set -u
 server_bin=$(realpath "${1:?usage: run.sh path/to/s3repl-s3-server}")
 here=$(cd "$(dirname "$0")" && pwd)
@@ -40,6 +42,7 @@ run_suite awscli "$here/test_awscli.sh" "$server_bin"
 run_suite prometheus python3 "$here/test_prometheus.py" "$server_bin"
 run_suite malformed python3 "$here/test_malformed.py" "$server_bin"
 run_suite load python3 "$here/test_load.py" "$server_bin"
+run_suite two-nodes python3 "$here/test_two_nodes.py" "$server_bin"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

@@ -140,7 +140,7 @@ class Battery:
         outside = {p for p in tree(self.root) if not p.startswith("data" + os.sep) and p != "data"}
         expect_equal(outside - self.outside, set(), "%s: files outside the data directory" % what)
         data = os.path.join(self.root, "data")
-        expect_equal(set(os.listdir(data)) - {"buckets", "tmp", "snapshot.json"}, set(),
+        expect_equal(set(os.listdir(data)) - {"buckets", "locks", "tmp", "snapshot.json"}, set(),
                      "%s: the data directory's top level" % what)
         expect_equal(set(os.listdir(os.path.join(data, "buckets"))), {BUCKET}, "%s: buckets" % what)
 

@@ -13,7 +13,6 @@ import http.client
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -140,14 +139,7 @@ class Prometheus:
             raise AssertionError("%s (last seen: %s)\n%s" % (e, seen[0] if seen else None, self.output()))
 
     def close(self):
-        # Stopped by its PID, the one process this test started.
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=s3t.DEADLINE_SECONDS)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        s3t.stop_process(self.proc)  # by its PID, the one process this test started
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 

@@ -124,6 +124,17 @@ class Server:
         self.close()
 
 
+def stop_process(proc):
+    """SIGTERM to a process a test started (by its PID), then SIGKILL if it does not end in time."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=DEADLINE_SECONDS)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def wait_for(probe, what, deadline=DEADLINE_SECONDS):
     """Polls probe() until it returns something other than None or False."""
     end = time.monotonic() + deadline
@@ -140,7 +151,7 @@ def status(s3, bucket, key):
     return s3.head_object(Bucket=bucket, Key=key).get("ReplicationStatus")
 
 
-def wait_status(s3, bucket, key, wanted):
+def wait_status(s3, bucket, key, wanted, deadline=DEADLINE_SECONDS):
     seen = []
 
     def probe():
@@ -148,7 +159,7 @@ def wait_status(s3, bucket, key, wanted):
         return seen[0] == wanted
 
     try:
-        wait_for(probe, "%s/%s to be %s" % (bucket, key, wanted))
+        wait_for(probe, "%s/%s to be %s" % (bucket, key, wanted), deadline=deadline)
     except AssertionError as e:
         raise AssertionError("%s (last seen: %s)" % (e, seen[0] if seen else None))
 
