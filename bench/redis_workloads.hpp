@@ -61,22 +61,24 @@ class RedisWorkloads {
     void run(Wants&& wants) {
         if (wants("redis_stamp_batch")) stamp_batch();
         constexpr std::uint64_t thread_counts[] = {1, 2, 4, 8};
+        const auto each_one = [](std::uint64_t ops) { return ops; }; // every op answers 1: accepted, found
+        // A fresh prefix mints generations 1 to ops, each once: their sum.
+        const auto each_generation = [](std::uint64_t ops) { return ops * (ops + 1) / 2; };
         for (const std::uint64_t t : thread_counts)
             if (wants("redis_stamp_t" + std::to_string(t)))
-                in_threads("redis_stamp_t", t, true, 1, [this](Manager& m, std::uint64_t k) -> std::uint64_t {
+                in_threads("redis_stamp_t", t, true, each_one, [this](Manager& m, std::uint64_t k) -> std::uint64_t {
                     const std::uint64_t entry = d_.order[k];
                     return m.record_status_if_newer(d_.bucket(entry), d_.visited_keys[k], Data::generation(entry),
                                                     ReplicationStatus::Completed);
                 });
         for (const std::uint64_t t : thread_counts)
             if (wants("redis_lookup_t" + std::to_string(t)))
-                in_threads("redis_lookup_t", t, true, 1, [this](Manager& m, std::uint64_t k) -> std::uint64_t {
+                in_threads("redis_lookup_t", t, true, each_one, [this](Manager& m, std::uint64_t k) -> std::uint64_t {
                     return m.lookup_status(d_.bucket(d_.order[k]), d_.visited_keys[k]) == ReplicationStatus::Pending;
                 });
-        // Generations 1 to ops, each minted once: their sum is ops * (ops + 1) / 2.
         for (const std::uint64_t t : thread_counts)
             if (wants("redis_mint_t" + std::to_string(t)))
-                in_threads("redis_mint_t", t, false, 0,
+                in_threads("redis_mint_t", t, false, each_generation,
                            [](Manager& m, std::uint64_t) -> std::uint64_t { return m.next_generation(); });
         if (wants("redis_server_memory")) server_memory();
     }
@@ -129,13 +131,14 @@ class RedisWorkloads {
     // when `filled`), thread t calling op(manager, k) for its share of the
     // visiting order, k = j * threads + t for j < N / threads (as mixed
     // splits it): each thread its own entries. The ops' answers must sum to
-    // `each` per op, or (each = 0: mints) to 1 + 2 + ... + ops.
-    // ns_per_op = wall time / ops, the inverse of the total throughput.
-    template <class Op>
-    void in_threads(const std::string& family, std::uint64_t threads, bool filled, std::uint64_t each, Op op) const {
+    // expected_sum(ops). ns_per_op = wall time / ops, the inverse of the
+    // total throughput.
+    template <class ExpectedSum, class Op>
+    void in_threads(const std::string& family, std::uint64_t threads, bool filled, ExpectedSum expected_sum,
+                    Op op) const {
         const std::string name = family + std::to_string(threads);
         const std::uint64_t per_thread = n_ / threads, ops = per_thread * threads;
-        const std::uint64_t expected = each != 0 ? each * ops : ops * (ops + 1) / 2;
+        const std::uint64_t expected = expected_sum(ops);
         std::vector<double> samples;
         for (int r = 0; r < runs_; ++r) {
             progress(name, r);
