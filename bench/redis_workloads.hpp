@@ -7,8 +7,13 @@
 // mint nothing), and the server's memory per entry (the spec's
 // rss_per_entry measures the client, which holds no entries).
 //
+// Their timed lines carry one more field than the spec's,
+// server_ns_per_op: the server's own time in scripts per call meanwhile
+// (INFO commandstats), which bounds what any number of clients and nodes
+// get from one server.
+//
 // Data is s3repl_bench.cpp's (bucket(i), keys, order, visited_keys,
-// generation(i), n); the lines go through its print function.
+// generation(i), n).
 #pragma once
 
 #include "redis_manager.hpp"
@@ -45,16 +50,25 @@ inline std::uint64_t redis_used_memory(const s3repl::RedisOptions& server) {
     return std::stoull(info.substr(at + field.size()));
 }
 
+// The server's time in scripts so far (INFO commandstats: EVALSHA's usec), in ns.
+inline double redis_script_ns(const s3repl::RedisOptions& server) {
+    const std::string info = s3repl::detail::RedisConnection(server).command({"INFO", "commandstats"}, "info").text;
+    const std::size_t line = info.find("cmdstat_evalsha:");
+    if (line == std::string::npos) return 0; // no script run yet
+    constexpr std::string_view field = "usec=";
+    const std::size_t at = info.find(field, line);
+    if (at == std::string::npos) throw std::runtime_error("INFO commandstats: EVALSHA without usec");
+    return 1000.0 * static_cast<double>(std::stoull(info.substr(at + field.size())));
+}
+
 template <class Data>
 class RedisWorkloads {
     using Manager = RedisBenchManager<s3repl::CoarseSystemClock>;
     using ReplicationStatus = s3repl::ReplicationStatus;
 
   public:
-    using Print = void (*)(std::string_view name, std::uint64_t ops, const std::vector<double>& ns_per_op);
-
-    RedisWorkloads(const Data& data, int runs, Print print)
-        : d_(data), n_(data.n), runs_(runs), print_(print), pending_(stamps_of(ReplicationStatus::Pending)),
+    RedisWorkloads(const Data& data, int runs)
+        : d_(data), n_(data.n), runs_(runs), pending_(stamps_of(ReplicationStatus::Pending)),
           completed_(stamps_of(ReplicationStatus::Completed)) {}
 
     template <class Wants>
@@ -112,19 +126,18 @@ class RedisWorkloads {
 
     // stamp_update's stamps on stamp_insert's state, pipelined: ns_per_op = total / N.
     void stamp_batch() const {
-        std::vector<double> samples;
+        Samples samples;
         for (int r = 0; r < runs_; ++r) {
             progress("redis_stamp_batch", r);
             Manager manager;
             fill(manager);
             std::uint64_t accepted = 0;
-            samples.push_back(wall_ns([&] { accepted = stamp_in_batches(manager, completed_); }) /
-                              static_cast<double>(n_));
+            samples.time(n_, [&] { accepted = stamp_in_batches(manager, completed_); });
             expect_that(accepted == n_, "redis_stamp_batch: every equal-generation stamp accepted");
             expect_that(manager.lookup_status(d_.bucket(n_ - 1), d_.keys[n_ - 1]) == ReplicationStatus::Completed,
                         "redis_stamp_batch: the last entry COMPLETED");
         }
-        print_("redis_stamp_batch", n_, samples);
+        samples.print("redis_stamp_batch", n_);
     }
 
     // `threads` threads on one fresh manager (holding the N entries PENDING
@@ -139,33 +152,31 @@ class RedisWorkloads {
         const std::string name = family + std::to_string(threads);
         const std::uint64_t per_thread = n_ / threads, ops = per_thread * threads;
         const std::uint64_t expected = expected_sum(ops);
-        std::vector<double> samples;
+        Samples samples;
         for (int r = 0; r < runs_; ++r) {
             progress(name, r);
             Manager manager;
             if (filled) fill(manager);
             std::vector<std::uint64_t> sums(threads, 0);
             std::vector<std::exception_ptr> failures(threads);
-            samples.push_back(wall_ns([&] {
-                                  std::vector<std::thread> workers;
-                                  for (std::uint64_t t = 0; t < threads; ++t)
-                                      workers.emplace_back([&, t] {
-                                          try {
-                                              for (std::uint64_t j = 0; j < per_thread; ++j)
-                                                  sums[t] += op(manager, j * threads + t);
-                                          } catch (...) {
-                                              failures[t] = std::current_exception();
-                                          }
-                                      });
-                                  for (std::thread& worker : workers) worker.join();
-                              }) /
-                              static_cast<double>(ops));
+            samples.time(ops, [&] {
+                std::vector<std::thread> workers;
+                for (std::uint64_t t = 0; t < threads; ++t)
+                    workers.emplace_back([&, t] {
+                        try {
+                            for (std::uint64_t j = 0; j < per_thread; ++j) sums[t] += op(manager, j * threads + t);
+                        } catch (...) {
+                            failures[t] = std::current_exception();
+                        }
+                    });
+                for (std::thread& worker : workers) worker.join();
+            });
             for (const std::exception_ptr& failure : failures)
                 if (failure) std::rethrow_exception(failure);
             expect_that(std::accumulate(sums.begin(), sums.end(), std::uint64_t{0}) == expected,
                         name + ": every op answered as expected");
         }
-        print_(name, ops, samples);
+        samples.print(name, ops);
     }
 
     // The server's used_memory growth when N PENDING entries are stamped, per entry.
@@ -180,12 +191,29 @@ class RedisWorkloads {
         std::fflush(stdout);
     }
 
-    template <class Body>
-    static double wall_ns(Body&& body) {
-        const auto start = std::chrono::steady_clock::now();
-        body();
-        return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
-    }
+    // Each run's wall time and the server's script time, per op; the line prints the medians.
+    struct Samples {
+        template <class Body>
+        void time(std::uint64_t ops, Body&& body) {
+            const double server_before = redis_script_ns(redis_bench_server());
+            const auto start = std::chrono::steady_clock::now();
+            body();
+            const auto stop = std::chrono::steady_clock::now();
+            const double server = redis_script_ns(redis_bench_server()) - server_before;
+            wall.push_back(std::chrono::duration<double, std::nano>(stop - start).count() / static_cast<double>(ops));
+            in_scripts.push_back(server / static_cast<double>(ops));
+        }
+        void print(const std::string& name, std::uint64_t ops) {
+            std::printf("bench %s n=%llu ns_per_op=%.1f server_ns_per_op=%.1f\n", name.c_str(),
+                        static_cast<unsigned long long>(ops), median(wall), median(in_scripts));
+            std::fflush(stdout);
+        }
+        static double median(std::vector<double>& values) {
+            std::sort(values.begin(), values.end());
+            return values[values.size() / 2];
+        }
+        std::vector<double> wall, in_scripts;
+    };
     void progress(const std::string& name, int run) const {
         std::fprintf(stderr, "  %s run %d/%d\n", name.c_str(), run + 1, runs_);
     }
@@ -196,7 +224,6 @@ class RedisWorkloads {
     const Data& d_;
     std::uint64_t n_;
     int runs_;
-    Print print_;
     std::vector<s3repl::StatusStamp> pending_, completed_; // stamp_insert's and stamp_update's
 };
 

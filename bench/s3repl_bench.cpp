@@ -681,7 +681,7 @@ void run_redis(const Options& options, const Data& data) {
     if (rss_asked)
         std::printf("bench rss_per_entry n=%llu unsupported=entries-live-in-the-server\n",
                     static_cast<unsigned long long>(data.n));
-    RedisWorkloads<Data>(data, runs, print_result).run([&](std::string_view name) { return options.wants(name); });
+    RedisWorkloads<Data>(data, runs).run([&](std::string_view name) { return options.wants(name); });
 }
 #endif
 

@@ -13,8 +13,9 @@
 # With --with-redis it also runs --impl redis (the Redis manager, on a
 # redis-server the benchmark starts on loopback and stops by its PID) with
 # the same arguments but --n, and prints its table: ns per op, operations per
-# second in all and per client thread, s3repl's ns per op beside them, then
-# what pipelining, client threads and the one generation key do.
+# second in all and per client thread, the server's time per call, s3repl's
+# ns per op beside them; then what pipelining, client threads and the one
+# generation key do.
 #
 #   scripts/bench-compare.sh [--with-redis] [bench arguments...]     (default: --n 1000000)
 #
@@ -138,6 +139,7 @@ if [ -e "$build_dir/bench-redis.txt" ]; then
         split($3, ops, "="); split($4, field, "=")
         if (FILENAME == s3repl_file) { s3repl[$2] = field[2]; next }
         names[++count] = $2; value[$2] = field[2]; unit[$2] = field[1]; n[$2] = ops[2]
+        if (split($5, server_field, "=") == 2) server[$2] = server_field[2]
     }
     function clients(name) {
         if (match(name, /_t[0-9]+$/)) return substr(name, RSTART + 2) + 0
@@ -145,16 +147,16 @@ if [ -e "$build_dir/bench-redis.txt" ]; then
     }
     function ratio(a, b) { return (a > 0 && b > 0) ? sprintf("%.2fx", a / b) : "-" }
     END {
-        print "| workload (redis) | n | ns/op | ops/s | ops/s per client thread | s3repl ns/op (its n) |"
-        print "| --- | ---: | ---: | ---: | ---: | ---: |"
+        print "| workload (redis) | n | ns/op | ops/s | ops/s per client thread | server ns/op | s3repl ns/op (its n) |"
+        print "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
         for (i = 1; i <= count; ++i) {
             name = names[i]; v = value[name]
             if (unit[name] == "ns_per_op" && v > 0) {
                 t = clients(name)
-                printf "| %s | %s | %s | %.0f | %.0f | %s |\n", name, n[name], v, 1e9 / v, 1e9 / v / t,
-                       (name in s3repl ? s3repl[name] : "-")
+                printf "| %s | %s | %s | %.0f | %.0f | %s | %s |\n", name, n[name], v, 1e9 / v, 1e9 / v / t,
+                       (name in server ? server[name] : "-"), (name in s3repl ? s3repl[name] : "-")
             } else {
-                printf "| %s (%s) | %s | %s | | | |\n", name, unit[name], n[name], v
+                printf "| %s (%s) | %s | %s | | | | |\n", name, unit[name], n[name], v
             }
         }
         print ""
@@ -172,6 +174,7 @@ if [ -e "$build_dir/bench-redis.txt" ]; then
         for (k = 1; k <= 4; ++k) {
             t = all[k]
             printf "| the generation key, time per call: redis_mint_t%s / redis_stamp_t%s | %s |\n", t, t, ratio(value["redis_mint_t" t], value["redis_stamp_t" t])
+            printf "| the generation key, server time per call: redis_mint_t%s / redis_stamp_t%s | %s |\n", t, t, ratio(server["redis_mint_t" t], server["redis_stamp_t" t])
         }
     }
 ' mixed_threads="${threads_arg:-2}" s3repl_file="$build_dir/bench-s3repl.txt" \
