@@ -5,8 +5,10 @@
 // s3repl-system-clock (SystemClock: nanoseconds) and s3repl-std-shared-mutex.
 // --impl abseil is the strongest obvious alternative (Abseil's
 // flat_hash_map, simdjson On-Demand), built when both packages are found.
+// --impl redis is s3repl's Redis manager on a loopback redis-server (built
+// when hiredis is found), with workloads of its own (redis_workloads.hpp).
 //
-//     s3repl-bench [--n N] [--only NAME[,NAME...]] [--threads T] [--impl NAME]
+//     s3repl-bench [--n N] [--only NAME[,NAME...]] [--threads T] [--impl NAME] [--redis HOST:PORT]
 //
 // Results go to stdout, one `bench ...` line each; progress and errors go to
 // stderr. Every timed loop's results are checked afterwards (and land in a
@@ -16,6 +18,11 @@
 #include "naive_manager.hpp"
 #if defined(S3REPL_BENCH_HAVE_ABSEIL)
 #include "abseil_manager.hpp"
+#endif
+#if defined(S3REPL_BENCH_HAVE_REDIS)
+#include "redis_manager.hpp"
+#include "redis_server_process.hpp"
+#include "redis_workloads.hpp"
 #endif
 
 #include <s3repl/manager.hpp>
@@ -84,22 +91,29 @@ void expect(bool ok, const std::string& what) {
 constexpr std::string_view impl_names[] = {
     "s3repl", "naive", "s3repl-system-clock", "s3repl-std-shared-mutex", "s3repl-general-reader",
 #if defined(S3REPL_BENCH_HAVE_ABSEIL)
-    "abseil"
+    "abseil",
+#endif
+#if defined(S3REPL_BENCH_HAVE_REDIS)
+    "redis",
 #endif
 };
+// --impl redis's N without --n: each of its calls is a round trip.
+constexpr std::uint64_t redis_default_n = 50000;
 
 struct Options {
     std::uint64_t n = 1000000;
     std::uint64_t threads = 2;
     std::string impl = "s3repl";
+    std::string redis;                       // --redis HOST:PORT; empty: --impl redis starts its own server
     std::set<std::string, std::less<>> only; // empty: everything
 
     bool wants(std::string_view name) const { return only.empty() || only.count(name) != 0; }
 };
 
 const char* const usage =
-    "usage: s3repl-bench [--n N] [--only NAME[,NAME...]] [--threads T] [--impl NAME]\n"
-    "  --n        entries, default 1000000; must be coprime with 2654435761 and at most 100000000\n"
+    "usage: s3repl-bench [--n N] [--only NAME[,NAME...]] [--threads T] [--impl NAME] [--redis HOST:PORT]\n"
+    "  --n        entries, default 1000000 (--impl redis: 50000); must be coprime with 2654435761\n"
+    "             and at most 100000000\n"
     "  --only     mint, stamp_insert, stamp_update, stamp_stale, lookup_hit, lookup_miss, lookup_batch,\n"
     "             sweep, snapshot, restore, restore_2threads, mixed, snapshot_bytes, rss_per_entry (default: all)\n"
     "  --threads  threads for mixed, default 2\n"
@@ -107,9 +121,16 @@ const char* const usage =
     "             one default swapped back: s3repl-system-clock, s3repl-std-shared-mutex,\n"
     "             s3repl-general-reader (restore without the layout fast path)\n"
 #if defined(S3REPL_BENCH_HAVE_ABSEIL)
-    "             abseil: 32 absl::flat_hash_map shards under absl::Mutex, simdjson restore\n";
+    "             abseil: 32 absl::flat_hash_map shards under absl::Mutex, simdjson restore\n"
 #else
-    "             (abseil: not built here; it needs libabsl-dev and libsimdjson-dev)\n";
+    "             (abseil: not built here; it needs libabsl-dev and libsimdjson-dev)\n"
+#endif
+#if defined(S3REPL_BENCH_HAVE_REDIS)
+    "             redis: the Redis manager, which also runs redis_stamp_batch, redis_stamp_t1/2/4/8,\n"
+    "             redis_lookup_t1/2/4/8, redis_mint_t1/2/4/8, redis_server_memory (docs/bench-spec.md)\n"
+    "  --redis    --impl redis's server; default: a redis-server of its own on a free loopback port\n";
+#else
+    "             (redis: not built here; it needs libhiredis-dev)\n";
 #endif
 
 std::uint64_t parse_count(std::string_view flag, std::string_view text) {
@@ -120,8 +141,23 @@ std::uint64_t parse_count(std::string_view flag, std::string_view text) {
     return value;
 }
 
+#if defined(S3REPL_BENCH_HAVE_REDIS)
+s3repl::RedisOptions redis_endpoint(const std::string& host_port) {
+    const std::size_t colon = host_port.rfind(':');
+    if (colon == std::string::npos || colon == 0)
+        throw UsageError("--redis expects HOST:PORT, got '" + host_port + "'");
+    s3repl::RedisOptions server;
+    server.host = host_port.substr(0, colon);
+    const std::uint64_t port = parse_count("--redis's port", std::string_view(host_port).substr(colon + 1));
+    if (port > 65535) throw UsageError("--redis: port " + std::to_string(port) + " is above 65535");
+    server.port = static_cast<int>(port);
+    return server;
+}
+#endif
+
 Options parse_options(int argc, char** argv) {
     Options o;
+    bool n_given = false;
     for (int i = 1; i < argc; ++i) {
         std::string_view flag = argv[i];
         std::optional<std::string_view> value;
@@ -133,7 +169,7 @@ Options parse_options(int argc, char** argv) {
             std::fputs(usage, stdout);
             std::exit(0);
         }
-        if (flag != "--n" && flag != "--only" && flag != "--threads" && flag != "--impl")
+        if (flag != "--n" && flag != "--only" && flag != "--threads" && flag != "--impl" && flag != "--redis")
             throw UsageError("unknown argument '" + std::string(argv[i]) + "'");
         if (!value) {
             if (i + 1 == argc) throw UsageError(std::string(flag) + " needs a value");
@@ -141,6 +177,12 @@ Options parse_options(int argc, char** argv) {
         }
         if (flag == "--n") {
             o.n = parse_count(flag, *value);
+            n_given = true;
+        } else if (flag == "--redis") {
+#if defined(S3REPL_BENCH_HAVE_REDIS)
+            redis_endpoint(std::string(*value)); // refused now, before the inputs are built
+#endif
+            o.redis = std::string(*value);
         } else if (flag == "--threads") {
             o.threads = parse_count(flag, *value);
         } else if (flag == "--impl") {
@@ -152,13 +194,19 @@ Options parse_options(int argc, char** argv) {
             for (std::string_view rest = *value; !rest.empty();) {
                 const std::size_t comma = std::min(rest.find(','), rest.size());
                 const std::string_view name = rest.substr(0, comma);
-                if (std::find(known_names.begin(), known_names.end(), name) == known_names.end())
+                if (std::find(known_names.begin(), known_names.end(), name) == known_names.end()
+#if defined(S3REPL_BENCH_HAVE_REDIS)
+                    && std::find(redis_workload_names.begin(), redis_workload_names.end(), name) ==
+                           redis_workload_names.end()
+#endif
+                )
                     throw UsageError("--only: unknown workload '" + std::string(name) + "'");
                 o.only.emplace(name);
                 rest = rest.substr(std::min(comma + 1, rest.size()));
             }
         }
     }
+    if (o.impl == "redis" && !n_given) o.n = redis_default_n;
     // order(j) is a permutation of [0, N) only when N shares no factor with the multiplier.
     if (std::gcd(o.n, order_multiplier) != 1)
         throw UsageError("--n " + std::to_string(o.n) + " is not coprime with 2654435761, so the visiting order " +
@@ -312,24 +360,25 @@ struct S3replImpl {
     }
 };
 // The peers read on one thread (the spec's restore_2threads for them is their restore).
-struct OneThreadRestore {
+template <template <class Clock> class PeerManager, class WallClockType>
+struct OneThreadPeer {
+    template <class Clock>
+    using Manager = PeerManager<Clock>;
+    using WallClock = WallClockType;
+
     template <class AnyManager>
     static AnyManager restore(const std::string& json, std::size_t) {
         return AnyManager::from_json(json);
     }
 };
-struct NaiveImpl : OneThreadRestore {
-    template <class Clock>
-    using Manager = NaiveManager<Clock>;
-    using WallClock = s3repl::SystemClock;
-};
+using NaiveImpl = OneThreadPeer<NaiveManager, s3repl::SystemClock>;
 #if defined(S3REPL_BENCH_HAVE_ABSEIL)
 // Whole seconds, like s3repl's default: the same clock cost and the same snapshot bytes.
-struct AbseilImpl : OneThreadRestore {
-    template <class Clock>
-    using Manager = AbseilManager<Clock>;
-    using WallClock = s3repl::CoarseSystemClock;
-};
+using AbseilImpl = OneThreadPeer<AbseilManager, s3repl::CoarseSystemClock>;
+#endif
+#if defined(S3REPL_BENCH_HAVE_REDIS)
+// Whole seconds, like s3repl's default (and RedisReplicationManager's).
+using RedisImpl = OneThreadPeer<RedisBenchManager, s3repl::CoarseSystemClock>;
 #endif
 
 // lookup_batch's call: the manager's batch lookup where it has one, else a
@@ -613,6 +662,29 @@ class Bench {
     std::optional<std::size_t> snapshot_bytes_;
 };
 
+#if defined(S3REPL_BENCH_HAVE_REDIS)
+// --impl redis: the spec's workloads but rss_per_entry (the client holds no
+// entries: its line says so), then the Redis-only ones, on the server of
+// --redis or on one of its own, stopped by its PID when this returns.
+void run_redis(const Options& options, const Data& data) {
+    std::optional<RedisServerProcess> own;
+    if (options.redis.empty()) own.emplace();
+    redis_bench_server() = own ? own->options() : redis_endpoint(options.redis);
+    redis_bench_server().timeout = std::chrono::seconds(10); // a loaded machine is slow, not broken
+    std::fprintf(stderr, "  redis-server %s:%d%s\n", redis_bench_server().host.c_str(), redis_bench_server().port,
+                 own ? " (started for this run)" : "");
+    Options spec = options;
+    if (spec.only.empty()) spec.only.insert(known_names.begin(), known_names.end());
+    const bool rss_asked = spec.only.erase("rss_per_entry") != 0;
+    if (std::any_of(known_names.begin(), known_names.end(), [&](std::string_view name) { return spec.wants(name); }))
+        Bench<RedisImpl>(spec, data).run();
+    if (rss_asked)
+        std::printf("bench rss_per_entry n=%llu unsupported=entries-live-in-the-server\n",
+                    static_cast<unsigned long long>(data.n));
+    RedisWorkloads<Data>(data, runs).run([&](std::string_view name) { return options.wants(name); });
+}
+#endif
+
 } // namespace
 } // namespace s3repl_bench
 
@@ -636,6 +708,10 @@ int main(int argc, char** argv) {
 #if defined(S3REPL_BENCH_HAVE_ABSEIL)
         else if (options.impl == "abseil")
             Bench<AbseilImpl>(options, data).run();
+#endif
+#if defined(S3REPL_BENCH_HAVE_REDIS)
+        else if (options.impl == "redis")
+            run_redis(options, data);
 #endif
         else
             Bench<S3replImpl<>>(options, data).run();

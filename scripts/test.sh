@@ -438,22 +438,33 @@ leg_bench() {
         say "the release build defines no s3repl-bench target yet"
         return "$skipped"
     fi
-    local bench impl failed=0
+    local bench impl n name failed=0
     bench="$(find "$build/release" -name s3repl-bench -type f -perm -u+x | head -n 1)"
     if [ -z "$bench" ]; then
         say "FAILED: s3repl-bench was not built (see the release leg)"
         return 1
     fi
-    local impls=(s3repl naive s3repl-system-clock s3repl-std-shared-mutex)
+    local impls=(s3repl naive s3repl-system-clock s3repl-std-shared-mutex s3repl-general-reader)
     # --impl abseil is built only where CMake found libabsl-dev and libsimdjson-dev.
     if "$bench" --n 1 --only mint --impl abseil </dev/null >/dev/null 2>&1; then
         impls+=(abseil)
     else
         say "s3repl-bench has no --impl abseil (libabsl-dev or libsimdjson-dev missing when configured): not run"
     fi
+    # --impl redis is built only where hiredis was found; `--help` after it
+    # exits 0 only then, and starts no server. Its run starts a redis-server
+    # of its own on loopback and stops it by its PID; N = 2003, as each of its
+    # calls is a round trip.
+    if "$bench" --impl redis --help </dev/null >/dev/null 2>&1; then
+        impls+=(redis)
+    else
+        say "s3repl-bench has no --impl redis (libhiredis-dev missing when configured): not run"
+    fi
     for impl in "${impls[@]}"; do
-        say "s3repl-bench --n 20011 --impl $impl"
-        if ! "$bench" --n 20011 --impl "$impl" </dev/null | tee "$build/bench-$impl.log"; then
+        n=20011
+        if [ "$impl" = redis ]; then n=2003; fi
+        say "s3repl-bench --n $n --impl $impl"
+        if ! "$bench" --n "$n" --impl "$impl" </dev/null | tee "$build/bench-$impl.log"; then
             say "FAILED: s3repl-bench --impl $impl"
             failed=$((failed + 1))
         elif ! grep -q '^bench ' "$build/bench-$impl.log"; then
@@ -461,12 +472,22 @@ leg_bench() {
             failed=$((failed + 1))
         fi
     done
+    # Every implementation prints a line for each of s3repl's workloads (a
+    # figure, or `unsupported=` saying why not).
+    for impl in "${impls[@]}"; do
+        for name in $(awk '$1 == "bench" { print $2 }' "$build/bench-s3repl.log"); do
+            if ! grep -q "^bench $name " "$build/bench-$impl.log"; then
+                say "FAILED: --impl $impl printed no '$name' line"
+                failed=$((failed + 1))
+            fi
+        done
+    done
     # Each run checked its snapshot text against s3repl's; the ones that
     # record whole seconds must also print s3repl's snapshot_bytes line.
     local expected bytes
     expected="$(grep '^bench snapshot_bytes ' "$build/bench-s3repl.log" || true)"
     for impl in "${impls[@]}"; do
-        case "$impl" in s3repl-std-shared-mutex | abseil) ;; *) continue ;; esac
+        case "$impl" in s3repl-std-shared-mutex | s3repl-general-reader | abseil) ;; *) continue ;; esac
         bytes="$(grep '^bench snapshot_bytes ' "$build/bench-$impl.log" || true)"
         if [ -z "$expected" ] || [ "$bytes" != "$expected" ]; then
             say "FAILED: --impl $impl printed '$bytes', --impl s3repl '$expected'"
