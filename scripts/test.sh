@@ -521,7 +521,7 @@ legs=(
     "docs|README C++ snippets compile and run; CHANGELOG matches version.hpp; no reference outside the repository or to tracker numbers|leg_docs"
     "fuzz|libFuzzer on snapshot restore and the AWS configuration parsers, 30 s each|leg_fuzz"
     "s3-server|example S3 server (release, then ASan) against boto3, the AWS CLI, promtool and a real Prometheus, malformed requests, a load test|leg_s3_server"
-    "bench|benchmark smoke run, --n 20011, every implementation|leg_bench"
+    "bench|benchmark smoke run, --n 20011, every implementation (redis at --n 2003, on its own redis-server)|leg_bench"
     "rust-reader|s3repl's snapshots read by the Rust server's serde types|leg_rust_reader"
 )
 
