@@ -328,7 +328,7 @@ def test_a_put_whose_stamp_redis_refuses_is_stored_then_replicated():
 
 
 def put_or_error(s3, key, body):
-    """The HTTP status of a PUT to src (boto3 retries nothing here: the client allows one attempt)."""
+    """The HTTP status of a PUT to src."""
     try:
         return s3.put_object(Bucket="src", Key=key, Body=body)["ResponseMetadata"]["HTTPStatusCode"]
     except s3t.ClientError as e:
