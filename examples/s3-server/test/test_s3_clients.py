@@ -184,13 +184,19 @@ def wait_status(s3, bucket, key, wanted, deadline=DEADLINE_SECONDS):
         raise AssertionError("%s (last seen: %s)" % (e, seen[0] if seen else None))
 
 
-def error_of(call, **kwargs):
-    """(code, HTTP status) of the ClientError the call must raise."""
+def error_response(call, **kwargs):
+    """The response of the ClientError the call must raise."""
     try:
         call(**kwargs)
     except ClientError as e:
-        return e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]
+        return e.response
     raise AssertionError("%s(%s) succeeded; an error was expected" % (call.__name__, kwargs))
+
+
+def error_of(call, **kwargs):
+    """(code, HTTP status) of the ClientError the call must raise."""
+    response = error_response(call, **kwargs)
+    return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]
 
 
 def expect_equal(actual, expected, what):
@@ -1092,11 +1098,8 @@ def versions_of(s3, bucket, prefix=""):
 
 def error_headers(call, **kwargs):
     """(HTTP status, response headers) of the ClientError the call must raise."""
-    try:
-        call(**kwargs)
-    except ClientError as e:
-        return e.response["ResponseMetadata"]["HTTPStatusCode"], e.response["ResponseMetadata"]["HTTPHeaders"]
-    raise AssertionError("%s(%s) succeeded; an error was expected" % (call.__name__, kwargs))
+    metadata = error_response(call, **kwargs)["ResponseMetadata"]
+    return metadata["HTTPStatusCode"], metadata["HTTPHeaders"]
 
 
 def put_versions(s3, key, count):
