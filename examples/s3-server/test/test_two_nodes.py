@@ -327,6 +327,24 @@ def test_a_put_whose_stamp_redis_refuses_is_stored_then_replicated():
         shutil.rmtree(hold_dir, ignore_errors=True)
 
 
+def test_a_put_whose_mint_redis_refuses_stores_nothing():
+    # The other side of the test above: Redis refuses the mint, before the
+    # rename, so nothing is stored and the answer is 500. (A raw request:
+    # boto3 would retry, and the retry waits out the key's lease, whose
+    # release Redis refused too.)
+    key = "docs/refused.txt"
+    with Nodes("refused") as nodes:
+        configure(nodes.a.client())
+        REDIS.set_scripting(False)
+        try:
+            code, error = s3t.raw_request(nodes.a, "PUT", "/src/" + key, b"never stored")
+        finally:
+            REDIS.set_scripting(True)
+        expect_equal((code, None if error is None else error.findtext("Code")), (500, "InternalError"),
+                     "the answer to the refused PUT")
+        expect_equal(missing(nodes.b.client(), "src", key), True, "the object after a refused mint")
+
+
 def put_or_error(s3, key, body):
     """The HTTP status of a PUT to src."""
     try:
@@ -343,6 +361,7 @@ TESTS = [
     test_conditional_creates_race_across_nodes,
     test_each_node_removes_only_dead_nodes_temporary_files,
     test_a_put_whose_stamp_redis_refuses_is_stored_then_replicated,
+    test_a_put_whose_mint_redis_refuses_stores_nothing,
 ]
 
 
