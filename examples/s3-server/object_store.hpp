@@ -125,6 +125,9 @@ class StagedObject {
     /// filled in; generation and replicated once committed).
     const ObjectMeta& meta() const noexcept { return meta_; }
 
+    /// Whether commit renamed it into place: the object holds these bytes.
+    bool committed() const noexcept { return temp_.empty(); }
+
   private:
     friend class ObjectStore;
     StagedObject(std::string bucket, std::string key, std::filesystem::path target, std::filesystem::path temp, int fd,
@@ -293,6 +296,17 @@ class ObjectStore {
     std::optional<ObjectMeta> head(const std::string& bucket, const std::string& key,
                                    const std::string& version_id = {}) const {
         return read_meta_file(object_path(bucket, key, version_id), version_id);
+    }
+
+    /// When the version's file was committed: its modification time, which
+    /// the commit's patch of the first line sets just before the rename (a
+    /// file is never written once in place). nullopt when there is none.
+    std::optional<SystemTime> committed_at(const std::string& bucket, const std::string& key,
+                                           const std::string& version_id = {}) const {
+        struct stat info {};
+        if (::stat(object_path(bucket, key, version_id).c_str(), &info) != 0) return std::nullopt;
+        return SystemTime(std::chrono::duration_cast<SystemTime::duration>(
+            std::chrono::seconds(info.st_mtim.tv_sec) + std::chrono::nanoseconds(info.st_mtim.tv_nsec)));
     }
 
     std::optional<std::pair<ObjectMeta, std::string>> get(const std::string& bucket, const std::string& key,

@@ -28,6 +28,8 @@ struct ServerOptions {
     std::chrono::milliseconds slow_destination{0};
     std::chrono::milliseconds slow_destination_jitter{0};
     std::chrono::milliseconds slow_commit_jitter{0};
+    /// A test's: while this file exists, client PUTs wait between mint and rename.
+    std::filesystem::path hold_commits_file;
     std::chrono::milliseconds snapshot_interval{1000};
     int workers = 4;
     /// Empty: GET /metrics is open; else it needs this file's bearer token.
@@ -97,6 +99,7 @@ inline constexpr const char* usage =
     "         [--sweep-ttl SECONDS (3600)] [--snapshot-interval-ms N (1000)] [--workers N (4)]\n"
     "         [--fail-destination-percent N (0)] [--fail-destination-bucket NAME (repeatable)]\n"
     "         [--slow-destination-ms N (0)] [--slow-destination-jitter-ms N (0)] [--slow-commit-jitter-ms N (0)]\n"
+    "         [--hold-commits-file FILE (tests: PUT commits wait while it exists)]\n"
     "         [--metrics-token-file FILE (GET /metrics needs Authorization: Bearer <its token>)]\n"
     "         [--redis redis://HOST:PORT | --redis-cluster HOST:PORT,...] [--redis-prefix NAME (s3repl)]\n"
     "         [--redrive-after-ms N (60000; with Redis only)]\n"
@@ -169,6 +172,8 @@ inline ServerOptions parse_options(int argc, char** argv) {
             options.slow_destination_jitter = std::chrono::milliseconds(number(flag, value, 0, 3'600'000));
         else if (flag == "--slow-commit-jitter-ms")
             options.slow_commit_jitter = std::chrono::milliseconds(number(flag, value, 0, 10'000));
+        else if (flag == "--hold-commits-file")
+            options.hold_commits_file = value;
         else if (flag == "--snapshot-interval-ms")
             options.snapshot_interval = std::chrono::milliseconds(number(flag, value, 1, 86'400'000));
         else if (flag == "--metrics-token-file")

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <iostream>
 #include <iterator>
@@ -63,7 +64,8 @@ class Replicator {
     /// must outlive the replicator.
     Replicator(Manager& manager, ObjectStore& store, FaultInjection faults, std::size_t workers,
                s3repl::OutcomeMetrics& metrics)
-        : manager_(manager), store_(store), commit_jitter_(faults.commit_jitter), destination_(store, faults),
+        : manager_(manager), store_(store), commit_jitter_(faults.commit_jitter),
+          hold_commits_while_(faults.hold_commits_while), destination_(store, faults),
           record_outcome_(metrics.recorder(manager.clock())), pool_(workers) {}
 
     /// Stores a client's PUT as version `version_id` (empty: the
@@ -72,23 +74,27 @@ class Replicator {
     /// rules of the bucket select the object, PENDING is stamped for that
     /// version and a copy queued for each destination. Throws S3Error
     /// PreconditionFailed (412) or NoSuchKey (404, If-Match on a missing
-    /// object), storing and stamping nothing.
+    /// object), storing and stamping nothing. On Redis, a BackendError once
+    /// the bytes are in place is not the client's (see stored_even_if):
+    /// the object is returned, and redrive_unstamped copies it later.
     ObjectMeta put_object(const std::string& bucket, const std::string& key, ObjectMeta meta, std::string body,
                           const s3repl::WriteCondition& condition, const std::string& version_id = {}) {
         auto shared = std::make_shared<const std::string>(std::move(body));
         // The slow part, outside every lock: the bytes go to a temporary file.
         StagedObject staged = store_.stage(bucket, key, std::move(meta), *shared, version_id);
         // Whether a rule selected the object is recorded with it, for recover().
-        auto jobs = s3repl::begin_replication(
-            manager_, s3repl::ObjectId{bucket, key, version_id}, staged.meta().tags,
-            [&](std::uint64_t generation, bool replicated) {
-                commit_delay();
-                switch (store_.commit(staged, condition, generation, replicated, ConditionOn::Latest)) {
-                case CommitResult::Committed: return;
-                case CommitResult::PreconditionFailed: throw precondition_failed();
-                case CommitResult::NoSuchKey: throw no_such_key();
-                }
-            });
+        auto jobs = stored_even_if(bucket, key, staged, [&] {
+            return s3repl::begin_replication(
+                manager_, s3repl::ObjectId{bucket, key, version_id}, staged.meta().tags,
+                [&](std::uint64_t generation, bool replicated) {
+                    commit_delay(bucket, key);
+                    switch (store_.commit(staged, condition, generation, replicated, ConditionOn::Latest)) {
+                    case CommitResult::Committed: return;
+                    case CommitResult::PreconditionFailed: throw precondition_failed();
+                    case CommitResult::NoSuchKey: throw no_such_key();
+                    }
+                });
+        });
         for (auto& job : jobs) enqueue(std::move(job), shared, staged.meta());
         return staged.meta();
     }
@@ -101,9 +107,11 @@ class Replicator {
         ObjectMeta marker;
         marker.delete_marker = true;
         StagedObject staged = store_.stage(bucket, key, std::move(marker), {}, version_id);
-        auto jobs = s3repl::begin_delete_marker_replication(
-            manager_, s3repl::ObjectId{bucket, key, version_id},
-            [&](std::uint64_t generation, bool replicated) { store_.commit(staged, {}, generation, replicated); });
+        auto jobs = stored_even_if(bucket, key, staged, [&] {
+            return s3repl::begin_delete_marker_replication(
+                manager_, s3repl::ObjectId{bucket, key, version_id},
+                [&](std::uint64_t generation, bool replicated) { store_.commit(staged, {}, generation, replicated); });
+        });
         const auto no_bytes = std::make_shared<const std::string>();
         for (auto& job : jobs) enqueue(std::move(job), no_bytes, staged.meta());
         return staged.meta();
@@ -146,7 +154,8 @@ class Replicator {
     /// then the outcome kept beside the object;
     /// nothing when neither exists, which is an object no rule selected
     /// (the library stamps PENDING in the same commit lock as the rename, so
-    /// a selected object has its entry as soon as its PUT is answered).
+    /// a selected object has its entry as soon as its PUT is answered),
+    /// or, on Redis, one whose stamp failed (until redrive_unstamped).
     std::optional<s3repl::ReplicationStatus> status_of(const std::string& bucket, const std::string& key,
                                                        const ObjectMeta& meta) const {
         if (meta.generation == 0) return replica_status(meta);
@@ -175,12 +184,7 @@ class Replicator {
             highest = std::max(highest, meta.generation == 0 && replica_status(meta)
                                             ? s3repl::replica_generation_of(meta.headers)
                                             : meta.generation);
-            if (!meta.replicated) return;
-            const auto entry = manager_.lookup_entry(s3repl::ObjectId{bucket, key, meta.version_id});
-            const auto done = store_.terminal_status(bucket, key, meta.version_id);
-            if ((entry && entry->generation >= meta.generation) || (done && done->generation == meta.generation))
-                return;
-            stamp_pending(bucket, key, meta);
+            if (meta.replicated && !status_of(bucket, key, meta)) stamp_pending(bucket, key, meta);
         });
         manager_.raise_generation_floor(highest);
         // The cutoff is strict (recorded before it), and the stamps above are
@@ -223,6 +227,34 @@ class Replicator {
         return redriven;
     }
 
+    /// Stamps PENDING for each replicated object without a status
+    /// (status_of: no entry at least as new as its bytes, no outcome beside
+    /// it for this generation) committed more than `older_than` ago, and
+    /// re-drives the destinations stamped: on Redis, its PUT's stamp failed
+    /// after the rename (Redis out of reach; put_object answered the client
+    /// anyway), or its node died between the two. A PUT whose stamp is on
+    /// its way (on any node) is younger than that and left alone; were it
+    /// not, the two stamps are the same PENDING at the same generation, and
+    /// two copies of one generation are safe (conditional writes). A newer
+    /// PUT's entry refuses the stamp, and a destination that completed
+    /// meanwhile refuses it too: neither is re-driven. Reads every object
+    /// of the store (one lookup in the manager per replicated object older
+    /// than `older_than`). Returns the number of destinations re-driven.
+    std::size_t redrive_unstamped(std::chrono::milliseconds older_than) {
+        const SystemTime cutoff = std::chrono::system_clock::now() - older_than;
+        std::size_t redriven = 0;
+        store_.for_each_object([&](const std::string& bucket, const std::string& key, const ObjectMeta& meta) {
+            if (!meta.replicated) return; // the cheap checks first: a stat, then the manager
+            const std::optional<SystemTime> committed = store_.committed_at(bucket, key, meta.version_id);
+            if (!committed || *committed > cutoff || status_of(bucket, key, meta)) return;
+            for (const s3repl::DestinationRef& ref : stamp_pending(bucket, key, meta)) {
+                redrive(ref);
+                ++redriven;
+            }
+        });
+        return redriven;
+    }
+
     /// Stops the workers: running copies finish their current attempt,
     /// copies waiting to retry or queued stay PENDING for the next start
     /// (on Redis: for the periodic re-drive of any node).
@@ -248,21 +280,58 @@ class Replicator {
         return s3repl::parse_aws_status(header->second);
     }
 
+    // A BackendError out of `begin` (begin_replication or
+    // begin_delete_marker_replication) after the commit renamed the bytes
+    // into place: Redis failed the PENDING stamps or the release of the
+    // key's lease. The write stands (GETs on every node see it, its
+    // generation orders it), so the client is told so: a 500 would have it
+    // retry a write that happened, and a conditional one would then fail
+    // against its own bytes. No job is queued: redrive_unstamped (or
+    // redrive_stale_pending, had a stamp landed) copies it. Before the
+    // rename nothing is stored, and the error goes on (500).
+    template <class Begin>
+    std::vector<s3repl::ReplicationJob> stored_even_if(const std::string& bucket, const std::string& key,
+                                                       const StagedObject& staged, Begin&& begin) {
+        try {
+            return std::forward<Begin>(begin)();
+        } catch (const s3repl::BackendError& error) {
+            if (!staged.committed()) throw;
+            std::cerr << "stored " + bucket + '/' + key + " generation " + std::to_string(staged.meta().generation) +
+                             " without its PENDING stamp (" + error.what() + "); left to the re-drive\n";
+            return {};
+        }
+    }
+
     // PENDING at the version's generation for each destination its rules
     // select (for a delete marker, those that replicate markers); a single
     // PENDING when none does any more, which the re-drive then marks FAILED.
-    void stamp_pending(const std::string& bucket, const std::string& key, const ObjectMeta& meta) {
+    // Returns the stamps the manager took (a newer entry, or a destination
+    // done meanwhile, refuses one), as references to re-drive.
+    std::vector<s3repl::DestinationRef> stamp_pending(const std::string& bucket, const std::string& key,
+                                                      const ObjectMeta& meta) {
         const s3repl::ObjectId object{bucket, key, meta.version_id};
         std::vector<s3repl::ReplicationRule> rules = manager_.match_rules(bucket, key, meta.tags);
         if (meta.delete_marker)
             rules.erase(std::remove_if(rules.begin(), rules.end(),
                                        [](const auto& rule) { return !s3repl::replicates_delete_markers(rule); }),
                         rules.end());
-        if (rules.empty()) manager_.record_status_if_newer(object, meta.generation, s3repl::ReplicationStatus::Pending);
+        std::vector<s3repl::DestinationRef> stamped;
+        const auto took = [&](bool taken, std::string destination) {
+            if (taken)
+                stamped.push_back(s3repl::DestinationRef{
+                    bucket, key,
+                    s3repl::DestinationStatus{std::move(destination), s3repl::ReplicationStatus::Pending,
+                                              meta.generation, s3repl::Timestamp{}},
+                    meta.version_id, meta.delete_marker});
+        };
+        if (rules.empty())
+            took(manager_.record_status_if_newer(object, meta.generation, s3repl::ReplicationStatus::Pending), {});
         for (const s3repl::ReplicationRule& rule : rules)
-            manager_.record_destination_status_if_newer(object, rule.destination_bucket, meta.generation,
-                                                        s3repl::ReplicationStatus::Pending);
+            took(manager_.record_destination_status_if_newer(object, rule.destination_bucket, meta.generation,
+                                                             s3repl::ReplicationStatus::Pending),
+                 rule.destination_bucket);
         if (meta.delete_marker) manager_.mark_delete_marker(object);
+        return stamped;
     }
 
     // Queues the copy of one destination of `ref` (every destination its
@@ -303,12 +372,19 @@ class Replicator {
         for (auto& job : jobs) enqueue(std::move(job), body, stored->first);
     }
 
-    // --slow-commit-jitter-ms: a random wait inside the commit step.
-    void commit_delay() const {
-        if (commit_jitter_.count() <= 0) return;
-        thread_local std::minstd_rand random{std::random_device{}()};
-        std::this_thread::sleep_for(std::chrono::milliseconds(
-            std::uniform_int_distribution<std::chrono::milliseconds::rep>(0, commit_jitter_.count())(random)));
+    // --slow-commit-jitter-ms: a random wait inside the commit step; then
+    // --hold-commits-file: a wait while that file exists, said once on
+    // stdout (a test waits for the line).
+    void commit_delay(const std::string& bucket, const std::string& key) const {
+        if (commit_jitter_.count() > 0) {
+            thread_local std::minstd_rand random{std::random_device{}()};
+            std::this_thread::sleep_for(std::chrono::milliseconds(
+                std::uniform_int_distribution<std::chrono::milliseconds::rep>(0, commit_jitter_.count())(random)));
+        }
+        if (hold_commits_while_.empty() || !std::filesystem::exists(hold_commits_while_)) return;
+        std::cout << "commit of " + bucket + '/' + key + " held while " + hold_commits_while_.string() + " exists\n"
+                  << std::flush;
+        while (std::filesystem::exists(hold_commits_while_)) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
 
     void enqueue(s3repl::ReplicationJob job, Body body, const ObjectMeta& source) {
@@ -360,6 +436,7 @@ class Replicator {
     Manager& manager_;
     ObjectStore& store_;
     const std::chrono::milliseconds commit_jitter_;
+    const std::filesystem::path hold_commits_while_;
     StoreDestination destination_;
     const std::function<void(const s3repl::ReplicationJob&, const s3repl::ReplicationOutcome&)> record_outcome_;
     std::mutex stop_mutex_;

@@ -87,17 +87,23 @@ PeriodicWork periodic_work(s3repl::ReplicationManager& manager, const s3server::
 }
 
 // On Redis: the re-drive of the copies a node lost (it died, or stopped
-// with a queue), every half of --redrive-after-ms.
+// with a queue), then of the objects whose PENDING stamp was lost (Redis
+// failed it after the rename), every half of --redrive-after-ms.
 template <class Manager>
 PeriodicWork periodic_work(Manager&, const s3server::ObjectStore&, s3server::Replicator<Manager>& replicator,
                            const s3server::ServerOptions& options) {
     const std::chrono::milliseconds after = options.redrive_after;
     return {after / 2, [&replicator, after] {
+                const std::string older = " older than " + std::to_string(after.count()) + " ms\n";
                 try {
                     const std::size_t redriven = replicator.redrive_stale_pending(after);
                     if (redriven > 0)
-                        std::cout << "re-driving " + std::to_string(redriven) + " PENDING destination(s) older than " +
-                                         std::to_string(after.count()) + " ms\n"
+                        std::cout << "re-driving " + std::to_string(redriven) + " PENDING destination(s)" + older
+                                  << std::flush;
+                    const std::size_t unstamped = replicator.redrive_unstamped(after);
+                    if (unstamped > 0)
+                        std::cout << "re-driving " + std::to_string(unstamped) +
+                                         " destination(s) of objects stored without a status" + older
                                   << std::flush;
                 } catch (const std::exception& error) {                // Redis out of reach, an unreadable file
                     std::cerr << "re-drive: " << error.what() << '\n'; // the next tick tries again
@@ -114,7 +120,7 @@ int serve(Manager& manager, s3server::ObjectStore& store, Startup& startup, cons
     s3server::Replicator<Manager> replicator(manager, store,
                                              {options.fail_destination_percent, options.slow_destination,
                                               options.slow_destination_jitter, options.fail_destination_buckets,
-                                              options.slow_commit_jitter},
+                                              options.slow_commit_jitter, options.hold_commits_file},
                                              static_cast<std::size_t>(options.workers), metrics);
     s3server::MetricsEndpoint<Manager> metrics_endpoint(manager, metrics, std::move(startup.metrics_token));
     const s3server::SigV4Verifier verifier(std::move(startup.credentials), options.allow_anonymous);

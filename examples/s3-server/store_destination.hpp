@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -33,6 +34,10 @@ struct FaultInjection {
     /// (under the commit lock), so commits of one key through several nodes
     /// overlap; their generations must still follow the order of the renames.
     std::chrono::milliseconds commit_jitter{0};
+    /// Not the destination's either: while this file exists, each client
+    /// PUT's commit waits at the same place, so a test can act (stop Redis)
+    /// between a generation's mint and its rename. Empty: no wait.
+    std::filesystem::path hold_commits_while;
 
     bool fails_every_write_to(const std::string& bucket) const {
         return std::find(failing_buckets.begin(), failing_buckets.end(), bucket) != failing_buckets.end();

@@ -11,6 +11,7 @@ failure.
 """
 
 import atexit
+import contextlib
 import http.client
 import json
 import os
@@ -124,6 +125,25 @@ class Server:
         self.close()
 
 
+@contextlib.contextmanager
+def data_directory():
+    """A data directory for servers a test starts in turn on it (restarts), removed at the end."""
+    path = tempfile.mkdtemp(prefix="s3repl-s3-test-")
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def crashed_mid_copy(data_dir, *flags):
+    """A client of a server on data_dir whose copies never finish, killed with kill -9 at the end of the block: every
+    entry of a PUT made through it is PENDING at the crash."""
+    with Server("--slow-destination-ms", 60000, *flags, data_dir=data_dir) as server:
+        yield server.client()
+        server.kill9()
+
+
 def stop_process(proc):
     """SIGTERM to a process a test started (by its PID), then SIGKILL if it does not end in time."""
     if proc.poll() is None:
@@ -164,13 +184,19 @@ def wait_status(s3, bucket, key, wanted, deadline=DEADLINE_SECONDS):
         raise AssertionError("%s (last seen: %s)" % (e, seen[0] if seen else None))
 
 
-def error_of(call, **kwargs):
-    """(code, HTTP status) of the ClientError the call must raise."""
+def error_response(call, **kwargs):
+    """The response of the ClientError the call must raise."""
     try:
         call(**kwargs)
     except ClientError as e:
-        return e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]
+        return e.response
     raise AssertionError("%s(%s) succeeded; an error was expected" % (call.__name__, kwargs))
+
+
+def error_of(call, **kwargs):
+    """(code, HTTP status) of the ClientError the call must raise."""
+    response = error_response(call, **kwargs)
+    return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]
 
 
 def expect_equal(actual, expected, what):
@@ -457,21 +483,16 @@ def snapshot_statuses(data_dir):
 
 
 def test_kill9_mid_replication_then_restart():
-    data_dir = tempfile.mkdtemp(prefix="s3repl-s3-test-")
-    try:
-        server = Server("--snapshot-interval-ms", 100, data_dir=data_dir).start()
-        try:
+    with data_directory() as data_dir:
+        with Server("--snapshot-interval-ms", 100, data_dir=data_dir) as server:
             s3 = server.client()
             configure(s3)
             s3.put_object(Bucket="src", Key="docs/done", Body=b"replicated before the crash")
             wait_status(s3, "src", "docs/done", "COMPLETED")
-        finally:
             server.terminate()
 
         # Slow destination: the copies below are still in flight when killed.
-        server = Server("--slow-destination-ms", 60000, "--snapshot-interval-ms", 100, data_dir=data_dir).start()
-        try:
-            s3 = server.client()
+        with crashed_mid_copy(data_dir, "--snapshot-interval-ms", 100) as s3:
             for i in range(3):
                 s3.put_object(Bucket="src", Key="docs/in-snapshot-%d" % i, Body=b"early %d" % i)
             # These three are in a periodic snapshot before the crash...
@@ -482,11 +503,8 @@ def test_kill9_mid_replication_then_restart():
                 s3.put_object(Bucket="src", Key="docs/after-snapshot-%d" % i, Body=b"late %d" % i)
             for key in ["docs/in-snapshot-%d" % i for i in range(3)] + ["docs/after-snapshot-%d" % i for i in range(2)]:
                 expect_equal(status(s3, "src", key), "PENDING", "before the crash: " + key)
-        finally:
-            server.kill9()
 
-        server = Server("--snapshot-interval-ms", 100, data_dir=data_dir).start()
-        try:
+        with Server("--snapshot-interval-ms", 100, data_dir=data_dir) as server:
             s3 = server.client()
             expect_equal(status(s3, "src", "docs/done"), "COMPLETED", "a COMPLETED status across the crash")
             expect_equal(s3.get_bucket_replication(Bucket="src")["ReplicationConfiguration"]["Rules"][0]["ID"],
@@ -504,23 +522,16 @@ def test_kill9_mid_replication_then_restart():
             wait_status(s3, "src", "docs/after-snapshot-0", "COMPLETED")
             expect_equal(s3.get_object(Bucket="dst", Key="docs/after-snapshot-0")["Body"].read(), b"newest",
                          "a PUT after the restart")
-        finally:
-            server.close()
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def test_sigterm_saves_and_restores():
-    data_dir = tempfile.mkdtemp(prefix="s3repl-s3-test-")
-    try:
+    with data_directory() as data_dir:
         # A snapshot interval far beyond the test: only the shutdown save can keep the state.
-        server = Server("--snapshot-interval-ms", 3600000, "--fail-destination-percent", 100, data_dir=data_dir).start()
-        try:
+        with Server("--snapshot-interval-ms", 3600000, "--fail-destination-percent", 100, data_dir=data_dir) as server:
             s3 = server.client()
             configure(s3)
             s3.put_object(Bucket="src", Key="docs/failed", Body=b"x")
             wait_status(s3, "src", "docs/failed", "FAILED")
-        finally:
             expect_equal(server.terminate(), 0, "exit status after SIGTERM")
         if "snapshot saved" not in server.output():
             raise AssertionError("no shutdown snapshot in the log:\n" + server.output())
@@ -533,13 +544,10 @@ def test_sigterm_saves_and_restores():
             expect_equal(status(s3, "src", "docs/failed"), "FAILED", "a FAILED status across a restart")
             expect_equal(len(s3.get_bucket_replication(Bucket="src")["ReplicationConfiguration"]["Rules"]),
                          len(RULES), "the configuration across a restart")
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def test_first_line_is_listening_on_every_start():
-    data_dir = tempfile.mkdtemp(prefix="s3repl-s3-test-")
-    try:
+    with data_directory() as data_dir:
         # A FAILED copy in the shutdown snapshot: the restart restores it and re-drives it.
         with Server("--fail-destination-percent", 100, data_dir=data_dir) as server:
             s3 = server.client()
@@ -554,8 +562,6 @@ def test_first_line_is_listening_on_every_start():
             for wanted in ["restored ", "re-driving 1 PENDING or FAILED destination(s)", "replication src/docs/again"]:
                 if not any(line.startswith(wanted) for line in lines[1:]):
                     raise AssertionError("no line %r after the first:\n%s" % (wanted, server.output()))
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def test_restart_mints_above_replica_generations():
@@ -563,17 +569,14 @@ def test_restart_mints_above_replica_generations():
     # after the PUTs, the new manager's first generations must still be above
     # the replica's (raise_generation_floor at start-up), or the next PUT of
     # the key would be superseded by that replica and stay PENDING.
-    data_dir = tempfile.mkdtemp(prefix="s3repl-s3-test-")
-    try:
-        server = Server("--snapshot-interval-ms", 3600000, data_dir=data_dir).start()
-        try:
+    with data_directory() as data_dir:
+        with Server("--snapshot-interval-ms", 3600000, data_dir=data_dir) as server:
             s3 = server.client()
             configure(s3)  # saved at once: the snapshot then holds the configuration, no generation yet
             for i in range(5):
                 s3.put_object(Bucket="src", Key="docs/moved", Body=b"old %d" % i)
             wait_status(s3, "src", "docs/moved", "COMPLETED")
             s3.delete_object(Bucket="src", Key="docs/moved")
-        finally:
             server.kill9()
         snapshot = snapshot_document(data_dir)
         if snapshot is not None and (snapshot["statuses"] or snapshot.get("next_generation", 0) > 1):
@@ -584,24 +587,17 @@ def test_restart_mints_above_replica_generations():
             s3.put_object(Bucket="src", Key="docs/moved", Body=b"new")
             wait_status(s3, "src", "docs/moved", "COMPLETED")
             expect_equal(s3.get_object(Bucket="dst", Key="docs/moved")["Body"].read(), b"new", "replica after restart")
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def test_put_bucket_replication_is_durable_before_the_answer():
     # No periodic snapshot during the test, and kill -9 right after the
     # answers: only a save before the 200 keeps the configuration.
-    data_dir = tempfile.mkdtemp(prefix="s3repl-s3-test-")
-    try:
+    with data_directory() as data_dir:
         # A slow destination: the copy is still in flight when killed.
-        server = Server("--snapshot-interval-ms", 3600000, "--slow-destination-ms", 60000, data_dir=data_dir).start()
-        try:
-            s3 = server.client()
+        with crashed_mid_copy(data_dir, "--snapshot-interval-ms", 3600000) as s3:
             configure(s3)
             s3.put_object(Bucket="src", Key="docs/in-flight", Body=b"before the crash")
             expect_equal(status(s3, "src", "docs/in-flight"), "PENDING", "before the crash")
-        finally:
-            server.kill9()
         with Server("--snapshot-interval-ms", 3600000, data_dir=data_dir) as server:
             s3 = server.client()
             expect_equal(s3.get_bucket_replication(Bucket="src")["ReplicationConfiguration"]["Rules"], RULES,
@@ -609,21 +605,16 @@ def test_put_bucket_replication_is_durable_before_the_answer():
             wait_status(s3, "src", "docs/in-flight", "COMPLETED")
             expect_equal(s3.get_object(Bucket="dst", Key="docs/in-flight")["Body"].read(), b"before the crash",
                          "the re-driven replica")
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def test_delete_bucket_replication_is_durable_before_the_answer():
-    data_dir = tempfile.mkdtemp(prefix="s3repl-s3-test-")
-    try:
+    with data_directory() as data_dir:
         with Server("--snapshot-interval-ms", 3600000, data_dir=data_dir) as server:
             configure(server.client())
             expect_equal(server.terminate(), 0, "exit status after SIGTERM")  # the shutdown save holds it
-        server = Server("--snapshot-interval-ms", 3600000, data_dir=data_dir).start()
-        try:
+        with Server("--snapshot-interval-ms", 3600000, data_dir=data_dir) as server:
             s3 = server.client()
             s3.delete_bucket_replication(Bucket="src")
-        finally:
             server.kill9()
         with Server("--snapshot-interval-ms", 3600000, data_dir=data_dir) as server:
             s3 = server.client()
@@ -631,8 +622,6 @@ def test_delete_bucket_replication_is_durable_before_the_answer():
                          ("ReplicationConfigurationNotFoundError", 404), "the deleted configuration after kill -9")
             s3.put_object(Bucket="src", Key="docs/unreplicated", Body=b"x")
             expect_equal(status(s3, "src", "docs/unreplicated"), None, "a PUT after the restart")
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def test_swept_status_stays_visible():
@@ -708,6 +697,14 @@ def watch_until_completed(s3, key):
     return partial[0]
 
 
+def expect_copies_in_turn(s3, key, body):
+    """src/key is PENDING while one replica of generation 1 is in place, then COMPLETED with both."""
+    if watch_until_completed(s3, key) == 0:
+        raise AssertionError("never saw PENDING with one of the two replicas in place")
+    for bucket in DESTINATIONS:
+        expect_replica(s3, bucket, key, body, 1)
+
+
 def test_two_destination_configuration_round_trips():
     with Server() as server:
         s3 = server.client()
@@ -748,18 +745,13 @@ def test_source_pending_until_every_destination_completes():
         s3 = server.client()
         configure_two_destinations(s3)
         s3.put_object(Bucket="src", Key="docs/slow", Body=b"slow")
-        if watch_until_completed(s3, "docs/slow") == 0:
-            raise AssertionError("never saw PENDING with one of the two replicas in place")
-        for bucket in DESTINATIONS:
-            expect_replica(s3, bucket, "docs/slow", b"slow", 1)
+        expect_copies_in_turn(s3, "docs/slow", b"slow")
 
 
 def test_failed_destination_is_redriven_alone():
-    data_dir = tempfile.mkdtemp(prefix="s3repl-s3-test-")
     body = b"to both, one of them failing " * 100
-    try:
-        server = Server("--fail-destination-bucket", "dst-b", data_dir=data_dir).start()
-        try:
+    with data_directory() as data_dir:
+        with Server("--fail-destination-bucket", "dst-b", data_dir=data_dir) as server:
             s3 = server.client()
             configure_two_destinations(s3)
             s3.put_object(Bucket="src", Key="docs/half", Body=body)
@@ -774,12 +766,10 @@ def test_failed_destination_is_redriven_alone():
                       "injected destination failure (--fail-destination-bucket dst-b)")
             if wanted not in server.output():
                 raise AssertionError("expected %r in the log:\n%s" % (wanted, server.output()))
-        finally:
             expect_equal(server.terminate(), 0, "exit status after SIGTERM")
 
         # Without the flag the restart re-copies to dst-b, and only there.
-        server = Server(data_dir=data_dir).start()
-        try:
+        with Server(data_dir=data_dir) as server:
             s3 = server.client()
             wait_status(s3, "src", "docs/half", "COMPLETED")
             expect_replica(s3, "dst-b", "docs/half", body, 1)
@@ -789,60 +779,40 @@ def test_failed_destination_is_redriven_alone():
             expect_equal(server.output().count("replication src/docs/half to "), 1, "copies after the restart")
             if "replication src/docs/half to dst-b generation 1: Completed after 1 attempt(s)" not in server.output():
                 raise AssertionError("expected the copy to dst-b in the log:\n" + server.output())
-        finally:
-            server.close()
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def restart_copies_to_both_destinations(data_dir, key, body):
+    """A restart on data_dir copies src/key (generation 1) to both destinations, one after the other."""
+    # One worker and slow writes, as above: PENDING until both copies are done.
+    with Server("--workers", 1, "--slow-destination-ms", 500, data_dir=data_dir) as server:
+        expect_copies_in_turn(server.client(), key, body)
 
 
 def test_restart_stamps_every_destination_of_a_lost_put():
-    data_dir = tempfile.mkdtemp(prefix="s3repl-s3-test-")
-    try:
-        server = Server(data_dir=data_dir).start()
-        try:
+    with data_directory() as data_dir:
+        with Server(data_dir=data_dir) as server:
             configure_two_destinations(server.client())
-        finally:
             expect_equal(server.terminate(), 0, "exit status after SIGTERM")  # the snapshot holds the rules
 
         # Copies that never finish and no snapshot after the PUT: the crash
         # loses its PENDING stamps; the object records that it was selected.
-        server = Server("--slow-destination-ms", 60000, "--snapshot-interval-ms", 3600000, data_dir=data_dir).start()
-        try:
-            s3 = server.client()
+        with crashed_mid_copy(data_dir, "--snapshot-interval-ms", 3600000) as s3:
             s3.put_object(Bucket="src", Key="docs/lost", Body=b"lost")
             expect_equal(status(s3, "src", "docs/lost"), "PENDING", "before the crash")
-        finally:
-            server.kill9()
         expect_equal(snapshot_statuses(data_dir), {}, "the snapshot from before the PUT")
 
-        # One worker and slow writes, as above: PENDING until both copies are done.
-        server = Server("--workers", 1, "--slow-destination-ms", 500, data_dir=data_dir).start()
-        try:
-            s3 = server.client()
-            if watch_until_completed(s3, "docs/lost") == 0:
-                raise AssertionError("never saw PENDING with one of the two replicas in place")
-            for bucket in DESTINATIONS:
-                expect_replica(s3, bucket, "docs/lost", b"lost", 1)
-        finally:
-            server.close()
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
+        restart_copies_to_both_destinations(data_dir, "docs/lost", b"lost")
 
 
 def test_restart_gives_a_single_status_entry_each_destination():
     # A snapshot written before statuses per destination (the Rust server's
     # format) holds one PENDING standing for both destinations of the object.
-    data_dir = tempfile.mkdtemp(prefix="s3repl-s3-test-")
-    try:
-        server = Server("--slow-destination-ms", 60000, "--snapshot-interval-ms", 100, data_dir=data_dir).start()
-        try:
-            s3 = server.client()
+    with data_directory() as data_dir:
+        with crashed_mid_copy(data_dir, "--snapshot-interval-ms", 100) as s3:
             configure_two_destinations(s3)
             s3.put_object(Bucket="src", Key="docs/old-form", Body=b"old form")
             wait_for(lambda: (snapshot_statuses(data_dir) or {}).get("docs/old-form") == "Pending",
                      "a snapshot holding the PENDING entry")
-        finally:
-            server.kill9()
         path = os.path.join(data_dir, "data", "snapshot.json")
         with open(path) as f:
             snapshot = json.load(f)
@@ -851,28 +821,14 @@ def test_restart_gives_a_single_status_entry_each_destination():
         with open(path, "w") as f:
             json.dump(snapshot, f, separators=(",", ":"))
 
-        # One worker and slow writes, as above: PENDING until both copies are done.
-        server = Server("--workers", 1, "--slow-destination-ms", 500, data_dir=data_dir).start()
-        try:
-            s3 = server.client()
-            if watch_until_completed(s3, "docs/old-form") == 0:
-                raise AssertionError("never saw PENDING with one of the two replicas in place")
-            for bucket in DESTINATIONS:
-                expect_replica(s3, bucket, "docs/old-form", b"old form", 1)
-        finally:
-            server.close()
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
+        restart_copies_to_both_destinations(data_dir, "docs/old-form", b"old form")
 
 
 def test_restart_copies_no_bytes_under_an_older_generation():
     # A copy still PENDING when a PUT that no rule selected replaced the
     # object: at the restart its generation's bytes are gone.
-    data_dir = tempfile.mkdtemp(prefix="s3repl-s3-test-")
-    try:
-        server = Server("--slow-destination-ms", 60000, "--snapshot-interval-ms", 100, data_dir=data_dir).start()
-        try:
-            s3 = server.client()
+    with data_directory() as data_dir:
+        with crashed_mid_copy(data_dir, "--snapshot-interval-ms", 100) as s3:
             configure_two_destinations(s3)
             s3.put_object(Bucket="src", Key="docs/replaced", Body=b"replicated")
             s3.delete_bucket_replication(Bucket="src")
@@ -884,8 +840,6 @@ def test_restart_copies_no_bytes_under_an_older_generation():
             wait_for(lambda: (snapshot_statuses(data_dir) or {}).get("docs/replaced") == "Pending"
                      and "to-dst-a" in open(os.path.join(data_dir, "data", "snapshot.json")).read(),
                      "a snapshot holding the rules and the first PUT's PENDING entry")
-        finally:
-            server.kill9()
 
         with Server(data_dir=data_dir) as server:
             s3 = server.client()
@@ -895,8 +849,6 @@ def test_restart_copies_no_bytes_under_an_older_generation():
                 expect_equal(head_or_none(s3, bucket, "docs/replaced"), None, "a replica in " + bucket)
             expect_equal(server.output().count("replication src/docs/replaced "), 0, "copies after the restart")
             expect_equal(status(s3, "src", "docs/replaced"), None, "the unselected PUT's status after the restart")
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def raw_request(server, method, path, body=b""):
@@ -1146,11 +1098,8 @@ def versions_of(s3, bucket, prefix=""):
 
 def error_headers(call, **kwargs):
     """(HTTP status, response headers) of the ClientError the call must raise."""
-    try:
-        call(**kwargs)
-    except ClientError as e:
-        return e.response["ResponseMetadata"]["HTTPStatusCode"], e.response["ResponseMetadata"]["HTTPHeaders"]
-    raise AssertionError("%s(%s) succeeded; an error was expected" % (call.__name__, kwargs))
+    metadata = error_response(call, **kwargs)["ResponseMetadata"]
+    return metadata["HTTPStatusCode"], metadata["HTTPHeaders"]
 
 
 def put_versions(s3, key, count):
@@ -1160,10 +1109,8 @@ def put_versions(s3, key, count):
 
 
 def test_bucket_versioning_round_trips_and_survives_kill9():
-    data_dir = tempfile.mkdtemp(prefix="s3repl-s3-test-")
-    try:
-        server = Server(data_dir=data_dir).start()
-        try:
+    with data_directory() as data_dir:
+        with Server(data_dir=data_dir) as server:
             s3 = server.client()
             make_buckets(s3, "never", "enabled", "paused")
             expect_equal(s3.get_bucket_versioning(Bucket="never").get("Status"), None, "a bucket never configured")
@@ -1174,14 +1121,11 @@ def test_bucket_versioning_round_trips_and_survives_kill9():
                                   VersioningConfiguration={"Status": "Disabled"}),
                          ("IllegalVersioningConfigurationException", 400), "a Status S3 does not know")
             expect_equal(error_of(s3.get_bucket_versioning, Bucket="nope"), ("NoSuchBucket", 404), "no bucket")
-        finally:
             server.kill9()  # no shutdown save: the acknowledged changes must already be on disk
         with Server(data_dir=data_dir) as server:
             s3 = server.client()
             expect_equal([s3.get_bucket_versioning(Bucket=b).get("Status") for b in ("never", "enabled", "paused")],
                          [None, "Enabled", "Suspended"], "versioning after kill -9")
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def test_replication_needs_versioning_on_both_buckets():
@@ -1343,22 +1287,15 @@ def test_kill9_mid_version_replication_then_restart():
     # The only snapshot is the first run's, from before any version: the
     # restart finds the versions and the marker PENDING from their files
     # alone and copies each with its ID.
-    data_dir = tempfile.mkdtemp(prefix="s3repl-s3-test-")
-    try:
-        server = Server(data_dir=data_dir).start()
-        try:
+    with data_directory() as data_dir:
+        with Server(data_dir=data_dir) as server:
             configure_versioned(server.client())
-        finally:
             expect_equal(server.terminate(), 0, "exit status after SIGTERM")
-        server = Server("--snapshot-interval-ms", 3600000, "--slow-destination-ms", 60000, data_dir=data_dir).start()
-        try:
-            s3 = server.client()
+        with crashed_mid_copy(data_dir, "--snapshot-interval-ms", 3600000) as s3:
             ids = put_versions(s3, "on/crash", 2)
             marker = s3.delete_object(Bucket="vsrc", Key="on/crash")["VersionId"]
             expect_equal([version_status(s3, "vsrc", "on/crash", v) for v in ids], ["PENDING", "PENDING"],
                          "before the crash")
-        finally:
-            server.kill9()
         with Server(data_dir=data_dir) as server:
             s3 = server.client()
             for version_id in ids:
@@ -1366,8 +1303,6 @@ def test_kill9_mid_version_replication_then_restart():
             wait_for(lambda: ("on/crash", marker, True, None) in versions_of(s3, "vdst"), "the delete marker's copy")
             expect_equal([v[1] for v in versions_of(s3, "vdst")], [marker, ids[1], ids[0]],
                          "the destination's versions after the restart")
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def test_suspended_bucket_writes_the_null_version():
@@ -1393,13 +1328,11 @@ def test_suspended_bucket_writes_the_null_version():
 
 
 def test_versions_and_statuses_survive_a_restart():
-    data_dir = tempfile.mkdtemp(prefix="s3repl-s3-test-")
-    try:
+    with data_directory() as data_dir:
         # Every destination write fails until the restart: each version ends
         # FAILED, and the restart re-drives each to the destination with its ID.
         # SIGTERM: FAILED entries are in the shutdown snapshot.
-        server = Server("--fail-destination-percent", 100, data_dir=data_dir).start()
-        try:
+        with Server("--fail-destination-percent", 100, data_dir=data_dir) as server:
             s3 = server.client()
             configure_versioned(s3)
             ids = put_versions(s3, "on/r", 2)
@@ -1411,7 +1344,6 @@ def test_versions_and_statuses_survive_a_restart():
             wait_for(lambda: any(line.startswith(marker_line) and ": Failed after" in line
                                  for line in server.output().splitlines()), "the delete marker's copy to fail")
             before = versions_of(s3, "vsrc")
-        finally:
             expect_equal(server.terminate(), 0, "exit status after SIGTERM")
         with Server(data_dir=data_dir) as server:
             s3 = server.client()
@@ -1429,8 +1361,6 @@ def test_versions_and_statuses_survive_a_restart():
                          "statuses after a second restart")
             expect_equal(error_headers(s3.get_object, Bucket="vsrc", Key="on/r")[0], 404, "the marker is current")
             expect_equal(s3.get_bucket_versioning(Bucket="vsrc").get("Status"), "Enabled", "versioning kept")
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")]

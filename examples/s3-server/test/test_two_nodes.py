@@ -52,15 +52,26 @@ class Redis:
     def url(self):
         return "redis://127.0.0.1:%d" % self.port
 
+    def command(self, *args):
+        """Sends one command on a connection of its own; returns the first line of the reply (b"+OK", b"-ERR ...")."""
+        words = [arg.encode() for arg in args]
+        request = b"*%d\r\n" % len(words) + b"".join(b"$%d\r\n%s\r\n" % (len(word), word) for word in words)
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            s.sendall(request)
+            return s.makefile("rb").readline().rstrip(b"\r\n")
+
     def _answers_ping(self):
         if self.proc.poll() is not None:
             raise AssertionError("redis-server exited with %s" % self.proc.returncode)
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-                s.sendall(b"PING\r\n")
-                return s.recv(16).startswith(b"+PONG")
+            return self.command("PING") == b"+PONG"
         except OSError:
             return False
+
+    def set_scripting(self, allowed):
+        """Lets the servers' connections (the default user) run scripts, or refuses them: every stamp is a script."""
+        reply = self.command("ACL", "SETUSER", "default", "+@all" if allowed else "-@scripting")
+        expect_equal(reply, b"+OK", "the reply to ACL SETUSER")
 
     def stop(self):
         s3t.stop_process(self.proc)
@@ -278,6 +289,70 @@ def test_each_node_removes_only_dead_nodes_temporary_files():
         nodes.b.client().put_object(Bucket="still-writable", Key="k", Body=b"node B writes on")
 
 
+def test_a_put_whose_stamp_redis_refuses_is_stored_then_replicated():
+    # Node A's commit waits (--hold-commits-file) after its mint; meanwhile
+    # Redis is told to refuse scripts, so once the bytes are renamed into
+    # place the PENDING stamp fails. The PUT is answered 200 (its bytes are
+    # stored), and a node's periodic re-drive finds the object without a
+    # status once it is older than --redrive-after-ms, stamps it and copies
+    # it; without that it would stay without a status until a restart.
+    key, body = "docs/unstamped.txt", b"stored although Redis refused the stamp"
+    hold_dir = tempfile.mkdtemp(prefix="s3repl-two-nodes-hold-")
+    hold = os.path.join(hold_dir, "hold")
+    try:
+        with Nodes("unstamped", "--hold-commits-file", hold, "--redrive-after-ms", 2000) as nodes:
+            a = nodes.a.client()
+            configure(a)
+            open(hold, "w").close()
+            answer = []
+            writer = threading.Thread(target=lambda: answer.append(put_or_error(a, key, body)))
+            writer.start()
+            try:
+                wait_for(lambda: "commit of src/%s held" % key in nodes.a.output(), "node A's commit to be held")
+                REDIS.set_scripting(False)
+                os.remove(hold)
+                writer.join(timeout=s3t.DEADLINE_SECONDS)
+            finally:
+                REDIS.set_scripting(True)
+            expect_equal(answer, [200], "the answer to the PUT whose stamp failed")
+            if "stored src/%s generation" % key not in nodes.a.output():
+                raise AssertionError("node A did not report the failed stamp:\n" + nodes.a.output())
+            b = nodes.b.client()
+            expect_equal(body_of(b, "src", key), body, "the object, read on node B")
+            wait_status(b, "src", key, "COMPLETED", deadline=REDRIVE_DEADLINE_SECONDS)
+            expect_equal(body_of(b, "dst", key), body, "the replica")
+            if not any("objects stored without a status" in node.output() for node in (nodes.a, nodes.b)):
+                raise AssertionError("no node reported the re-drive:\n%s\n%s" % (nodes.a.output(), nodes.b.output()))
+    finally:
+        shutil.rmtree(hold_dir, ignore_errors=True)
+
+
+def test_a_put_whose_mint_redis_refuses_stores_nothing():
+    # The other side of the test above: Redis refuses the mint, before the
+    # rename, so nothing is stored and the answer is 500. (A raw request:
+    # boto3 would retry, and the retry waits out the key's lease, whose
+    # release Redis refused too.)
+    key = "docs/refused.txt"
+    with Nodes("refused") as nodes:
+        configure(nodes.a.client())
+        REDIS.set_scripting(False)
+        try:
+            code, error = s3t.raw_request(nodes.a, "PUT", "/src/" + key, b"never stored")
+        finally:
+            REDIS.set_scripting(True)
+        expect_equal((code, None if error is None else error.findtext("Code")), (500, "InternalError"),
+                     "the answer to the refused PUT")
+        expect_equal(missing(nodes.b.client(), "src", key), True, "the object after a refused mint")
+
+
+def put_or_error(s3, key, body):
+    """The HTTP status of a PUT to src."""
+    try:
+        return s3.put_object(Bucket="src", Key=key, Body=body)["ResponseMetadata"]["HTTPStatusCode"]
+    except s3t.ClientError as e:
+        return e.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
 TESTS = [
     test_put_on_one_node_pending_then_completed_on_the_other,
     test_kill9_during_a_copy_is_redriven_by_the_other_node,
@@ -285,6 +360,8 @@ TESTS = [
     test_overwrite_storm_over_two_nodes_converges,
     test_conditional_creates_race_across_nodes,
     test_each_node_removes_only_dead_nodes_temporary_files,
+    test_a_put_whose_stamp_redis_refuses_is_stored_then_replicated,
+    test_a_put_whose_mint_redis_refuses_stores_nothing,
 ]
 
 
