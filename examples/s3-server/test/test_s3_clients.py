@@ -199,6 +199,19 @@ def error_of(call, **kwargs):
     return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]
 
 
+def run_writers(writer, threads, errors):
+    """Runs writer(0) .. writer(threads - 1), each on a thread of its own, and
+    waits for them; raises naming the first errors they collected, or when one
+    is still running after the deadline."""
+    pool = [threading.Thread(target=writer, args=(t,)) for t in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(timeout=DEADLINE_SECONDS * 3)
+    if any(t.is_alive() for t in pool) or errors:
+        raise AssertionError("writers failed: %s" % errors[:3])
+
+
 def expect_equal(actual, expected, what):
     if actual != expected:
         raise AssertionError("%s: expected %r, got %r" % (what, expected, actual))
@@ -401,13 +414,7 @@ def test_overwrite_storm_converges():
                 except Exception as e:  # collected, reported below
                     errors.append(repr(e))
 
-        pool = [threading.Thread(target=writer, args=(t,)) for t in range(threads)]
-        for t in pool:
-            t.start()
-        for t in pool:
-            t.join(timeout=DEADLINE_SECONDS * 3)
-        if any(t.is_alive() for t in pool) or errors:
-            raise AssertionError("writers failed: %s" % errors[:3])
+        run_writers(writer, threads, errors)
         # Every PUT queued one job and every job logs its outcome once: after
         # that no copy is in flight.
         total = threads * writes

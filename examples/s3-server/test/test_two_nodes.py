@@ -214,13 +214,7 @@ def test_overwrite_storm_over_two_nodes_converges():
                 except Exception as e:  # collected, reported below
                     errors.append(repr(e))
 
-        pool = [threading.Thread(target=writer, args=(t,)) for t in range(threads)]
-        for t in pool:
-            t.start()
-        for t in pool:
-            t.join(timeout=s3t.DEADLINE_SECONDS * 3)
-        if any(t.is_alive() for t in pool) or errors:
-            raise AssertionError("writers failed: %s" % errors[:3])
+        s3t.run_writers(writer, threads, errors)
         # Every PUT queued one job on its node, and every job logs its
         # outcome once there: after that no copy is in flight.
         total = threads * writes
