@@ -184,8 +184,8 @@ class EntryTable {
     // the shard's lock (see FlatIndex::prefetch).
     void prefetch(KeyHashes h) const noexcept { index_.prefetch(h.entry); }
 
-    // Starts loading what an insert of h writes in the index (the slot and
-    // the presence filter's word), for a caller about to insert many.
+    // Starts loading the index slot an insert of h writes, for a caller
+    // about to insert many.
     void prefetch_for_insert(KeyHashes h) const noexcept { index_.prefetch_for_insert(h.entry); }
 
     // The entry a find of h compares first (the first slot with its
@@ -197,14 +197,7 @@ class EntryTable {
         return pos == FlatIndex::npos ? nullptr : &entries_[pos];
     }
 
-    // For lookups, which on a server mostly miss: the presence filter first.
-    const StoredEntry* lookup(std::string_view bucket, const EntryName& key, KeyHashes h) const noexcept {
-        return index_.may_contain(h.entry) ? find(bucket, key, h) : nullptr;
-    }
-
-    // For stamps, whose keys are almost always present (PENDING, then
-    // COMPLETED): asking the filter first only delays the probe (measured:
-    // 60-80 ns per stamp_update on a 1,000,000-entry map).
+    // The entry of that name, or nullptr.
     const StoredEntry* find(std::string_view bucket, const EntryName& key, KeyHashes h) const noexcept {
         const std::uint32_t bucket_id = buckets_.find({bucket, h.bucket});
         if (bucket_id == FlatIndex::npos) return nullptr;
@@ -546,19 +539,15 @@ class EntryTable {
     }
 
     // After a sweep: give memory back after a large one, so the map stays
-    // bounded by what it holds now, not by its peak; and rebuild the index
-    // when the erased entries' filter bits would make misses slow.
-    // Best effort: it runs after entries were erased, so a failed allocation
-    // must not turn a completed sweep into an exception (the old index is
-    // still valid).
+    // bounded by what it holds now, not by its peak. Best effort: it runs
+    // after entries were erased, so a failed allocation must not turn a
+    // completed sweep into an exception (the old index is still valid).
     void refresh_index() noexcept {
-        const bool sparse = entries_.capacity() >= 1024 && entries_.size() < entries_.capacity() / 4;
-        if (!sparse && !index_.filter_is_stale()) return;
+        if (entries_.capacity() < 1024 || entries_.size() >= entries_.capacity() / 4) return;
         try {
-            if (sparse) entries_.shrink_to_fit();
-            const std::size_t capacity = sparse ? FlatIndex::capacity_for(entries_.size()) : index_.capacity();
-            index_.rebuild(capacity, [this](FlatIndex& fresh) { place_all(fresh); });
-        } catch (const std::bad_alloc&) {
+            entries_.shrink_to_fit();
+            index_.rebuild(FlatIndex::capacity_for(entries_.size()), [this](FlatIndex& fresh) { place_all(fresh); });
+        } catch (const std::exception&) {
         }
     }
 
@@ -578,8 +567,10 @@ class EntryTable {
         return removed;
     }
 
-    // Drops the doomed entries, moving the others down, into a new index;
-    // false, the table unchanged, when the index cannot be allocated.
+    // Drops the doomed entries, moving the others down, with a new index;
+    // false, the table unchanged, when the index cannot be built. The index
+    // is built first, over the positions the survivors will have, because
+    // building it may take more than one try (FlatIndex::rebuild).
     bool compact(const std::vector<bool>& doomed) noexcept {
         const std::size_t survivors =
             entries_.size() - static_cast<std::size_t>(std::count(doomed.begin(), doomed.end(), true));
@@ -587,33 +578,35 @@ class EntryTable {
         try {
             index_.rebuild(sparse ? FlatIndex::capacity_for(survivors) : index_.capacity(), [&](FlatIndex& fresh) {
                 std::uint32_t kept = 0;
-                for (std::uint32_t p = 0; p < entries_.size(); ++p) {
-                    StoredEntry& e = entries_[p];
-                    if (doomed[p]) {
-                        uncount(e);
-                        drop_destinations(e);
-                        versioned_ -= e.versioned;
-                        e.free_key();
-                        buckets_.release(e.bucket_id);
-                        continue;
-                    }
-                    if (kept != p) {
-                        entries_[kept] = e;
-                        if (e.has_destinations) {
-                            // Position kept is free: every entry below p is placed or gone.
-                            auto node = destinations_.extract(p);
-                            node.key() = kept;
-                            destinations_.insert(std::move(node));
-                        }
-                    }
-                    fresh.place(entry_hash(entries_[kept]), kept);
-                    ++kept;
-                }
-                entries_.resize(kept);
+                for (std::uint32_t p = 0; p < entries_.size(); ++p)
+                    if (!doomed[p]) fresh.place(entry_hash(entries_[p]), kept++);
             });
-        } catch (const std::bad_alloc&) {
+        } catch (const std::exception&) {
             return false;
         }
+        std::uint32_t kept = 0;
+        for (std::uint32_t p = 0; p < entries_.size(); ++p) {
+            StoredEntry& e = entries_[p];
+            if (doomed[p]) {
+                uncount(e);
+                drop_destinations(e);
+                versioned_ -= e.versioned;
+                e.free_key();
+                buckets_.release(e.bucket_id);
+                continue;
+            }
+            if (kept != p) {
+                entries_[kept] = e;
+                if (e.has_destinations) {
+                    // Position kept is free: every entry below p is moved or gone.
+                    auto node = destinations_.extract(p);
+                    node.key() = kept;
+                    destinations_.insert(std::move(node));
+                }
+            }
+            ++kept;
+        }
+        entries_.resize(kept);
         if (sparse) {
             try {
                 entries_.shrink_to_fit();
