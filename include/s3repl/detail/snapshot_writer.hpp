@@ -76,8 +76,13 @@ class TextBuffer {
   private:
     void grow(std::size_t bound) {
         // Steps of at least 64 KiB or an eighth of the text: the string's
-        // own growth beyond its capacity is geometric.
-        bytes_.resize(used_ + std::max({bound, std::size_t{1} << 16, bytes_.size() / 8}));
+        // own growth beyond its capacity is geometric. Within the capacity a
+        // step stops at its end, since one byte past it makes the string copy
+        // the whole text into a buffer twice the size (reserve() sized it to
+        // hold all of it).
+        const std::size_t step = used_ + std::max({bound, std::size_t{1} << 16, bytes_.size() / 8});
+        const bool fits = used_ + bound <= bytes_.capacity();
+        bytes_.resize(fits ? std::min(step, bytes_.capacity()) : step);
     }
 
     std::string bytes_;
