@@ -159,3 +159,27 @@ TEST_CASE("FlatIndex erases from the middle of a long run and finds the rest", "
     }
     CHECK(index.size() == 200 - 67);
 }
+
+TEST_CASE("FlatIndex's presence filter never denies an element and turns most misses away", "[flat_index]") {
+    FlatIndex index;
+    Elements elements;
+    std::mt19937_64 random(11);
+    for (int i = 0; i < 30000; ++i) elements.add(index, random());
+    for (const std::uint64_t h : elements.hashes) REQUIRE(index.may_contain(h));
+    int passed = 0;
+    const int absent = 100000;
+    for (int i = 0; i < absent; ++i) passed += index.may_contain(random());
+    CHECK(passed < absent / 5); // about 1 in 8 at the highest load, far fewer below it
+
+    // Erasing leaves bits set; a rebuild at the same capacity clears them.
+    for (std::uint32_t pos = static_cast<std::uint32_t>(elements.hashes.size()); pos-- > 100;)
+        index.erase(elements.hashes[pos], pos);
+    elements.hashes.resize(100);
+    CHECK(index.filter_is_stale());
+    index.rebuild(index.capacity(), [&](FlatIndex& fresh) { elements.rehash_all(fresh); });
+    CHECK_FALSE(index.filter_is_stale());
+    CHECK(elements.all_found(index));
+    passed = 0;
+    for (int i = 0; i < absent; ++i) passed += index.may_contain(random());
+    CHECK(passed < absent / 100); // 100 elements' bits in a filter sized for 30,000
+}

@@ -27,6 +27,8 @@ inline constexpr std::size_t batch_chunk = 64;
 // 2. sort the chunk by shard (a counting sort of 64 bytes);
 // 3. per shard, under its read lock: read the slots, prefetch the entries;
 // 4. per shard, under its read lock: the lookups proper, in cache by now.
+// The presence filter that single lookups ask first is skipped: the slots
+// are read anyway, and the filter would be one more miss per key.
 // Pass 3 only warms the cache, so the result of pass 4 is the state at the
 // instant its shard's lock was held, whatever ran between the passes.
 template <class Shard, class Found>

@@ -184,8 +184,8 @@ class EntryTable {
     // the shard's lock (see FlatIndex::prefetch).
     void prefetch(KeyHashes h) const noexcept { index_.prefetch(h.entry); }
 
-    // Starts loading the index slot an insert of h writes, for a caller
-    // about to insert many.
+    // Starts loading what an insert of h writes in the index (the slot and
+    // the presence filter's word), for a caller about to insert many.
     void prefetch_for_insert(KeyHashes h) const noexcept { index_.prefetch_for_insert(h.entry); }
 
     // The entry a find of h compares first (the first slot with its
@@ -197,7 +197,14 @@ class EntryTable {
         return pos == FlatIndex::npos ? nullptr : &entries_[pos];
     }
 
-    // The entry of that name, or nullptr.
+    // For lookups, which on a server mostly miss: the presence filter first.
+    const StoredEntry* lookup(std::string_view bucket, const EntryName& key, KeyHashes h) const noexcept {
+        return index_.may_contain(h.entry) ? find(bucket, key, h) : nullptr;
+    }
+
+    // For stamps, whose keys are almost always present (PENDING, then
+    // COMPLETED): asking the filter first only delays the probe (measured:
+    // 60-80 ns per stamp_update on a 1,000,000-entry map).
     const StoredEntry* find(std::string_view bucket, const EntryName& key, KeyHashes h) const noexcept {
         const std::uint32_t bucket_id = buckets_.find({bucket, h.bucket});
         if (bucket_id == FlatIndex::npos) return nullptr;
@@ -539,14 +546,18 @@ class EntryTable {
     }
 
     // After a sweep: give memory back after a large one, so the map stays
-    // bounded by what it holds now, not by its peak. Best effort: it runs
-    // after entries were erased, so a failed allocation must not turn a
-    // completed sweep into an exception (the old index is still valid).
+    // bounded by what it holds now, not by its peak; and rebuild the index
+    // when the erased entries' filter bits would make misses slow.
+    // Best effort: it runs after entries were erased, so a failed allocation
+    // must not turn a completed sweep into an exception (the old index is
+    // still valid).
     void refresh_index() noexcept {
-        if (entries_.capacity() < 1024 || entries_.size() >= entries_.capacity() / 4) return;
+        const bool sparse = entries_.capacity() >= 1024 && entries_.size() < entries_.capacity() / 4;
+        if (!sparse && !index_.filter_is_stale()) return;
         try {
-            entries_.shrink_to_fit();
-            index_.rebuild(FlatIndex::capacity_for(entries_.size()), [this](FlatIndex& fresh) { place_all(fresh); });
+            if (sparse) entries_.shrink_to_fit();
+            const std::size_t capacity = sparse ? FlatIndex::capacity_for(entries_.size()) : index_.capacity();
+            index_.rebuild(capacity, [this](FlatIndex& fresh) { place_all(fresh); });
         } catch (const std::exception&) {
         }
     }
