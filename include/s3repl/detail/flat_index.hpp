@@ -35,9 +35,10 @@ namespace detail {
 // only (no run of that length forms at these loads).
 //
 // Bits used: fingerprint = the low 8 bits of the hash, home = the next 32,
-// filter bit = bits 32 to 58. The top bits pick the shard. Past 2^24 homes
-// in one shard the filter's bits are picked less evenly, which only makes
-// its false positives likelier, never a false negative.
+// filter bit = bits 32 to 58. The top bits pick the shard. Past 2^27
+// filter bits (some 22 million homes) in one shard the filter's bits are
+// picked less evenly, which only makes its false positives likelier, never
+// a false negative.
 class FlatIndex {
   public:
     static constexpr std::uint32_t npos = 0xffffffffu;
@@ -68,7 +69,7 @@ class FlatIndex {
     }
 
     std::size_t size() const noexcept { return size_; }
-    std::size_t capacity() const noexcept { return owned_ ? capacity_ : 0; }
+    std::size_t capacity() const noexcept { return capacity_; }
 
     // False when no element has this hash: one load from the filter, no
     // probe. True may be a false positive (about 1 in 8 at the highest load).
@@ -117,17 +118,18 @@ class FlatIndex {
     }
 
     // Adds a position known to be absent. `rehash_all(index)` is called when
-    // the index must grow; it calls index.place(hash, position) for every
-    // live element, this one excluded, and may be called more than once.
-    // Strong guarantee: on bad_alloc or length_error the elements are as
-    // they were.
+    // the index must grow, or when this element would land too far from
+    // home; it calls index.place(hash, position) for every live element,
+    // this one excluded, and may be called more than once. Strong guarantee:
+    // on bad_alloc or length_error nothing changed.
     template <class RehashAll>
     void insert(std::uint64_t hash, std::uint32_t position, RehashAll&& rehash_all) {
-        if (size_ + 1 > max_size_) rebuild(grown_capacity(capacity()), rehash_all);
-        while (!try_place(hash, position)) {
-            if (hashes_collide(capacity_, size_ + 1)) throw_collisions();
-            rebuild(capacity_ * 2, rehash_all);
-        }
+        const bool full = size_ + 1 > max_size_;
+        if (!full && try_place(hash, position)) return;
+        rebuild(full ? grown_capacity(capacity_) : capacity_ * 2, [&](FlatIndex& fresh) {
+            rehash_all(fresh);
+            fresh.place(hash, position);
+        });
     }
 
     // Replaces the slots with `capacity` fresh ones filled by
